@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs the Debian packages honeynet needs to build, test and run.
+# Idempotent: quiet when everything is already there. Needs root (or sudo).
+set -euo pipefail
+
+PKGS=(
+  # build
+  build-essential cmake ninja-build pkg-config
+  # libraries (see README "Dependencies")
+  libpcap-dev libtomlplusplus-dev nlohmann-json3-dev libcli11-dev libfmt-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+  # tests: real tools in network namespaces
+  iproute2 iputils-ping netcat-openbsd tcpdump tshark iperf3 ethtool nftables
+  python3 python3-pytest procps
+)
+
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install-deps: missing packages: ${missing[*]}" >&2
+  echo "install-deps: run as root: sudo $0" >&2
+  exit 1
+fi
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+# tshark asks whether non-root users may capture; answer no without a prompt.
+echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
+if ! apt-get install -y -q --no-install-recommends "${missing[@]}" >/tmp/honeynet-apt.log 2>&1; then
+  apt-get update -q >>/tmp/honeynet-apt.log 2>&1
+  apt-get install -y -q --no-install-recommends "${missing[@]}" >>/tmp/honeynet-apt.log 2>&1 || {
+    echo "install-deps: apt-get failed; see /tmp/honeynet-apt.log" >&2; tail -20 /tmp/honeynet-apt.log >&2; exit 1; }
+fi
+echo "install-deps: done"
