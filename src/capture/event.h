@@ -1,0 +1,51 @@
+// Event: what the forwarding thread tells the event writer. A fixed-size,
+// trivially copyable record (no strings, no allocation) so it can go through
+// an SpscRing; the writer turns it into an EVE JSON line, an rc.firewall-style
+// log line, and budget persistence.
+#pragma once
+
+#include <cstdint>
+
+#include "control/budget.h"
+#include "control/control.h"
+#include "flow/flow_key.h"
+#include "flow/flow_table.h"
+
+namespace hn {
+
+enum class EventKind : uint8_t {
+  kFlowNew,    // a flow was allowed: inbound, outbound (budget counted) or exempt
+  kFlowDrop,   // a flow's first packet was dropped (budget, roach motel, spoofing, ...)
+  kFlowEnd,    // a flow ended (timeout, close, stop): packets and bytes each way
+  kFrameDrop,  // a frame that is not a flow was dropped (non-IP, VLAN, malformed, ...)
+};
+
+struct Event {
+  EventKind kind = EventKind::kFlowNew;
+  int64_t ts_ns = 0;           // wall clock
+  uint64_t flow_id = 0;
+  FlowKey key;                 // initiator view, inside addresses in nat mode
+  uint8_t icmp_type = 0, icmp_code = 0;
+  char community_id[32] = {};
+  uint16_t honeypot = kNoHoneypot;
+  uint8_t in_port = 0;         // 0 inside, 1 outside: where the first packet came in
+  FlowDir dir = FlowDir::kOther;
+  Reason reason = Reason::kInbound;
+  bool counted = false;        // a budget start was taken (kFlowNew outbound)
+  ProtoClass cls = ProtoClass::kOther;
+  uint32_t budget_used = 0, budget_left = 0, budget_limit = 0;
+  // Header bits of the first packet, for the iptables-style log line.
+  uint16_t ip_len = 0;
+  uint8_t ttl = 0;
+  uint8_t tcp_flags = 0;
+  uint16_t ethertype = 0;      // kFrameDrop of non-IP
+  uint8_t src_mac[6] = {}, dst_mac[6] = {};
+  // kFlowEnd
+  int64_t start_ns = 0;
+  uint64_t pkts_toserver = 0, pkts_toclient = 0, bytes_toserver = 0, bytes_toclient = 0;
+  uint8_t end_reason = 0;      // 0 timeout, 1 closed (FIN/RST), 2 shutdown
+  bool allowed = false;        // kFlowEnd: the flow's verdict
+  uint8_t tcp_state = 0;
+};
+
+}  // namespace hn

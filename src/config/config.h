@@ -1,0 +1,79 @@
+// Config: the honeywall's settings, read from one TOML file.
+//
+// Every key has a default where one makes sense (see docs/config.md and
+// Defaults()). LoadConfig() checks every value and, on error, returns a
+// message naming the file, the line and the key, e.g.
+//   "wall.toml:7: limits.tcp: must be a whole number >= 0, got -3".
+// Unknown keys are errors too (a typo must not silently mean "default").
+//
+// Who may call: the CLI and tests. Not used on the per-packet path.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/addr.h"
+#include "common/status.h"
+#include "control/budget.h"
+
+namespace hn {
+
+enum class Mode : uint8_t { kBridge, kNat };
+
+struct HoneypotConfig {
+  std::string name;                 // honeypot.name (required, unique)
+  Ip4 ip;                           // honeypot.ip (required): real (bridge) / private (nat) address
+  std::optional<Ip4> public_ip;     // honeypot.public_ip (nat: required)
+  std::optional<Mac> mac;           // honeypot.mac: pin identity to this MAC (else learned)
+  Limits limits;                    // [honeypot.limits] overrides of [limits]
+};
+
+struct PortConfig {
+  std::string interface;            // inside.interface / outside.interface
+  std::optional<Mac> mac;           // the honeywall's MAC on this port in nat mode (default: the interface's)
+};
+
+struct CaptureConfig {
+  std::string dir = "/var/lib/honeynet";      // capture.dir
+  bool pcap = true;                            // capture.pcap
+  uint64_t rotate_bytes = 100ULL << 20;        // capture.rotate_size ("100M")
+  int64_t rotate_ns = 3600LL * 1'000'000'000;  // capture.rotate_time ("1h")
+  uint32_t ring_mb = 32;                       // capture.ring_mb: kernel capture ring per port
+  int64_t stats_interval_ns = 60LL * 1'000'000'000;  // capture.stats_interval ("60s")
+  bool syslog = false;                         // capture.syslog: also send log lines to syslog
+};
+
+struct Config {
+  std::string source = "<defaults>";  // file the config came from, for messages
+  Mode mode = Mode::kBridge;
+  PortConfig inside{"hw-in", std::nullopt};
+  std::optional<Ip4Prefix> inside_gateway_ip;  // inside.gateway_ip (nat: required)
+  PortConfig outside{"hw-out", std::nullopt};
+  std::optional<Ip4> outside_gateway;          // outside.gateway (nat: required)
+  std::vector<HoneypotConfig> honeypots;
+  Limits limits;                       // [limits] tcp/udp/icmp/other/window/period
+  bool roach_motel = false;            // roach_motel (top level)
+  std::vector<Ip4> dns_servers;        // dns_servers (top level)
+  bool allow_ipv6 = false;             // ipv6 = true forwards IPv6 (outbound IPv6 counts as its protocol)
+  CaptureConfig capture;
+  uint32_t max_flows = 65536;          // flow.max
+  int64_t tcp_established_timeout_ns = 3600LL * 1'000'000'000;  // flow.tcp_timeout
+  int64_t udp_timeout_ns = 120LL * 1'000'000'000;               // flow.udp_timeout
+};
+
+// Parses TOML text. source names it in messages (a file path).
+Result<Config> ParseConfig(const std::string& text, const std::string& source);
+// Reads and parses a file.
+Result<Config> LoadConfig(const std::string& path);
+
+// "1h", "30m", "45s", "250ms", "2d" -> ns. Plain numbers are seconds.
+std::optional<int64_t> ParseDuration(const std::string& s);
+// "100M", "1G", "512K", "4096" -> bytes.
+std::optional<uint64_t> ParseSize(const std::string& s);
+
+// The config as TOML with every key, for `honeynet wall --print-config`.
+std::string DumpConfig(const Config& c);
+
+}  // namespace hn

@@ -1,0 +1,78 @@
+// Data Control: the pure decision taken for a packet that starts a new flow.
+//
+// Decide() gets what the forwarding stage knows about the packet (which side
+// it came in on, which honeypot sent it or is its target, protocol, ports,
+// broadcast-ness) and the honeypot's Budget, and returns a verdict and the
+// reason for it. It does no I/O; the only state it touches is the Budget it is
+// given (a start is recorded when an outbound flow is allowed). Packets of
+// flows that already exist never come here: the flow keeps its verdict.
+//
+// Who may call: the forwarding thread; unit tests.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "common/addr.h"
+#include "control/budget.h"
+
+namespace hn {
+
+enum class Verdict : uint8_t { kPass, kDrop };
+
+enum class Reason : uint8_t {
+  kInbound = 0,        // started from outside: always allowed
+  kOutbound,           // honeypot started it, within budget
+  kReply,              // part of a flow the other side started (not counted)
+  kExemptDns,          // DNS to a configured server
+  kExemptInternal,     // honeypot to honeypot
+  kExemptBroadcast,    // broadcast / multicast destination
+  kExemptDhcp,         // DHCP/BOOTP (UDP 67/68)
+  kBudgetExhausted,    // outbound over budget
+  kRoachMotel,         // roach_motel = true: no new outbound at all
+  kNotFlowStart,       // TCP without SYN (or SYN+ACK) and no flow: cannot start one
+  kSpoofedSource,      // source IP/MAC is not the honeypot learned on this port/MAC
+  kUnknownSource,      // frame from inside that no honeypot owns
+  kIpv6Disabled,       // IPv6 while ipv6 support is off
+  kVlanTagged,         // 802.1Q/QinQ tagged frame from inside
+  kNonIp,              // ethertype other than IPv4/ARP/IPv6 from inside
+  kMalformed,          // decode error, policy drop
+  kLinkLocalControl,   // STP/LLDP/pause (01:80:c2:00:00:0x): a bridge does not forward them
+  kFragmentNoHead,     // non-first fragment whose first fragment was not seen
+  kFlowTableFull,      // no room to track it: fail closed (outbound), counted
+  kTtlExceeded,        // nat: TTL reached 0, answered with ICMP time exceeded
+  kNoRoute,            // nat: no honeypot owns the destination / next hop unknown
+  kCount
+};
+const char* ReasonName(Reason r);  // short snake_case names used in events: "budget_exhausted", ...
+
+// What a new flow's first packet looks like to Data Control.
+struct FlowStart {
+  bool from_inside = false;     // came in on the inside (honeypot) port
+  uint16_t src_honeypot = 0xffff;  // honeypot that sent it (identified by port+MAC), or 0xffff
+  uint16_t dst_honeypot = 0xffff;  // honeypot it is addressed to, or 0xffff
+  uint8_t ip_proto = 0;
+  uint16_t sport = 0, dport = 0;
+  Ip4 dst_ip;                   // IPv4 destination (0 for IPv6)
+  bool dst_broadcast = false;   // L2 broadcast/multicast or IPv4 limited/subnet broadcast/multicast
+  bool tcp_syn_only = true;     // TCP: SYN set and ACK clear (a connection attempt)
+  bool tcp_syn_ack = false;     // TCP: SYN+ACK (a reply to something we never saw)
+};
+
+struct ControlPolicy {
+  bool roach_motel = false;
+  std::vector<Ip4> dns_servers;
+};
+
+struct Decision {
+  Verdict verdict = Verdict::kDrop;
+  Reason reason = Reason::kUnknownSource;
+  bool counted = false;         // a start was taken from the budget
+  ProtoClass cls = ProtoClass::kOther;
+  uint32_t used = 0, left = 0, limit = 0;  // budget after the decision (outbound only)
+};
+
+// budget: the source honeypot's budget (nullptr when there is none, e.g. inbound).
+Decision Decide(const ControlPolicy& policy, const FlowStart& f, Budget* budget, int64_t now_ns);
+
+}  // namespace hn

@@ -1,0 +1,45 @@
+// FlowKey: the 5-tuple that names a flow, in the direction of its first packet
+// (the initiator is "src"). IPv4 addresses are stored as 4 bytes in the first
+// 4 of the 16-byte arrays. For ICMP query/reply pairs the ports hold
+// (echo id, 0)-style values chosen by MakeFlowKey so that request and reply
+// map to the same flow; for protocols without ports both ports are 0.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <cstring>
+#include <string>
+
+#include "decode/packet.h"
+
+namespace hn {
+
+struct FlowKey {
+  std::array<uint8_t, 16> src{};
+  std::array<uint8_t, 16> dst{};
+  uint16_t sport = 0;
+  uint16_t dport = 0;
+  uint8_t proto = 0;
+  bool v6 = false;
+
+  bool operator==(const FlowKey&) const = default;
+  FlowKey Reversed() const {
+    FlowKey r = *this;
+    r.src = dst; r.dst = src; r.sport = dport; r.dport = sport;
+    return r;
+  }
+  uint64_t Hash() const;          // direction-independent: k.Hash() == k.Reversed().Hash()
+  std::string SrcString() const;  // address as text
+  std::string DstString() const;
+};
+
+// Builds the key of the packet as it is (src = packet's source). Needs an IPv4
+// or IPv6 packet. For ICMP: echo/query types use (id, id) as ports so the reply
+// matches the request; other types use (type, code). Non-first fragments
+// have no ports: their key has ports 0 (callers look up the fragment table).
+FlowKey MakeFlowKey(const Packet& p);
+
+// The proto name used in events and logs: "TCP", "UDP", "ICMP", "IPV6-ICMP", or the number.
+const char* ProtoName(uint8_t proto, char* buf /* >= 4 bytes */);
+
+}  // namespace hn

@@ -1,0 +1,32 @@
+// Port checks: before forwarding, make sure the host kernel will not also
+// forward or answer frames on the honeywall's data ports, and turn off the
+// offloads that would hand us frames bigger than the wire's (GRO/GSO/TSO/LRO).
+//
+// Who may call: the honeywall at start (needs CAP_NET_ADMIN); tests.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+namespace hn {
+
+// Refuses (with a message that says what to run) when the interface
+//  - does not exist or is down,
+//  - has an IPv4 or IPv6 address,
+//  - is enslaved to a kernel bridge/bond (the kernel would switch frames itself),
+//  - has IPv6 enabled (autoconf would add an address and send RS/MLD/DAD frames),
+//  - has IPv4 forwarding enabled on it (net.ipv4.conf.IF.forwarding=1).
+Status CheckDataPort(const std::string& ifname);
+
+// Turns off GRO, GSO, TSO, LRO (and on tap/veth, TX checksum offload is left as
+// it is: the honeywall finishes partial checksums itself). Returns one line per
+// change made, e.g. "hw-in: turned off gro", for the user to see.
+Result<std::vector<std::string>> DisableOffloads(const std::string& ifname);
+
+// Sets the interface up and promiscuous is done by the port itself; this brings
+// the link up if it is down (lab convenience). Status error says why not.
+Status SetLinkUp(const std::string& ifname);
+
+}  // namespace hn
