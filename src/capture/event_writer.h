@@ -10,6 +10,9 @@
 //   syslog             the log lines too, when capture.syslog is set
 // The forwarding thread Post()s (never blocks; a full queue counts a drop).
 //
+// The writer thread looks at the queue every 20 ms when idle (Post() stays a
+// plain store: no syscall, no lock on the forwarding path).
+//
 // Who may call: Post() from the forwarding thread only (single producer);
 // the rest from the main thread.
 #pragma once
@@ -32,13 +35,19 @@ namespace hn {
 
 class EventWriter {
  public:
+  // Events the queue holds; Post() beyond that counts in dropped().
+  static constexpr size_t kQueueCapacity = 16384;
+
   // budgets: the forwarding thread's budgets as loaded at start (the writer keeps
   // its own mirror, replaying counted starts from events).
   static Result<std::unique_ptr<EventWriter>> Open(const Config& cfg, const std::vector<Budget>& budgets);
   ~EventWriter();  // Stop()s
 
-  // Loads DIR/budgets.json into budgets (index = honeypot order in cfg); missing
-  // file or honeypot = full budget. Status error only for an unreadable/corrupt file.
+  // Fills *budgets with one Budget per cfg.honeypots entry (same order, limits
+  // from HoneypotConfig::limits) and restores each from DIR/budgets.json;
+  // missing file or honeypot = full budget, honeypots in the file but not in
+  // cfg are ignored. Status error only for an unreadable/corrupt file (the
+  // message names it).
   static Status LoadBudgets(const Config& cfg, std::vector<Budget>* budgets, int64_t now_ns);
 
   void Start();
@@ -53,12 +62,15 @@ class EventWriter {
   // Writes a stats event now (called from the main thread with a JSON object's text).
   void PostStats(const std::string& stats_json_object);
 
+  // Events lost: queue full, or events.json could not be written.
   uint64_t dropped() const { return dropped_.load(std::memory_order_relaxed); }
+  // Events written to events.json (stats events not included).
   uint64_t written() const { return written_.load(std::memory_order_relaxed); }
 
  private:
   explicit EventWriter(const Config& cfg);
   void Run();
+  size_t DrainBatch();  // writes up to one batch of queued events; returns how many
   struct Impl;
   std::unique_ptr<Impl> impl_;
   SpscRing<Event> queue_;

@@ -1,9 +1,18 @@
 // PcapWriter: one rotating series of pcap files (libpcap's format, so tcpdump,
-// Wireshark and tshark read them unchanged). A new file starts when the
-// current one would pass rotate_bytes or is older than rotate_ns. Writes are
-// buffered (stdio via pcap_dump); Flush() pushes them to the kernel.
+// Wireshark and tshark read them unchanged). Timestamps are stored with
+// nanosecond precision (pcap magic 0xa1b23c4d). A new file starts when the
+// current one would pass rotate_bytes or when a frame is rotate_ns or more
+// past the first frame of the current file (0 turns either rule off). Writes
+// are buffered (stdio via pcap_dump); Flush() pushes them to the kernel.
 //
-// Files are named DIR/PREFIX-YYYYmmddTHHMMSSZ-NNNN.pcap (UTC, NNNN counts up).
+// Files are named DIR/PREFIX-YYYYmmddTHHMMSSZ-NNNN.pcap (UTC, NNNN counts up),
+// made with O_EXCL and mode 0640 (an existing file is never overwritten: NNNN
+// is bumped instead). DIR is made (mkdir -p, 0750) when missing.
+//
+// Failures: a write or flush error closes the current file (its good part
+// stays readable) and counts the frames it lost; the next Write() opens a new
+// file (at most one attempt per second of frame time while that fails).
+// frames_written() + frames_lost() = frames offered.
 //
 // Who may call: the capture thread (one writer per series); tests.
 #pragma once
@@ -17,6 +26,9 @@
 
 namespace hn {
 
+// mkdir -p with mode 0750 for the parts it makes. Used for capture.dir.
+Status MakeDirectories(const std::string& dir);
+
 class PcapWriter {
  public:
   struct Options {
@@ -26,27 +38,41 @@ class PcapWriter {
     int64_t rotate_ns = 3600LL * 1'000'000'000;
     uint32_t snaplen = 262144;
   };
+  // Makes DIR and opens the first file (named after the current wall time).
   static Result<std::unique_ptr<PcapWriter>> Open(const Options& opt);
   ~PcapWriter();  // flushes and closes
 
-  // Appends one frame; ts_ns is wall-clock. caplen <= wire_len.
-  // Returns false when the write failed (disk full, ...): the caller counts a drop.
+  // Appends one frame; ts_ns is wall-clock. caplen <= wire_len (caplen is cut
+  // to snaplen). Returns false when the write failed (disk full, ...): the
+  // frame (and any buffered ones) are counted in frames_lost().
   bool Write(int64_t ts_ns, const uint8_t* data, uint32_t caplen, uint32_t wire_len);
-  void Flush();
+  // Pushes buffered frames to the kernel. False when that failed (the
+  // buffered frames are then counted in frames_lost()).
+  bool Flush();
   // Paths of every file this writer has made, oldest first.
   const std::vector<std::string>& files() const { return files_; }
   uint64_t frames_written() const { return frames_; }
+  uint64_t frames_lost() const { return lost_; }
+  // The last open/write error, for diagnostics ("" when none).
+  const std::string& last_error() const { return last_error_; }
 
  private:
   PcapWriter() = default;
   Status Rotate(int64_t ts_ns);
+  bool NeedRotate(int64_t ts_ns, uint64_t record_bytes) const;
+  void CloseBroken(const char* what);
   Options opt_;
   void* pcap_ = nullptr;    // pcap_t* (dead handle)
   void* dumper_ = nullptr;  // pcap_dumper_t*
   uint64_t cur_bytes_ = 0;
-  int64_t cur_start_ns_ = 0;
+  uint64_t cur_frames_ = 0;   // frames in the current file
+  int64_t cur_start_ns_ = 0;  // first frame's time (open time while empty)
   uint32_t seq_ = 0;
   uint64_t frames_ = 0;
+  uint64_t unflushed_ = 0;    // frames handed to stdio since the last good flush
+  uint64_t lost_ = 0;
+  int64_t retry_after_ns_ = INT64_MIN;  // no new file before this frame time after a failure
+  std::string last_error_;
   std::vector<std::string> files_;
 };
 

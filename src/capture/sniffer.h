@@ -6,12 +6,17 @@
 // not put into the capture ring, and frames a write failed for, are counted
 // as capture drops.
 //
+// Both directions are captured (frames received on the port and frames sent
+// out of it). VLAN tags the kernel took off (offload) are put back into the
+// frame before it is written. Files: DIR/<label>-YYYYmmddTHHMMSSZ-NNNN.pcap.
+//
 // Who may call: the honeywall (Start/Stop from the main thread).
 #pragma once
 
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -58,12 +63,23 @@ class Sniffer {
   Sniffer() = default;
   void Run();
   struct PortState;
+  size_t DrainPort(PortState& p);     // walks every ready block; returns blocks released
+  size_t DrainAll();
+  void DrainAtStop();                 // bounded: waits for partly filled blocks to retire
+  void WriteFrame(PortState& p, const void* tpacket3_hdr);
+  void FlushAll();
+  void ReadKernelStats();
+  void PublishCounters();
+  void CloseAll();
   Options opt_;
   std::vector<std::unique_ptr<PortState>> ports_;
   std::thread thread_;
   std::atomic<bool> stop_{false};
+  bool stopped_ = false;              // main thread only
   int wake_fd_ = -1;  // eventfd to end poll() at Stop()
   mutable std::atomic<uint64_t> frames_{0}, bytes_{0}, kdrops_{0}, wdrops_{0};
+  mutable std::mutex files_mu_;
+  std::vector<std::string> files_;    // guarded by files_mu_
 };
 
 }  // namespace hn

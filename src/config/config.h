@@ -1,10 +1,12 @@
 // Config: the honeywall's settings, read from one TOML file.
 //
-// Every key has a default where one makes sense (see docs/config.md and
-// Defaults()). LoadConfig() checks every value and, on error, returns a
-// message naming the file, the line and the key, e.g.
-//   "wall.toml:7: limits.tcp: must be a whole number >= 0, got -3".
+// Every key has a default where one makes sense (see docs/config.md; a
+// default-constructed Config holds them). LoadConfig() checks every value and,
+// on error, returns a message naming the file, the line and the key, e.g.
+//   "wall.toml:7: limits.tcp: must be a whole number from 0 to 1000000, got -3".
+// All errors found are reported, one per line, sorted by line.
 // Unknown keys are errors too (a typo must not silently mean "default").
+// Honeypot indexes in keys count from 0: honeypot[0] is the first [[honeypot]].
 //
 // Who may call: the CLI and tests. Not used on the per-packet path.
 #pragma once
@@ -68,12 +70,16 @@ Result<Config> ParseConfig(const std::string& text, const std::string& source);
 // Reads and parses a file.
 Result<Config> LoadConfig(const std::string& path);
 
-// "1h", "30m", "45s", "250ms", "2d" -> ns. Plain numbers are seconds.
+// "1h", "30m", "45s", "250ms", "2d" -> ns (also "us", "ns" and sums like
+// "1h30m"). A plain number is seconds. No sign, no spaces; nullopt otherwise.
 std::optional<int64_t> ParseDuration(const std::string& s);
-// "100M", "1G", "512K", "4096" -> bytes.
+// "100M", "1G", "512K", "4096" -> bytes. K/M/G/T are powers of 1024, any case,
+// optionally followed by "B" or "iB". nullopt on anything else or overflow.
 std::optional<uint64_t> ParseSize(const std::string& s);
 
 // The config as TOML with every key, for `honeynet wall --print-config`.
+// ParseConfig() reads it back into an equal config ([honeypot.limits] lists
+// only what differs from [limits]; unset optional keys are left out).
 std::string DumpConfig(const Config& c);
 
 }  // namespace hn

@@ -64,15 +64,24 @@ class Budget {
   void Restore(const Saved& s, int64_t now_ns);
 
  private:
-  void Refill(ProtoClass c, int64_t now_ns) const;
+  // Both kinds of bookkeeping are kept up to date whatever the kind (it costs a
+  // few instructions per start), so a saved budget keeps what was spent even
+  // when the window kind changes between runs; `kind` only picks which of
+  // them decides.
+  void Refill(ProtoClass c, int64_t now_ns);              // brings tokens up to now_ns
+  int64_t TokensAt(ProtoClass c, int64_t now_ns) const;   // tokens at now_ns, no change
+  uint32_t SlidingUsed(ProtoClass c, int64_t now_ns) const;
+  void RecordStart(ProtoClass c, int64_t now_ns);
+  void ClampFutureStarts(ProtoClass c, int64_t now_ns);   // after the clock stepped back
+  int64_t Capacity(ProtoClass c) const;                   // max[c] tokens, scaled by 1e6
   Limits limits_;
   // sliding: ring of the last max[c] start times per class
   std::array<std::vector<int64_t>, kProtoClasses> ring_;
   std::array<size_t, kProtoClasses> head_{};   // next slot to write
   std::array<size_t, kProtoClasses> count_{};  // valid entries
   // token bucket: tokens scaled by 1e6 to refill fractionally without floats
-  mutable std::array<int64_t, kProtoClasses> tokens_micro_{};
-  mutable std::array<int64_t, kProtoClasses> refill_ns_{};
+  std::array<int64_t, kProtoClasses> tokens_micro_{};
+  std::array<int64_t, kProtoClasses> refill_ns_{};
 };
 
 }  // namespace hn

@@ -8,6 +8,7 @@
 // Who may call: the forwarding thread only (not thread-safe).
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <vector>
 

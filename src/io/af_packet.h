@@ -38,6 +38,7 @@ struct PortStats {
   uint64_t tx_ring_full = 0;   // frames we could not queue because the TX ring was full
   uint64_t rx_truncated = 0;   // frames larger than a ring slot
   uint64_t kernel_drops = 0;   // PACKET_STATISTICS tp_drops (RX ring full)
+  uint64_t tx_errors = 0;      // frames refused (too short/long for the link) and send() failures
 };
 
 class AfPacketPort {
@@ -87,6 +88,8 @@ class AfPacketPort {
   uint32_t rx_idx_ = 0;
   uint32_t tx_idx_ = 0;
   uint32_t tx_pending_ = 0;
+  bool rx_held_ = false;      // Next() returned the frame at rx_idx_ and it is not released yet
+  bool tx_reserved_ = false;  // Reserve() handed out the slot at tx_idx_, Commit() pending
   PortStats stats_;
 };
 

@@ -1,0 +1,21 @@
+// honeynet: the command line. Each subcommand lives in its own file
+// (cmd_*.cpp) and registers itself here; nothing else lives in src/cli.
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <iostream>
+
+#include "cli/commands.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"honeynet: a virtual honeynet on one computer (honeywall with Data Control and Data Capture)"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", std::string(hn::kVersion));
+  hn::AddWallCommand(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  return hn::RunSelected(app);
+}

@@ -1,0 +1,885 @@
+// Config loader: TOML text -> Config, with every value checked and every
+// error pointing at FILE:LINE and the dotted key. See config.h, docs/config.md.
+#include "config/config.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cctype>
+#include <charconv>
+#include <cstdio>
+#include <cstring>
+#include <limits>
+#include <map>
+#include <sstream>
+#include <string_view>
+#include <toml++/toml.h>
+
+namespace hn {
+namespace {
+
+constexpr int64_t kNsPerSec = 1'000'000'000;
+constexpr int64_t kMaxDurationNs = 365LL * 24 * 3600 * kNsPerSec;  // longer is surely a typo
+constexpr uint32_t kMaxLimit = 1'000'000;
+constexpr uint64_t kMinRotateBytes = 4096;
+constexpr uint64_t kMaxRotateBytes = 1ULL << 40;
+constexpr size_t kMaxErrors = 20;
+
+// ---------------------------------------------------------------------------
+// Error collection
+
+struct ConfigError {
+  int line;
+  std::string text;  // "KEY: what is wrong, got VALUE"
+};
+
+// Collects every error found, so a user can fix them all in one go.
+class Errors {
+ public:
+  explicit Errors(std::string source) : source_(std::move(source)) {}
+  void Add(int line, const std::string& key, const std::string& what) {
+    list_.push_back({line, key + ": " + what});
+  }
+  bool empty() const { return list_.empty(); }
+  // "FILE:LINE: KEY: ..." lines sorted by line, at most kMaxErrors of them.
+  std::string Message() {
+    std::stable_sort(list_.begin(), list_.end(),
+                     [](const ConfigError& a, const ConfigError& b) { return a.line < b.line; });
+    std::string out;
+    for (size_t i = 0; i < list_.size() && i < kMaxErrors; i++) {
+      if (i) out += '\n';
+      out += source_ + ":" + std::to_string(list_[i].line) + ": " + list_[i].text;
+    }
+    if (list_.size() > kMaxErrors) {
+      out += "\n" + source_ + ": ... and " + std::to_string(list_.size() - kMaxErrors) + " more errors";
+    }
+    return out;
+  }
+
+ private:
+  std::string source_;
+  std::vector<ConfigError> list_;
+};
+
+// Line of a node's value; fallback when toml++ has no position for it
+// (tables created implicitly by a dotted key or a [a.b] header).
+int LineOf(const toml::node& n, int fallback = 1) {
+  int line = int(n.source().begin.line);
+  return line > 0 ? line : fallback;
+}
+
+// A value as the user wrote it (TOML syntax), shortened, for "got VALUE".
+std::string Show(const toml::node& n) {
+  if (n.is_table()) return "a table";
+  std::ostringstream os;
+  n.visit([&](auto&& v) { os << v; });
+  std::string s = os.str();
+  if (s.size() > 60) s = s.substr(0, 57) + "...";
+  return s;
+}
+
+std::string Quote(std::string_view s) {
+  std::string out = "\"";
+  for (unsigned char c : s) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\t': out += "\\t"; break;
+      case '\r': out += "\\r"; break;
+      default:
+        if (c < 0x20 || c == 0x7f) {
+          char buf[8];
+          std::snprintf(buf, sizeof buf, "\\u%04x", c);
+          out += buf;
+        } else {
+          out += char(c);
+        }
+    }
+  }
+  return out + "\"";
+}
+
+// ---------------------------------------------------------------------------
+// Unknown keys
+
+// Optimal string alignment distance: Levenshtein plus adjacent transpositions.
+size_t EditDistance(std::string_view a, std::string_view b) {
+  std::vector<std::vector<size_t>> d(a.size() + 1, std::vector<size_t>(b.size() + 1));
+  for (size_t i = 0; i <= a.size(); i++) d[i][0] = i;
+  for (size_t j = 0; j <= b.size(); j++) d[0][j] = j;
+  for (size_t i = 1; i <= a.size(); i++) {
+    for (size_t j = 1; j <= b.size(); j++) {
+      size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
+      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost});
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) {
+        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+      }
+    }
+  }
+  return d[a.size()][b.size()];
+}
+
+std::string JoinKey(const std::string& prefix, std::string_view key) {
+  return prefix.empty() ? std::string(key) : prefix + "." + std::string(key);
+}
+
+// Reports every key of t that is not in known, suggesting the closest known
+// key when it is at most 2 edits away.
+void CheckKeys(const toml::table& t, const std::string& prefix,
+               std::initializer_list<std::string_view> known, Errors& err) {
+  for (auto&& [k, v] : t) {
+    std::string_view name = k.str();
+    if (std::find(known.begin(), known.end(), name) != known.end()) continue;
+    std::string_view best;
+    size_t best_d = 3;
+    for (auto cand : known) {
+      size_t d = EditDistance(name, cand);
+      if (d < best_d) best_d = d, best = cand;
+    }
+    std::string what = "unknown key";
+    if (!best.empty()) {
+      what += "; did you mean '" + std::string(best) + "'?";
+    } else {
+      std::string list;
+      for (auto cand : known) list += (list.empty() ? "" : ", ") + std::string(cand);
+      what += " (known here: " + list + ")";
+    }
+    int line = int(k.source().begin.line);
+    err.Add(line > 0 ? line : LineOf(v), JoinKey(prefix, name), what);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Typed readers. Each returns true when the key is present and valid (out
+// set); false when absent or invalid (the error is recorded).
+
+struct Ctx {
+  Errors& err;
+  int fallback_line;  // line to blame for a missing key (its table's header)
+};
+
+bool ReadString(const toml::table& t, std::string_view key, const std::string& prefix, Ctx& c,
+                std::string* out) {
+  const toml::node* n = t.get(key);
+  if (!n) return false;
+  if (!n->is_string()) {
+    c.err.Add(LineOf(*n), JoinKey(prefix, key), "must be a string (in quotes), got " + Show(*n));
+    return false;
+  }
+  *out = n->as_string()->get();
+  return true;
+}
+
+bool ReadBool(const toml::table& t, std::string_view key, const std::string& prefix, Ctx& c,
+              bool* out) {
+  const toml::node* n = t.get(key);
+  if (!n) return false;
+  if (!n->is_boolean()) {
+    c.err.Add(LineOf(*n), JoinKey(prefix, key), "must be true or false, got " + Show(*n));
+    return false;
+  }
+  *out = n->as_boolean()->get();
+  return true;
+}
+
+bool ReadInt(const toml::table& t, std::string_view key, const std::string& prefix, Ctx& c,
+             int64_t lo, int64_t hi, int64_t* out) {
+  const toml::node* n = t.get(key);
+  if (!n) return false;
+  if (!n->is_integer() || n->as_integer()->get() < lo || n->as_integer()->get() > hi) {
+    c.err.Add(LineOf(*n), JoinKey(prefix, key),
+              "must be a whole number from " + std::to_string(lo) + " to " + std::to_string(hi) +
+                  ", got " + Show(*n));
+    return false;
+  }
+  *out = n->as_integer()->get();
+  return true;
+}
+
+// A duration: a string like "45s" or an integer number of seconds; > 0.
+bool ReadDuration(const toml::table& t, std::string_view key, const std::string& prefix, Ctx& c,
+                  int64_t* out) {
+  const toml::node* n = t.get(key);
+  if (!n) return false;
+  std::optional<int64_t> ns;
+  if (n->is_string()) {
+    ns = ParseDuration(n->as_string()->get());
+  } else if (n->is_integer()) {
+    int64_t s = n->as_integer()->get();
+    if (s > 0 && s <= kMaxDurationNs / kNsPerSec) ns = s * kNsPerSec;
+  }
+  if (!ns || *ns <= 0 || *ns > kMaxDurationNs) {
+    c.err.Add(LineOf(*n), JoinKey(prefix, key),
+              "must be a duration > 0 and <= 365d, like \"250ms\", \"45s\", \"30m\", \"1h\" or \"2d\", got " +
+                  Show(*n));
+    return false;
+  }
+  *out = *ns;
+  return true;
+}
+
+bool ReadSize(const toml::table& t, std::string_view key, const std::string& prefix, Ctx& c,
+              uint64_t lo, uint64_t hi, uint64_t* out) {
+  const toml::node* n = t.get(key);
+  if (!n) return false;
+  std::optional<uint64_t> bytes;
+  if (n->is_string()) {
+    bytes = ParseSize(n->as_string()->get());
+  } else if (n->is_integer() && n->as_integer()->get() >= 0) {
+    bytes = uint64_t(n->as_integer()->get());
+  }
+  if (!bytes || *bytes < lo || *bytes > hi) {
+    c.err.Add(LineOf(*n), JoinKey(prefix, key),
+              "must be a size from 4K to 1T, like \"512K\", \"100M\" or \"1G\" (powers of 1024), got " +
+                  Show(*n));
+    return false;
+  }
+  *out = *bytes;
+  return true;
+}
+
+bool ReadIp4(const toml::table& t, std::string_view key, const std::string& prefix, Ctx& c,
+             Ip4* out) {
+  const toml::node* n = t.get(key);
+  if (!n) return false;
+  std::optional<Ip4> ip;
+  if (n->is_string()) ip = Ip4::Parse(n->as_string()->get());
+  if (!ip) {
+    c.err.Add(LineOf(*n), JoinKey(prefix, key),
+              "must be an IPv4 address in quotes like \"192.0.2.10\", got " + Show(*n));
+    return false;
+  }
+  *out = *ip;
+  return true;
+}
+
+bool ReadMac(const toml::table& t, std::string_view key, const std::string& prefix, Ctx& c,
+             Mac* out) {
+  const toml::node* n = t.get(key);
+  if (!n) return false;
+  std::optional<Mac> mac;
+  if (n->is_string()) mac = Mac::Parse(n->as_string()->get());
+  if (!mac || mac->IsMulticast() || mac->IsZero()) {
+    c.err.Add(LineOf(*n), JoinKey(prefix, key),
+              "must be a unicast MAC address like \"52:54:00:12:34:56\" (first byte even, not all zero), got " +
+                  Show(*n));
+    return false;
+  }
+  *out = *mac;
+  return true;
+}
+
+// A sub-table; reports an error when the key holds something else.
+const toml::table* ReadTable(const toml::table& t, std::string_view key, const std::string& prefix,
+                             Ctx& c) {
+  const toml::node* n = t.get(key);
+  if (!n) return nullptr;
+  if (!n->is_table()) {
+    std::string full = JoinKey(prefix, key);
+    c.err.Add(LineOf(*n), full, "must be a table (a [" + full + "] section), got " + Show(*n));
+    return nullptr;
+  }
+  return n->as_table();
+}
+
+// ---------------------------------------------------------------------------
+// Sections
+
+// Linux accepts an interface name of 1..15 bytes without '/', ':' or
+// whitespace, and not "." or "..".
+bool ValidInterfaceName(const std::string& s) {
+  if (s.empty() || s.size() > 15 || s == "." || s == "..") return false;
+  for (unsigned char ch : s) {
+    if (ch == '/' || ch == ':' || ch <= ' ' || ch == 0x7f) return false;
+  }
+  return true;
+}
+
+bool ValidHoneypotName(const std::string& s) {
+  if (s.empty() || s.size() > 32) return false;
+  for (unsigned char ch : s) {
+    if (!std::isalnum(ch) && ch != '_' && ch != '.' && ch != '-') return false;
+  }
+  return true;
+}
+
+// Parses the [limits] keys of t on top of base (the global limits, or the
+// defaults for the global table itself).
+Limits ParseLimits(const toml::table& t, const std::string& prefix, const Limits& base, Ctx& c) {
+  CheckKeys(t, prefix, {"tcp", "udp", "icmp", "other", "window", "period"}, c.err);
+  Limits out = base;
+  static constexpr std::string_view kNames[kProtoClasses] = {"tcp", "udp", "icmp", "other"};
+  for (int i = 0; i < kProtoClasses; i++) {
+    int64_t v;
+    if (ReadInt(t, kNames[i], prefix, c, 0, kMaxLimit, &v)) out.max[size_t(i)] = uint32_t(v);
+  }
+  if (const toml::node* w = t.get("window")) {
+    int64_t ns;
+    if (w->is_string() && w->as_string()->get() == "token-bucket") {
+      out.kind = WindowKind::kTokenBucket;  // period: below, else the base's span
+    } else if (ReadDuration(t, "window", prefix, c, &ns)) {
+      out.kind = WindowKind::kSliding;
+      out.window_ns = ns;
+    }
+  }
+  if (const toml::node* p = t.get("period")) {
+    int64_t ns;
+    if (out.kind != WindowKind::kTokenBucket) {
+      c.err.Add(LineOf(*p), JoinKey(prefix, "period"),
+                "only used with window = \"token-bucket\" (a sliding window's length is window "
+                "itself), got " + Show(*p));
+    } else if (ReadDuration(t, "period", prefix, c, &ns)) {
+      out.window_ns = ns;
+    }
+  }
+  return out;
+}
+
+// Where each honeypot's values were written, for cross-checks.
+struct HoneypotLines {
+  int table = 1, name = 1, ip = 1, public_ip = 1, mac = 1;
+};
+
+HoneypotConfig ParseHoneypot(const toml::table& t, size_t index, const Limits& global, Ctx& c,
+                             HoneypotLines* lines) {
+  std::string prefix = "honeypot[" + std::to_string(index) + "]";
+  CheckKeys(t, prefix, {"name", "ip", "public_ip", "mac", "limits"}, c.err);
+  HoneypotConfig hp;
+  hp.limits = global;
+  lines->table = LineOf(t, c.fallback_line);
+  auto line_of = [&](std::string_view key) {
+    const toml::node* n = t.get(key);
+    return n ? LineOf(*n, lines->table) : lines->table;
+  };
+  lines->name = line_of("name");
+  lines->ip = line_of("ip");
+  lines->public_ip = line_of("public_ip");
+  lines->mac = line_of("mac");
+
+  if (!t.get("name")) {
+    c.err.Add(lines->table, prefix + ".name",
+              "missing; every [[honeypot]] needs a unique name like \"hp1\"");
+  } else if (ReadString(t, "name", prefix, c, &hp.name) && !ValidHoneypotName(hp.name)) {
+    c.err.Add(lines->name, prefix + ".name",
+              "must be 1 to 32 of A-Z a-z 0-9 _ . -, got " + Quote(hp.name));
+  }
+  if (!t.get("ip")) {
+    c.err.Add(lines->table, prefix + ".ip",
+              "missing; every [[honeypot]] needs its IPv4 address like \"10.0.0.2\"");
+  } else {
+    ReadIp4(t, "ip", prefix, c, &hp.ip);
+  }
+  Ip4 pub;
+  if (ReadIp4(t, "public_ip", prefix, c, &pub)) hp.public_ip = pub;
+  Mac mac;
+  if (ReadMac(t, "mac", prefix, c, &mac)) hp.mac = mac;
+  if (const toml::table* lt = ReadTable(t, "limits", prefix, c)) {
+    hp.limits = ParseLimits(*lt, prefix + ".limits", global, c);
+  }
+  return hp;
+}
+
+// [inside] / [outside]: interface, mac, and the mode-specific gateway key.
+void ParsePort(const toml::table& t, const std::string& name, std::string_view gw_key, Ctx& c,
+               PortConfig* port) {
+  CheckKeys(t, name, {"interface", "mac", gw_key}, c.err);
+  if (ReadString(t, "interface", name, c, &port->interface) && !ValidInterfaceName(port->interface)) {
+    c.err.Add(LineOf(*t.get("interface")), name + ".interface",
+              "must be an interface name of 1 to 15 characters without '/', ':' or spaces, got " +
+                  Quote(port->interface));
+  }
+  Mac mac;
+  if (ReadMac(t, "mac", name, c, &mac)) port->mac = mac;
+}
+
+std::string PrefixString(const Ip4Prefix& p) { return p.addr.ToString() + "/" + std::to_string(p.len); }
+
+Ip4 NetworkOf(const Ip4Prefix& p) { return Ip4{p.addr.v & p.Mask()}; }
+
+// Checks that need the whole file: interfaces, nat requirements, prefixes,
+// duplicates. lines: where each honeypot was written.
+void CrossCheck(Config& cfg, const std::vector<HoneypotLines>& lines, int mode_line,
+                const std::map<std::string, int>& key_lines, int honeypot_line, bool report_none,
+                Ctx& c) {
+  auto line = [&](const std::string& key, int fallback) {
+    auto it = key_lines.find(key);
+    return it == key_lines.end() ? fallback : it->second;
+  };
+  bool nat = cfg.mode == Mode::kNat;
+
+  if (cfg.inside.interface == cfg.outside.interface) {
+    c.err.Add(line("outside.interface", line("inside.interface", 1)), "outside.interface",
+              "must differ from inside.interface (the honeywall sits between two ports), got " +
+                  Quote(cfg.outside.interface));
+  }
+  if (cfg.honeypots.empty() && report_none) {
+    c.err.Add(honeypot_line, "honeypot",
+              "at least one [[honeypot]] is needed (with name and ip), got none");
+  }
+
+  if (nat) {
+    if (!cfg.inside_gateway_ip) {
+      if (!key_lines.count("inside.gateway_ip")) {
+        c.err.Add(line("inside", mode_line), "inside.gateway_ip",
+                  "missing; mode = \"nat\" needs the honeypots' gateway with prefix length, like "
+                  "gateway_ip = \"10.0.0.1/24\" under [inside]");
+      }
+    }
+    if (!cfg.outside_gateway && !key_lines.count("outside.gateway")) {
+      c.err.Add(line("outside", mode_line), "outside.gateway",
+                "missing; mode = \"nat\" needs the upstream router's IPv4 address, like "
+                "gateway = \"192.0.2.1\" under [outside]");
+    }
+  }
+  if (nat && cfg.inside_gateway_ip && cfg.outside_gateway &&
+      cfg.inside_gateway_ip->Contains(*cfg.outside_gateway)) {
+    c.err.Add(line("outside.gateway", 1), "outside.gateway",
+              "must be outside the inside network " + PrefixString(*cfg.inside_gateway_ip) +
+                  ", got " + Quote(cfg.outside_gateway->ToString()));
+  }
+
+  // First occurrence of each value, for duplicate messages.
+  std::map<std::string, size_t> names, ips, pubs, macs;
+  for (size_t i = 0; i < cfg.honeypots.size(); i++) {
+    HoneypotConfig& hp = cfg.honeypots[i];
+    const HoneypotLines& ln = lines[i];
+    std::string p = "honeypot[" + std::to_string(i) + "]";
+    auto dup = [&](std::map<std::string, size_t>& seen, const std::string& value, const char* key,
+                   int at) {
+      auto [it, fresh] = seen.emplace(value, i);
+      if (!fresh) {
+        c.err.Add(at, p + "." + key,
+                  "must be unique, same as honeypot[" + std::to_string(it->second) + "]." + key +
+                      ", got " + Quote(value));
+      }
+    };
+    if (!hp.name.empty()) dup(names, hp.name, "name", ln.name);
+    if (hp.ip.v != 0) dup(ips, hp.ip.ToString(), "ip", ln.ip);
+    if (hp.mac) {
+      dup(macs, hp.mac->ToString(), "mac", ln.mac);
+      for (const PortConfig* port : {&cfg.inside, &cfg.outside}) {
+        if (port->mac && *port->mac == *hp.mac) {
+          c.err.Add(ln.mac, p + ".mac",
+                    "must differ from the honeywall's " +
+                        std::string(port == &cfg.inside ? "inside.mac" : "outside.mac") + ", got " +
+                        Quote(hp.mac->ToString()));
+        }
+      }
+    }
+
+    if (!nat) {
+      // Bridge mode keeps the honeypot's own address: a public_ip equal to it
+      // is harmless and dropped, anything else is a misunderstanding.
+      if (hp.public_ip && *hp.public_ip != hp.ip) {
+        c.err.Add(ln.public_ip, p + ".public_ip",
+                  "public_ip is for nat mode (in bridge mode the honeypot is reached at its own ip); "
+                  "remove it or set mode = \"nat\", got " + Quote(hp.public_ip->ToString()));
+      }
+      hp.public_ip.reset();
+      continue;
+    }
+    if (!hp.public_ip) {
+      if (!key_lines.count(p + ".public_ip")) {
+        c.err.Add(ln.table, p + ".public_ip",
+                  "missing; mode = \"nat\" needs each honeypot's public address, like "
+                  "public_ip = \"192.0.2.10\"");
+      }
+    } else {
+      dup(pubs, hp.public_ip->ToString(), "public_ip", ln.public_ip);
+      if (cfg.outside_gateway && *hp.public_ip == *cfg.outside_gateway) {
+        c.err.Add(ln.public_ip, p + ".public_ip",
+                  "must not be outside.gateway (the upstream router's own address), got " +
+                      Quote(hp.public_ip->ToString()));
+      }
+      if (cfg.inside_gateway_ip && cfg.inside_gateway_ip->Contains(*hp.public_ip)) {
+        c.err.Add(ln.public_ip, p + ".public_ip",
+                  "must be outside the inside network " + PrefixString(*cfg.inside_gateway_ip) +
+                      " (it is the address the outside sees), got " + Quote(hp.public_ip->ToString()));
+      }
+    }
+    if (cfg.inside_gateway_ip && hp.ip.v != 0) {
+      const Ip4Prefix& gw = *cfg.inside_gateway_ip;
+      if (!gw.Contains(hp.ip)) {
+        c.err.Add(ln.ip, p + ".ip",
+                  "must be inside inside.gateway_ip's network " + PrefixString(gw) +
+                      " in nat mode, got " + Quote(hp.ip.ToString()));
+      } else if (hp.ip == gw.addr) {
+        c.err.Add(ln.ip, p + ".ip",
+                  "must not be inside.gateway_ip's own address (the honeywall answers for it), got " +
+                      Quote(hp.ip.ToString()));
+      } else if (gw.len <= 30 && (hp.ip == NetworkOf(gw) || hp.ip == gw.Broadcast())) {
+        c.err.Add(ln.ip, p + ".ip",
+                  "must not be the network or broadcast address of " + PrefixString(gw) + ", got " +
+                      Quote(hp.ip.ToString()));
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Top level
+
+void ParseTop(const toml::table& root, Config& cfg, Ctx& c) {
+  CheckKeys(root,
+            "", {"mode", "roach_motel", "dns_servers", "ipv6", "inside", "outside", "honeypot",
+                 "limits", "capture", "flow"},
+            c.err);
+  // Lines of keys that were present (valid or not), for cross-check messages.
+  std::map<std::string, int> key_lines;
+  auto note = [&](const toml::table& t, const std::string& prefix, std::string_view key, int fb) {
+    if (const toml::node* n = t.get(key)) key_lines[JoinKey(prefix, key)] = LineOf(*n, fb);
+  };
+
+  int mode_line = 1;
+  if (const toml::node* n = root.get("mode")) {
+    mode_line = LineOf(*n);
+    std::string m;
+    if (ReadString(root, "mode", "", c, &m)) {
+      if (m == "bridge") {
+        cfg.mode = Mode::kBridge;
+      } else if (m == "nat") {
+        cfg.mode = Mode::kNat;
+      } else {
+        c.err.Add(mode_line, "mode", "must be \"bridge\" or \"nat\", got " + Show(*n));
+      }
+    }
+  }
+  ReadBool(root, "roach_motel", "", c, &cfg.roach_motel);
+  ReadBool(root, "ipv6", "", c, &cfg.allow_ipv6);
+  if (const toml::node* n = root.get("dns_servers")) {
+    if (!n->is_array()) {
+      c.err.Add(LineOf(*n), "dns_servers",
+                "must be a list of IPv4 addresses like [\"192.0.2.53\"], got " + Show(*n));
+    } else {
+      const toml::array& a = *n->as_array();
+      for (size_t i = 0; i < a.size(); i++) {
+        std::optional<Ip4> ip;
+        if (a[i].is_string()) ip = Ip4::Parse(a[i].as_string()->get());
+        if (!ip) {
+          c.err.Add(LineOf(a[i], LineOf(*n)), "dns_servers[" + std::to_string(i) + "]",
+                    "must be an IPv4 address in quotes like \"192.0.2.53\", got " + Show(a[i]));
+        } else {
+          cfg.dns_servers.push_back(*ip);
+        }
+      }
+    }
+  }
+
+  if (const toml::table* t = ReadTable(root, "inside", "", c)) {
+    key_lines["inside"] = LineOf(*t, mode_line);
+    note(*t, "inside", "interface", mode_line);
+    note(*t, "inside", "gateway_ip", mode_line);
+    ParsePort(*t, "inside", "gateway_ip", c, &cfg.inside);
+    if (const toml::node* n = t->get("gateway_ip")) {
+      std::optional<Ip4Prefix> p;
+      if (n->is_string()) {
+        const std::string& s = n->as_string()->get();
+        if (s.find('/') != std::string::npos) p = Ip4Prefix::Parse(s);
+      }
+      if (!p || p->len < 1 || p->len > 30) {
+        c.err.Add(LineOf(*n), "inside.gateway_ip",
+                  "must be an IPv4 address with a prefix length from /1 to /30, like \"10.0.0.1/24\", got " +
+                      Show(*n));
+      } else if (p->addr == NetworkOf(*p) || p->addr == p->Broadcast()) {
+        c.err.Add(LineOf(*n), "inside.gateway_ip",
+                  "must be a host address, not the network or broadcast address, like \"10.0.0.1/24\", got " +
+                      Show(*n));
+      } else {
+        cfg.inside_gateway_ip = p;
+      }
+    }
+  }
+  if (const toml::table* t = ReadTable(root, "outside", "", c)) {
+    key_lines["outside"] = LineOf(*t, mode_line);
+    note(*t, "outside", "interface", mode_line);
+    note(*t, "outside", "gateway", mode_line);
+    ParsePort(*t, "outside", "gateway", c, &cfg.outside);
+    Ip4 gw;
+    if (ReadIp4(*t, "gateway", "outside", c, &gw)) cfg.outside_gateway = gw;
+  }
+
+  // Global limits first, whatever their place in the file: honeypots start from them.
+  if (const toml::table* t = ReadTable(root, "limits", "", c)) {
+    Ctx lc{c.err, LineOf(*t)};
+    cfg.limits = ParseLimits(*t, "limits", Limits{}, lc);
+  }
+
+  if (const toml::table* t = ReadTable(root, "capture", "", c)) {
+    CheckKeys(*t, "capture",
+              {"dir", "pcap", "rotate_size", "rotate_time", "ring_mb", "stats_interval", "syslog"},
+              c.err);
+    if (ReadString(*t, "dir", "capture", c, &cfg.capture.dir) && cfg.capture.dir.empty()) {
+      c.err.Add(LineOf(*t->get("dir")), "capture.dir",
+                "must be a directory path, like \"/var/lib/honeynet\", got \"\"");
+    }
+    ReadBool(*t, "pcap", "capture", c, &cfg.capture.pcap);
+    ReadSize(*t, "rotate_size", "capture", c, kMinRotateBytes, kMaxRotateBytes, &cfg.capture.rotate_bytes);
+    ReadDuration(*t, "rotate_time", "capture", c, &cfg.capture.rotate_ns);
+    int64_t v;
+    if (ReadInt(*t, "ring_mb", "capture", c, 1, 4096, &v)) cfg.capture.ring_mb = uint32_t(v);
+    ReadDuration(*t, "stats_interval", "capture", c, &cfg.capture.stats_interval_ns);
+    ReadBool(*t, "syslog", "capture", c, &cfg.capture.syslog);
+  }
+
+  if (const toml::table* t = ReadTable(root, "flow", "", c)) {
+    CheckKeys(*t, "flow", {"max", "tcp_timeout", "udp_timeout"}, c.err);
+    int64_t v;
+    if (ReadInt(*t, "max", "flow", c, 1024, 16LL << 20, &v)) cfg.max_flows = uint32_t(v);
+    ReadDuration(*t, "tcp_timeout", "flow", c, &cfg.tcp_established_timeout_ns);
+    ReadDuration(*t, "udp_timeout", "flow", c, &cfg.udp_timeout_ns);
+  }
+
+  // Honeypots last: they start from the global limits.
+  int honeypot_line = 1;
+  bool report_none = true;  // "at least one [[honeypot]]" unless the key is there but malformed
+  std::vector<HoneypotLines> lines;
+  if (const toml::node* n = root.get("honeypot")) {
+    honeypot_line = LineOf(*n);
+    const toml::array* a = n->as_array();
+    if (a && a->empty()) {
+      // honeypot = []: reported as "none" below, at this line.
+    } else if (!a || !a->is_array_of_tables()) {
+      c.err.Add(honeypot_line, "honeypot",
+                "must be a list of tables: write [[honeypot]] (two brackets) before each honeypot, got " +
+                    Show(*n));
+      report_none = false;
+    } else {
+      Ctx hc{c.err, honeypot_line};
+      for (size_t i = 0; i < a->size(); i++) {
+        const toml::table& ht = *(*a)[i].as_table();
+        HoneypotLines ln;
+        cfg.honeypots.push_back(ParseHoneypot(ht, i, cfg.limits, hc, &ln));
+        note(ht, "honeypot[" + std::to_string(i) + "]", "public_ip", ln.table);
+        lines.push_back(ln);
+      }
+    }
+  }
+  CrossCheck(cfg, lines, mode_line, key_lines, honeypot_line, report_none, c);
+}
+
+// Largest unit that divides ns exactly: "90m", "250ms", "2d".
+std::string FormatDuration(int64_t ns) {
+  struct Unit { const char* name; int64_t ns; };
+  static constexpr Unit kUnits[] = {{"d", 86400 * kNsPerSec}, {"h", 3600 * kNsPerSec},
+                                    {"m", 60 * kNsPerSec},    {"s", kNsPerSec},
+                                    {"ms", 1'000'000},        {"us", 1'000}};
+  if (ns != 0) {
+    for (const Unit& u : kUnits) {
+      if (ns % u.ns == 0) return std::to_string(ns / u.ns) + u.name;
+    }
+  }
+  return std::to_string(ns) + "ns";
+}
+
+// Largest power-of-1024 unit that divides bytes exactly: "100M", "1G", "4097".
+std::string FormatSize(uint64_t bytes) {
+  static constexpr std::pair<char, int> kUnits[] = {{'T', 40}, {'G', 30}, {'M', 20}, {'K', 10}};
+  if (bytes != 0) {
+    for (auto [c, shift] : kUnits) {
+      if (bytes % (1ULL << shift) == 0) return std::to_string(bytes >> shift) + c;
+    }
+  }
+  return std::to_string(bytes);
+}
+
+// The limits keys of l; only those that differ from base when base is given.
+std::string DumpLimits(const Limits& l, const Limits* base) {
+  static constexpr const char* kNames[kProtoClasses] = {"tcp", "udp", "icmp", "other"};
+  std::string out;
+  for (int i = 0; i < kProtoClasses; i++) {
+    if (base && base->max[size_t(i)] == l.max[size_t(i)]) continue;
+    out += std::string(kNames[i]) + " = " + std::to_string(l.max[size_t(i)]) + "\n";
+  }
+  if (base && base->kind == l.kind && base->window_ns == l.window_ns) return out;
+  if (l.kind == WindowKind::kSliding) {
+    out += "window = " + Quote(FormatDuration(l.window_ns)) + "\n";
+  } else {
+    out += "window = \"token-bucket\"\n";
+    out += "period = " + Quote(FormatDuration(l.window_ns)) + "\n";
+  }
+  return out;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+// Public API
+
+std::optional<int64_t> ParseDuration(const std::string& s) {
+  if (s.empty()) return std::nullopt;
+  const char* p = s.data();
+  const char* end = s.data() + s.size();
+  int64_t total = 0;
+  bool any_unit = false;
+  while (p < end) {
+    uint64_t n = 0;
+    auto [q, ec] = std::from_chars(p, end, n);
+    if (ec != std::errc() || q == p) return std::nullopt;
+    p = q;
+    const char* u = p;
+    while (p < end && std::isalpha(static_cast<unsigned char>(*p))) p++;
+    std::string_view unit(u, size_t(p - u));
+    int64_t mult;
+    if (unit.empty()) {
+      if (any_unit || p != end) return std::nullopt;  // "1h30": a bare number only stands alone
+      mult = kNsPerSec;
+    } else if (unit == "ns") {
+      mult = 1;
+    } else if (unit == "us") {
+      mult = 1'000;
+    } else if (unit == "ms") {
+      mult = 1'000'000;
+    } else if (unit == "s") {
+      mult = kNsPerSec;
+    } else if (unit == "m") {
+      mult = 60 * kNsPerSec;
+    } else if (unit == "h") {
+      mult = 3600 * kNsPerSec;
+    } else if (unit == "d") {
+      mult = 86400 * kNsPerSec;
+    } else {
+      return std::nullopt;
+    }
+    any_unit = any_unit || !unit.empty();
+    constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
+    if (n > uint64_t(kMax / mult)) return std::nullopt;
+    int64_t part = int64_t(n) * mult;
+    if (total > kMax - part) return std::nullopt;
+    total += part;
+  }
+  return total;
+}
+
+std::optional<uint64_t> ParseSize(const std::string& s) {
+  uint64_t n = 0;
+  const char* end = s.data() + s.size();
+  auto [p, ec] = std::from_chars(s.data(), end, n);
+  if (ec != std::errc() || p == s.data()) return std::nullopt;
+  std::string unit(p, end);
+  for (char& ch : unit) ch = char(std::toupper(static_cast<unsigned char>(ch)));
+  // "K", "KB" and "KiB" all mean 1024 here (as in most tools' size options).
+  if (unit.size() == 3 && unit[1] == 'I' && unit[2] == 'B') unit.resize(1);
+  if (unit.size() == 2 && unit[1] == 'B') unit.resize(1);
+  int shift;
+  if (unit.empty() || unit == "B") {
+    shift = 0;
+  } else if (unit == "K") {
+    shift = 10;
+  } else if (unit == "M") {
+    shift = 20;
+  } else if (unit == "G") {
+    shift = 30;
+  } else if (unit == "T") {
+    shift = 40;
+  } else {
+    return std::nullopt;
+  }
+  if (shift && n > (std::numeric_limits<uint64_t>::max() >> shift)) return std::nullopt;
+  return n << shift;
+}
+
+Result<Config> ParseConfig(const std::string& text, const std::string& source) {
+  toml::table root;
+  try {
+    root = toml::parse(text, source);
+  } catch (const toml::parse_error& e) {
+    const auto& b = e.source().begin;
+    return Status::Error(source + ":" + std::to_string(b.line) + ":" + std::to_string(b.column) +
+                         ": TOML syntax error: " + std::string(e.description()));
+  }
+  Config cfg;
+  cfg.source = source;
+  Errors err(source);
+  Ctx c{err, 1};
+  ParseTop(root, cfg, c);
+  if (!err.empty()) return Status::Error(err.Message());
+  return cfg;
+}
+
+Result<Config> LoadConfig(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    int e = errno;
+    std::string hint = e == ENOENT ? " (check the path, or run without a config file for the defaults)" : "";
+    return Status::Error("cannot open config file " + path + ": " + std::strerror(e) + hint);
+  }
+  struct stat st {};
+  if (::fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+    ::close(fd);
+    return Status::Error("cannot read config file " + path + ": it is a directory, not a TOML file");
+  }
+  std::string text;
+  char buf[65536];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      int e = errno;
+      ::close(fd);
+      return Status::Error("cannot read config file " + path + ": " + std::strerror(e));
+    }
+    if (n == 0) break;
+    text.append(buf, size_t(n));
+    if (text.size() > (16u << 20)) {
+      ::close(fd);
+      return Status::Error("cannot read config file " + path + ": larger than 16 MiB, not a config");
+    }
+  }
+  ::close(fd);
+  return ParseConfig(text, path);
+}
+
+std::string DumpConfig(const Config& c) {
+  std::string o;
+  o += "# honeynet configuration (every key; see docs/config.md)\n";
+  o += "mode = " + Quote(c.mode == Mode::kNat ? "nat" : "bridge") + "\n";
+  o += std::string("roach_motel = ") + (c.roach_motel ? "true" : "false") + "\n";
+  o += "dns_servers = [";
+  for (size_t i = 0; i < c.dns_servers.size(); i++) {
+    o += (i ? ", " : "") + Quote(c.dns_servers[i].ToString());
+  }
+  o += "]\n";
+  o += std::string("ipv6 = ") + (c.allow_ipv6 ? "true" : "false") + "\n";
+
+  o += "\n[inside]\ninterface = " + Quote(c.inside.interface) + "\n";
+  if (c.inside_gateway_ip) o += "gateway_ip = " + Quote(PrefixString(*c.inside_gateway_ip)) + "\n";
+  if (c.inside.mac) o += "mac = " + Quote(c.inside.mac->ToString()) + "\n";
+
+  o += "\n[outside]\ninterface = " + Quote(c.outside.interface) + "\n";
+  if (c.outside_gateway) o += "gateway = " + Quote(c.outside_gateway->ToString()) + "\n";
+  if (c.outside.mac) o += "mac = " + Quote(c.outside.mac->ToString()) + "\n";
+
+  o += "\n[limits]\n" + DumpLimits(c.limits, nullptr);
+
+  const CaptureConfig& cap = c.capture;
+  o += "\n[capture]\n";
+  o += "dir = " + Quote(cap.dir) + "\n";
+  o += std::string("pcap = ") + (cap.pcap ? "true" : "false") + "\n";
+  o += "rotate_size = " + Quote(FormatSize(cap.rotate_bytes)) + "\n";
+  o += "rotate_time = " + Quote(FormatDuration(cap.rotate_ns)) + "\n";
+  o += "ring_mb = " + std::to_string(cap.ring_mb) + "\n";
+  o += "stats_interval = " + Quote(FormatDuration(cap.stats_interval_ns)) + "\n";
+  o += std::string("syslog = ") + (cap.syslog ? "true" : "false") + "\n";
+
+  o += "\n[flow]\n";
+  o += "max = " + std::to_string(c.max_flows) + "\n";
+  o += "tcp_timeout = " + Quote(FormatDuration(c.tcp_established_timeout_ns)) + "\n";
+  o += "udp_timeout = " + Quote(FormatDuration(c.udp_timeout_ns)) + "\n";
+
+  for (const HoneypotConfig& hp : c.honeypots) {
+    o += "\n[[honeypot]]\n";
+    o += "name = " + Quote(hp.name) + "\n";
+    o += "ip = " + Quote(hp.ip.ToString()) + "\n";
+    if (hp.public_ip) o += "public_ip = " + Quote(hp.public_ip->ToString()) + "\n";
+    if (hp.mac) o += "mac = " + Quote(hp.mac->ToString()) + "\n";
+    std::string lim = DumpLimits(hp.limits, &c.limits);
+    if (!lim.empty()) o += "[honeypot.limits]\n" + lim;
+  }
+  return o;
+}
+
+}  // namespace hn

@@ -1,0 +1,313 @@
+// AfPacketPort: TPACKET_V2 RX and TX rings on an AF_PACKET socket.
+//
+// Ring protocol (Documentation/networking/packet_mmap.rst):
+//  - one mmap covers both rings, RX ring first, then TX ring;
+//  - RX: the kernel fills the slot at its head and sets TP_STATUS_USER; we own
+//    the slot until we store TP_STATUS_KERNEL (0) back;
+//  - TX: we fill a slot whose status is TP_STATUS_AVAILABLE (0), store
+//    TP_STATUS_SEND_REQUEST, and send() makes the kernel transmit every
+//    requested slot from its own head on; it sets the slot back to AVAILABLE
+//    when the skb is freed. Without PACKET_TX_HAS_OFF, V2 frame data starts at
+//    TPACKET2_HDRLEN - sizeof(sockaddr_ll) in the slot.
+// Both rings have the same geometry: frames_ slots of frame_size_ bytes, laid
+// out back to back (a block holds a whole number of frames), so slot i is at
+// ring + i * frame_size_.
+#include "io/af_packet.h"
+
+#include <arpa/inet.h>
+#include <linux/if_ether.h>
+#include <linux/if_packet.h>
+#include <net/if.h>
+#include <net/if_arp.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+namespace hn {
+namespace {
+
+constexpr uint32_t kEthHeader = 14;
+constexpr uint32_t kVlanTag = 4;
+constexpr uint16_t kTpid8021Q = 0x8100;
+// Where V2 TX frame data starts in a slot (no PACKET_TX_HAS_OFF).
+constexpr uint32_t kTxDataOffset = TPACKET2_HDRLEN - sizeof(sockaddr_ll);
+// tp_status bit the kernel never uses; we set it on an RX slot we own once the
+// stripped VLAN tag is back in the frame, so a repeated Next() does not insert it twice.
+constexpr uint32_t kTagReinserted = 1u << 27;
+
+std::string Errno(int err) { return std::strerror(err); }
+
+Status IfError(const std::string& what, const std::string& ifname, int err) {
+  if (err == EPERM || err == EACCES) {
+    return Status::Error("opening AF_PACKET socket on " + ifname +
+                         " needs root or CAP_NET_RAW: run as root");
+  }
+  if (err == ENODEV || err == ENXIO) {
+    return Status::Error("interface " + ifname +
+                         " does not exist (create it, or fix inside.interface/outside.interface)");
+  }
+  return Status::Error(what + " on " + ifname + " failed: " + Errno(err));
+}
+
+uint32_t RoundUpPow2(uint32_t v) {
+  uint32_t p = 1;
+  while (p < v) p <<= 1;
+  return p;
+}
+
+// Ring slot size for a link MTU: the kernel puts the MAC header at
+// TPACKET_ALIGN(TPACKET2_HDRLEN + 16) - 14 (it reserves at least 16 bytes for
+// it), then the payload; on top we keep 4 bytes for an inner VLAN tag (QinQ)
+// and 8 spare. Slots are powers of two and at least 2048.
+uint32_t FrameSizeFor(uint32_t mtu) {
+  uint32_t need = TPACKET_ALIGN(TPACKET2_HDRLEN + 16) + kVlanTag + 8 + mtu;
+  need = std::max<uint32_t>(need, TPACKET2_HDRLEN + kVlanTag + kEthHeader + 8 + mtu);
+  return std::max<uint32_t>(2048, RoundUpPow2(need));
+}
+
+inline tpacket2_hdr* Hdr(uint8_t* slot) { return reinterpret_cast<tpacket2_hdr*>(slot); }
+inline uint32_t LoadStatus(tpacket2_hdr* h) { return __atomic_load_n(&h->tp_status, __ATOMIC_ACQUIRE); }
+inline void StoreStatus(tpacket2_hdr* h, uint32_t s) { __atomic_store_n(&h->tp_status, s, __ATOMIC_RELEASE); }
+
+// Puts the tag the kernel stripped into tp_vlan_tci back between the MAC
+// addresses and the EtherType, in place: the 12 address bytes move 4 bytes
+// towards the slot header (the kernel leaves a gap there). Updates tp_mac,
+// tp_snaplen and tp_len so the header describes the frame as it was on the
+// wire. False when there is no room (never with the kernel's layout).
+bool ReinsertVlan(uint8_t* slot, tpacket2_hdr* h, uint32_t status) {
+  if (h->tp_mac < sizeof(tpacket2_hdr) + kVlanTag || h->tp_snaplen < 12) return false;
+  uint8_t* mac = slot + h->tp_mac;
+  std::memmove(mac - kVlanTag, mac, 12);
+  uint16_t tpid = (status & TP_STATUS_VLAN_TPID_VALID) ? h->tp_vlan_tpid : kTpid8021Q;
+  if (tpid == 0) tpid = kTpid8021Q;
+  uint8_t* tag = mac - kVlanTag + 12;
+  tag[0] = uint8_t(tpid >> 8);
+  tag[1] = uint8_t(tpid);
+  tag[2] = uint8_t(h->tp_vlan_tci >> 8);
+  tag[3] = uint8_t(h->tp_vlan_tci);
+  h->tp_mac = uint16_t(h->tp_mac - kVlanTag);
+  h->tp_snaplen += kVlanTag;
+  h->tp_len += kVlanTag;
+  __atomic_store_n(&h->tp_status, status | kTagReinserted, __ATOMIC_RELAXED);
+  return true;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<AfPacketPort>> AfPacketPort::Open(const std::string& ifname, uint32_t ring_frames) {
+  if (ifname.empty() || ifname.size() >= IFNAMSIZ) {
+    return Status::Error("interface name '" + ifname + "' is not valid (1 to " +
+                         std::to_string(IFNAMSIZ - 1) + " characters)");
+  }
+  if (ring_frames == 0 || (ring_frames & (ring_frames - 1)) != 0) {
+    return Status::Error("ring size " + std::to_string(ring_frames) + " for " + ifname +
+                         " must be a power of two");
+  }
+  std::unique_ptr<AfPacketPort> p(new AfPacketPort());
+  p->name_ = ifname;
+
+  // Protocol 0: receive nothing until bind(), when the rings are in place.
+  p->fd_ = ::socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);
+  if (p->fd_ < 0) return IfError("socket(AF_PACKET)", ifname, errno);
+
+  ifreq ifr{};
+  std::memcpy(ifr.ifr_name, ifname.data(), ifname.size());
+  if (::ioctl(p->fd_, SIOCGIFINDEX, &ifr) < 0) return IfError("SIOCGIFINDEX", ifname, errno);
+  p->ifindex_ = ifr.ifr_ifindex;
+  if (::ioctl(p->fd_, SIOCGIFMTU, &ifr) < 0) return IfError("SIOCGIFMTU", ifname, errno);
+  p->mtu_ = uint32_t(ifr.ifr_mtu);
+  if (::ioctl(p->fd_, SIOCGIFHWADDR, &ifr) < 0) return IfError("SIOCGIFHWADDR", ifname, errno);
+  if (ifr.ifr_hwaddr.sa_family != ARPHRD_ETHER) {
+    return Status::Error("interface " + ifname + " is not an Ethernet interface (ARPHRD type " +
+                         std::to_string(ifr.ifr_hwaddr.sa_family) +
+                         "); use a tap, veth or Ethernet NIC");
+  }
+  p->mac_ = Mac::From(reinterpret_cast<const uint8_t*>(ifr.ifr_hwaddr.sa_data));
+
+  auto setopt = [&](int level, int opt, int value, const char* name) -> Status {
+    if (::setsockopt(p->fd_, level, opt, &value, sizeof(value)) < 0) {
+      return IfError(std::string("setsockopt ") + name, ifname, errno);
+    }
+    return Status::Ok();
+  };
+  for (Status s : {setopt(SOL_PACKET, PACKET_VERSION, TPACKET_V2, "PACKET_VERSION"),
+                   setopt(SOL_PACKET, PACKET_QDISC_BYPASS, 1, "PACKET_QDISC_BYPASS"),
+                   setopt(SOL_PACKET, PACKET_IGNORE_OUTGOING, 1, "PACKET_IGNORE_OUTGOING"),
+                   // A frame the kernel refuses (too long, bad header) is dropped and its
+                   // slot made AVAILABLE, instead of stalling the TX ring forever.
+                   setopt(SOL_PACKET, PACKET_LOSS, 1, "PACKET_LOSS")}) {
+    if (!s.ok()) return s;
+  }
+
+  p->frame_size_ = FrameSizeFor(p->mtu_);
+  uint32_t block_size = std::max<uint32_t>(uint32_t(::sysconf(_SC_PAGESIZE)), p->frame_size_);
+  uint32_t per_block = block_size / p->frame_size_;
+  p->frames_ = std::max(ring_frames, per_block);
+  tpacket_req req{};
+  req.tp_block_size = block_size;
+  req.tp_block_nr = p->frames_ / per_block;
+  req.tp_frame_size = p->frame_size_;
+  req.tp_frame_nr = p->frames_;
+  if (::setsockopt(p->fd_, SOL_PACKET, PACKET_RX_RING, &req, sizeof(req)) < 0) {
+    return IfError("setsockopt PACKET_RX_RING", ifname, errno);
+  }
+  if (::setsockopt(p->fd_, SOL_PACKET, PACKET_TX_RING, &req, sizeof(req)) < 0) {
+    return IfError("setsockopt PACKET_TX_RING", ifname, errno);
+  }
+  p->ring_bytes_ = size_t(req.tp_block_size) * req.tp_block_nr;
+  void* ring = ::mmap(nullptr, 2 * p->ring_bytes_, PROT_READ | PROT_WRITE, MAP_SHARED, p->fd_, 0);
+  if (ring == MAP_FAILED) return IfError("mmap of the packet rings", ifname, errno);
+  p->rx_ring_ = static_cast<uint8_t*>(ring);
+  p->tx_ring_ = p->rx_ring_ + p->ring_bytes_;
+
+  // Room in the socket send buffer for a whole TX ring in flight (best effort:
+  // SO_SNDBUFFORCE needs CAP_NET_ADMIN, SO_SNDBUF is capped by wmem_max).
+  int sndbuf = int(std::min<size_t>(p->ring_bytes_, 1u << 30));
+  if (::setsockopt(p->fd_, SOL_SOCKET, SO_SNDBUFFORCE, &sndbuf, sizeof(sndbuf)) < 0) {
+    (void)::setsockopt(p->fd_, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
+  }
+
+  sockaddr_ll sll{};
+  sll.sll_family = AF_PACKET;
+  sll.sll_protocol = htons(ETH_P_ALL);
+  sll.sll_ifindex = p->ifindex_;
+  if (::bind(p->fd_, reinterpret_cast<sockaddr*>(&sll), sizeof(sll)) < 0) {
+    return IfError("bind", ifname, errno);
+  }
+  packet_mreq mr{};
+  mr.mr_ifindex = p->ifindex_;
+  mr.mr_type = PACKET_MR_PROMISC;
+  if (::setsockopt(p->fd_, SOL_PACKET, PACKET_ADD_MEMBERSHIP, &mr, sizeof(mr)) < 0) {
+    return IfError("setsockopt PACKET_ADD_MEMBERSHIP (promiscuous mode)", ifname, errno);
+  }
+  return p;
+}
+
+AfPacketPort::~AfPacketPort() {
+  if (rx_ring_ != nullptr) ::munmap(rx_ring_, 2 * ring_bytes_);
+  if (fd_ >= 0) ::close(fd_);
+}
+
+bool AfPacketPort::Next(RxFrame* f) {
+  for (;;) {
+    uint8_t* slot = rx_ring_ + size_t(rx_idx_) * frame_size_;
+    tpacket2_hdr* h = Hdr(slot);
+    uint32_t status = LoadStatus(h);
+    if ((status & TP_STATUS_USER) == 0) return false;
+    if (!rx_held_) {
+      if ((status & TP_STATUS_VLAN_VALID) && !(status & kTagReinserted)) {
+        if (!ReinsertVlan(slot, h, status)) {
+          // Cannot show the frame as it was on the wire: drop it, count it.
+          ++stats_.rx_truncated;
+          StoreStatus(h, TP_STATUS_KERNEL);
+          rx_idx_ = (rx_idx_ + 1) & (frames_ - 1);
+          continue;
+        }
+        status |= kTagReinserted;
+      }
+      ++stats_.rx_frames;
+      if (h->tp_snaplen < h->tp_len) ++stats_.rx_truncated;
+      rx_held_ = true;
+    }
+    f->data = slot + h->tp_mac;
+    f->len = h->tp_snaplen;
+    f->wire_len = h->tp_len;
+    f->ts_ns = int64_t(h->tp_sec) * 1000000000 + int64_t(h->tp_nsec);
+    f->csum_not_ready = (status & TP_STATUS_CSUMNOTREADY) != 0;
+    f->vlan_stripped = (status & TP_STATUS_VLAN_VALID) != 0;
+    return true;
+  }
+}
+
+void AfPacketPort::Release() {
+  if (!rx_held_) return;
+  StoreStatus(Hdr(rx_ring_ + size_t(rx_idx_) * frame_size_), TP_STATUS_KERNEL);
+  rx_idx_ = (rx_idx_ + 1) & (frames_ - 1);
+  rx_held_ = false;
+}
+
+// Longest frame the kernel will transmit: the link MTU plus the Ethernet
+// header, plus 4 when the frame carries an 802.1Q tag; and what fits a slot.
+static uint32_t MaxTxLen(uint32_t mtu, uint32_t frame_size, const uint8_t* frame, uint32_t len) {
+  uint32_t link = mtu + kEthHeader;
+  if (len >= kEthHeader && frame[12] == 0x81 && frame[13] == 0x00) link += kVlanTag;
+  return std::min(link, frame_size - kTxDataOffset);
+}
+
+bool AfPacketPort::Send(const uint8_t* frame, uint32_t len) {
+  if (len < kEthHeader || len > MaxTxLen(mtu_, frame_size_, frame, len)) {
+    ++stats_.tx_errors;
+    return false;
+  }
+  uint32_t max_len = 0;
+  uint8_t* dst = Reserve(&max_len);
+  if (dst == nullptr) return false;
+  std::memcpy(dst, frame, len);
+  Commit(len);
+  return true;
+}
+
+uint8_t* AfPacketPort::Reserve(uint32_t* max_len) {
+  uint8_t* slot = tx_ring_ + size_t(tx_idx_) * frame_size_;
+  if (!tx_reserved_) {
+    tpacket2_hdr* h = Hdr(slot);
+    uint32_t status = LoadStatus(h);
+    if (status == TP_STATUS_WRONG_FORMAT) {
+      // The kernel refused this frame (only without PACKET_LOSS); reuse the slot.
+      ++stats_.tx_errors;
+      StoreStatus(h, TP_STATUS_AVAILABLE);
+    } else if (status != TP_STATUS_AVAILABLE) {
+      ++stats_.tx_ring_full;
+      return nullptr;
+    }
+    tx_reserved_ = true;
+  }
+  *max_len = std::min(mtu_ + kEthHeader + kVlanTag, frame_size_ - kTxDataOffset);
+  return slot + kTxDataOffset;
+}
+
+void AfPacketPort::Commit(uint32_t len) {
+  if (!tx_reserved_) return;
+  tx_reserved_ = false;
+  uint8_t* slot = tx_ring_ + size_t(tx_idx_) * frame_size_;
+  if (len < kEthHeader || len > MaxTxLen(mtu_, frame_size_, slot + kTxDataOffset, len)) {
+    ++stats_.tx_errors;  // slot stays AVAILABLE, nothing queued
+    return;
+  }
+  tpacket2_hdr* h = Hdr(slot);
+  h->tp_len = len;
+  StoreStatus(h, TP_STATUS_SEND_REQUEST);
+  tx_idx_ = (tx_idx_ + 1) & (frames_ - 1);
+  ++tx_pending_;
+  ++stats_.tx_frames;
+}
+
+void AfPacketPort::Flush() {
+  if (tx_pending_ == 0) return;
+  if (::send(fd_, nullptr, 0, MSG_DONTWAIT) >= 0) {
+    tx_pending_ = 0;
+    return;
+  }
+  int err = errno;
+  // Socket buffer or device queue full: the slots stay SEND_REQUEST and the
+  // next Flush() asks again.
+  if (err == EAGAIN || err == EWOULDBLOCK || err == ENOBUFS || err == EINTR) return;
+  ++stats_.tx_errors;
+  tx_pending_ = 0;
+}
+
+const PortStats& AfPacketPort::stats() {
+  tpacket_stats ks{};
+  socklen_t len = sizeof(ks);
+  if (::getsockopt(fd_, SOL_PACKET, PACKET_STATISTICS, &ks, &len) == 0) {
+    stats_.kernel_drops += ks.tp_drops;
+  }
+  return stats_;
+}
+
+}  // namespace hn

@@ -1,0 +1,776 @@
+#include "wall/engine.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "decode/checksum.h"
+
+namespace hn {
+namespace {
+
+// Single-writer counter bump (relaxed: readers only want a recent value).
+inline void Inc(std::atomic<uint64_t>& a, uint64_t n = 1) {
+  a.store(a.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+}
+
+// 01:80:c2:00:00:0X: STP, LACP, LLDP, pause... IEEE 802.1D says a bridge never forwards them.
+bool IsLinkLocalControl(const uint8_t* dst) {
+  return dst[0] == 0x01 && dst[1] == 0x80 && dst[2] == 0xc2 && dst[3] == 0 && dst[4] == 0 && (dst[5] & 0xf0) == 0;
+}
+
+constexpr int64_t kSec = 1'000'000'000;
+constexpr int64_t kFragTimeoutNs = 30 * kSec;
+constexpr size_t kFragSlots = 1024;
+constexpr uint32_t kFrameEventsPerSecond = 20;  // per drop reason
+constexpr size_t kExpireSlotsPerTimer = 512;
+
+const Mac kBroadcastMac{{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}};
+
+}  // namespace
+
+Engine::Engine(const Config& cfg, std::vector<Budget> budgets, TxSink* tx, EventSink* events)
+    : cfg_(cfg),
+      nat_(cfg.mode == Mode::kNat),
+      tx_(tx),
+      ev_(events),
+      flows_(cfg.max_flows, [&] {
+        FlowTimeouts t;
+        t.tcp_established_ns = cfg.tcp_established_timeout_ns;
+        t.udp_ns = cfg.udp_timeout_ns;
+        return t;
+      }()),
+      frags_(kFragSlots) {
+  hp_.reserve(cfg.honeypots.size());
+  for (size_t i = 0; i < cfg.honeypots.size(); i++) {
+    Honeypot h{&cfg.honeypots[i], i < budgets.size() ? budgets[i] : Budget(cfg.honeypots[i].limits)};
+    if (cfg.honeypots[i].mac) {
+      h.mac = *cfg.honeypots[i].mac;
+      h.mac_known = true;
+    }
+    hp_.push_back(std::move(h));
+  }
+  policy_.roach_motel = cfg.roach_motel;
+  policy_.dns_servers = cfg.dns_servers;
+}
+
+bool Engine::ready() const { return !nat_ || gw_known_; }
+
+int Engine::FindHoneypotByIp(Ip4 ip) const {
+  for (size_t i = 0; i < hp_.size(); i++)
+    if (hp_[i].cfg->ip == ip) return int(i);
+  return -1;
+}
+
+int Engine::FindHoneypotByPublic(Ip4 ip) const {
+  for (size_t i = 0; i < hp_.size(); i++)
+    if (hp_[i].cfg->public_ip && *hp_[i].cfg->public_ip == ip) return int(i);
+  return -1;
+}
+
+int Engine::FindHoneypotByMac(const uint8_t* mac) const {
+  for (size_t i = 0; i < hp_.size(); i++)
+    if (hp_[i].mac_known && std::memcmp(hp_[i].mac.b.data(), mac, 6) == 0) return int(i);
+  return -1;
+}
+
+bool Engine::SendCopy(int port, const uint8_t* data, uint32_t len) {
+  uint32_t max = len;
+  uint8_t* slot = tx_->Reserve(port, &max);
+  if (slot == nullptr || max < len) {
+    Inc(c_.tx_full);
+    return false;
+  }
+  std::memcpy(slot, data, len);
+  tx_->Commit(port, len);
+  Inc(c_.tx_frames[port]);
+  Inc(c_.tx_bytes[port], len);
+  return true;
+}
+
+bool Engine::EventAllowed(Reason r, int64_t now) {
+  size_t i = size_t(r);
+  int64_t sec = now / kSec;
+  if (ev_sec_[i] != sec) {
+    ev_sec_[i] = sec;
+    ev_count_[i] = 0;
+  }
+  return ev_count_[i]++ < kFrameEventsPerSecond;
+}
+
+void Engine::Start(int64_t now_ns) {
+  last_timer_ns_ = now_ns;
+  OnTimer(now_ns);
+}
+
+// ---------------------------------------------------------------- frames
+
+void Engine::OnFrame(int port, uint8_t* data, uint32_t len, int64_t now, bool csum_not_ready) {
+  Inc(c_.rx_frames[port]);
+  Inc(c_.rx_bytes[port], len);
+
+  Packet p;
+  Decode(data, len, &p);
+  if (!p.ok()) {
+    Inc(c_.decode_errors[std::min<size_t>(size_t(p.error), c_.decode_errors.size() - 1)]);
+    DropFrame(port, p, Reason::kMalformed, now);
+    return;
+  }
+  if (IsLinkLocalControl(data)) {
+    DropFrame(port, p, Reason::kLinkLocalControl, now);
+    return;
+  }
+  if (p.vlan_count > 0) {
+    DropFrame(port, p, Reason::kVlanTagged, now);
+    return;
+  }
+  switch (p.l3) {
+    case L3::kArp:
+      HandleArp(port, p, now);
+      return;
+    case L3::kIpv4:
+      HandleIp(port, p, now, csum_not_ready);
+      return;
+    case L3::kIpv6:
+      if (!cfg_.allow_ipv6 || nat_) {
+        DropFrame(port, p, Reason::kIpv6Disabled, now);
+        return;
+      }
+      HandleIp(port, p, now, csum_not_ready);
+      return;
+    default:
+      // Bridge: what comes from outside is always let in. Nothing else crosses.
+      if (!nat_ && port == kOutside) {
+        SendCopy(kInside, data, len);
+        return;
+      }
+      DropFrame(port, p, Reason::kNonIp, now);
+      return;
+  }
+}
+
+void Engine::HandleArp(int port, Packet& p, int64_t now) {
+  const Ip4 spa = Ip4::FromNet(p.data + p.arp_spa_off);
+  const Ip4 tpa = Ip4::FromNet(p.data + p.arp_tpa_off);
+  const uint8_t* sha = p.data + p.arp_sha_off;
+  const Mac src_mac = Mac::From(p.src_mac());
+
+  if (port == kInside) {
+    // Identity: the sender must be the honeypot its MAC belongs to, and say so.
+    if (std::memcmp(sha, p.src_mac(), 6) != 0) {
+      DropFrame(port, p, Reason::kSpoofedSource, now, FindHoneypotByMac(p.src_mac()));
+      return;
+    }
+    int hp = FindHoneypotByMac(p.src_mac());
+    if (spa.v != 0) {
+      int by_ip = FindHoneypotByIp(spa);
+      if (hp >= 0 && hp_[hp].cfg->ip != spa) {
+        DropFrame(port, p, Reason::kSpoofedSource, now, hp);
+        return;
+      }
+      if (hp < 0) {
+        if (by_ip >= 0 && !hp_[by_ip].mac_known) {
+          hp_[by_ip].mac = src_mac;
+          hp_[by_ip].mac_known = true;
+          hp = by_ip;
+        } else {
+          DropFrame(port, p, by_ip >= 0 ? Reason::kSpoofedSource : Reason::kUnknownSource, now, by_ip);
+          return;
+        }
+      }
+    } else if (hp < 0) {
+      DropFrame(port, p, Reason::kUnknownSource, now);  // address probe from a MAC no honeypot owns
+      return;
+    }
+    if (!nat_) {
+      SendCopy(kOutside, p.data, p.len);
+      return;
+    }
+    // nat: we are the gateway; answer for it, and deliver what waited for this honeypot.
+    Honeypot& h = hp_[hp];
+    if (h.pending_len > 0) {
+      h.mac.CopyTo(h.pending.data());
+      SendCopy(kInside, h.pending.data(), h.pending_len);
+      h.pending_len = 0;
+    }
+    if (p.arp_op == 1 && cfg_.inside_gateway_ip && tpa == cfg_.inside_gateway_ip->addr) {
+      SendArp(kInside, 2, port_mac_[kInside], tpa, src_mac, spa, src_mac);
+      Inc(c_.arp_replies);
+    }
+    return;
+  }
+
+  // Outside.
+  if (!nat_) {
+    // A frame from outside claiming a honeypot's address poisons the honeypot's neighbours.
+    if (FindHoneypotByIp(spa) >= 0 && FindHoneypotByMac(sha) < 0) {
+      DropFrame(port, p, Reason::kSpoofedSource, now, FindHoneypotByIp(spa));
+      return;
+    }
+    SendCopy(kInside, p.data, p.len);
+    return;
+  }
+  if (cfg_.outside_gateway && spa == *cfg_.outside_gateway) {
+    gw_mac_ = Mac::From(sha);
+    gw_known_ = true;
+    gw_learned_ns_ = now;
+  }
+  if (p.arp_op == 1) {
+    if (FindHoneypotByPublic(tpa) >= 0) {
+      SendArp(kOutside, 2, port_mac_[kOutside], tpa, Mac::From(sha), spa, src_mac);
+      Inc(c_.arp_replies);
+    } else {
+      Inc(c_.not_for_us);
+    }
+  }
+}
+
+void Engine::HandleIp(int port, Packet& p, int64_t now, bool csum_not_ready) {
+  if (csum_not_ready && p.is_ipv4()) {
+    RecomputeChecksums(&p);
+    Inc(c_.checksums_finished);
+  }
+  const bool v6 = p.is_ipv6();
+  const Ip4 src = v6 ? Ip4{} : Ip4::FromNet(p.data + p.ip_src_off);
+  const Ip4 dst = v6 ? Ip4{} : Ip4::FromNet(p.data + p.ip_dst_off);
+  const bool l2_multi = p.data[0] & 1;
+  int hp_src = -1, hp_dst = -1;
+
+  if (port == kInside) {
+    // Who sent it: the honeypot owning the source MAC; its IP must be its own.
+    int by_mac = FindHoneypotByMac(p.src_mac());
+    if (by_mac >= 0) {
+      if (!v6 && src != hp_[by_mac].cfg->ip && src.v != 0) {
+        DropFrame(port, p, Reason::kSpoofedSource, now, by_mac);
+        return;
+      }
+      hp_src = by_mac;
+    } else {
+      int by_ip = v6 ? -1 : FindHoneypotByIp(src);
+      if (by_ip >= 0 && !hp_[by_ip].mac_known) {
+        Honeypot& h = hp_[by_ip];
+        h.mac = Mac::From(p.src_mac());
+        h.mac_known = true;
+        hp_src = by_ip;
+        if (h.pending_len > 0) {
+          h.mac.CopyTo(h.pending.data());
+          SendCopy(kInside, h.pending.data(), h.pending_len);
+          h.pending_len = 0;
+        }
+      } else if (by_ip >= 0) {
+        DropFrame(port, p, Reason::kSpoofedSource, now, by_ip);  // a honeypot's IP from a MAC not its own
+        return;
+      } else if (!(src.v == 0 && l2_multi)) {  // DHCP discover comes from 0.0.0.0 to broadcast
+        DropFrame(port, p, Reason::kUnknownSource, now);
+        return;
+      }
+    }
+    if (nat_) {
+      if (l2_multi || Mac::From(p.dst_mac()) != port_mac_[kInside]) {
+        Inc(c_.not_for_us);  // broadcasts and frames between honeypots are not routed
+        return;
+      }
+      if (cfg_.inside_gateway_ip && dst == cfg_.inside_gateway_ip->addr) {
+        if (p.has_l4 && p.ip_proto == kProtoIcmp && p.icmp_type == 8) SendEchoReply(kInside, p);
+        else Inc(c_.not_for_us);
+        return;
+      }
+      hp_dst = FindHoneypotByIp(dst);
+      if (p.ttl <= 1) {
+        SendIcmpError(kInside, p, 11, 0, cfg_.inside_gateway_ip->addr, now);
+        Inc(c_.drops[size_t(Reason::kTtlExceeded)]);
+        return;
+      }
+    } else {
+      hp_dst = v6 ? FindHoneypotByMac(p.dst_mac()) : FindHoneypotByIp(dst);
+    }
+  } else {
+    if (nat_) {
+      if (l2_multi || Mac::From(p.dst_mac()) != port_mac_[kOutside]) {
+        Inc(c_.not_for_us);
+        return;
+      }
+      hp_dst = FindHoneypotByPublic(dst);
+      if (hp_dst < 0) {
+        Inc(c_.not_for_us);
+        return;
+      }
+      if (p.ttl <= 1) {
+        SendIcmpError(kOutside, p, 11, 0, dst, now);
+        Inc(c_.drops[size_t(Reason::kTtlExceeded)]);
+        return;
+      }
+    } else {
+      if (!v6 && FindHoneypotByIp(src) >= 0) {  // a honeypot's address coming from outside
+        DropFrame(port, p, Reason::kSpoofedSource, now, FindHoneypotByIp(src));
+        return;
+      }
+      hp_dst = v6 ? FindHoneypotByMac(p.dst_mac()) : FindHoneypotByIp(dst);
+    }
+  }
+
+  // Non-first fragments carry no ports: they follow their first fragment's verdict.
+  if (p.is_fragment && p.frag_offset > 0) {
+    FragEntry* fe = FragFind(p, false, now);
+    if (fe == nullptr ? port == kOutside : fe->allowed) {
+      ForwardIp(port, p, nullptr, port == kInside ? hp_src : hp_dst, now);
+    } else {
+      DropFrame(port, p, Reason::kFragmentNoHead, now, port == kInside ? hp_src : hp_dst);
+    }
+    return;
+  }
+
+  FlowKey key = MakeFlowKey(p);
+  if (nat_ && port == kOutside) hp_[hp_dst].cfg->ip.ToNet(key.dst.data());  // inside view
+
+  bool reply = false;
+  Flow* f = flows_.Find(key, &reply);
+  // A new SYN on the 5-tuple of a closed connection starts a new connection.
+  if (f != nullptr && !reply && p.has_l4 && p.ip_proto == kProtoTcp && (p.tcp_flags & (kSyn | kAck)) == kSyn &&
+      f->tcp == TcpState::kClosed) {
+    EmitFlowEnd(*f, 1, now);
+    flows_.Remove(f);
+    f = nullptr;
+  }
+  if (f == nullptr) {
+    bool related_reply = false;
+    if (p.has_inner && RelatedIcmpError(p, port, port == kInside ? hp_src : hp_dst, &related_reply)) {
+      ForwardIp(port, p, nullptr, port == kInside ? hp_src : hp_dst, now);
+      return;
+    }
+    if (flows_.size() >= flows_.capacity()) {
+      flows_.ExpireSome(now, flows_.capacity() * 2, [&](Flow& old) { EmitFlowEnd(old, old.tcp == TcpState::kClosed, now); });
+      if (flows_.size() >= flows_.capacity()) {
+        DropFrame(port, p, Reason::kFlowTableFull, now, port == kInside ? hp_src : hp_dst);
+        return;
+      }
+    }
+    FlowStart fs;
+    fs.from_inside = port == kInside;
+    fs.src_honeypot = hp_src >= 0 ? uint16_t(hp_src) : kNoHoneypot;
+    fs.dst_honeypot = hp_dst >= 0 ? uint16_t(hp_dst) : kNoHoneypot;
+    fs.ip_proto = p.ip_proto;
+    fs.sport = p.sport;
+    fs.dport = p.dport;
+    fs.dst_ip = dst;
+    fs.dst_broadcast = l2_multi || dst.v == 0xffffffffu || (dst.v >> 28) == 0xe;
+    fs.tcp_syn_only = p.ip_proto != kProtoTcp || (p.tcp_flags & (kSyn | kAck)) == kSyn;
+    fs.tcp_syn_ack = p.ip_proto == kProtoTcp && (p.tcp_flags & (kSyn | kAck)) == (kSyn | kAck);
+    if (p.ip_proto == kProtoTcp && !p.has_l4) fs.tcp_syn_only = false;
+    Decision d = Decide(policy_, fs, hp_src >= 0 ? &hp_[hp_src].budget : nullptr, now);
+    // A TCP packet that cannot start a connection is dropped without making a flow:
+    // otherwise ACK probes would fill the table.
+    if (d.verdict == Verdict::kDrop && d.reason == Reason::kNotFlowStart) {
+      DropFrame(port, p, d.reason, now, hp_src);
+      return;
+    }
+    f = flows_.Insert(key, now);
+    if (f == nullptr) {  // cannot happen after the check above; stay closed if it does
+      DropFrame(port, p, Reason::kFlowTableFull, now, hp_src);
+      return;
+    }
+    f->honeypot = uint16_t(hp_src >= 0 ? hp_src : (hp_dst >= 0 ? hp_dst : kNoHoneypot));
+    f->dir = port == kInside ? (hp_dst >= 0 ? FlowDir::kInternal : (hp_src >= 0 ? FlowDir::kOutbound : FlowDir::kOther))
+                             : (hp_dst >= 0 ? FlowDir::kInbound : FlowDir::kOther);
+    f->allowed = d.verdict == Verdict::kPass;
+    f->reason = uint8_t(d.reason);
+    f->in_port = uint8_t(port);
+    f->icmp_type = p.icmp_type;
+    f->icmp_code = p.icmp_code;
+    if (p.ip_proto == kProtoTcp)
+      f->tcp = (p.tcp_flags & kSyn) ? TcpState::kSynSent : TcpState::kEstablished;
+    Inc(c_.flows_new);
+    EmitFlow(f->allowed ? EventKind::kFlowNew : EventKind::kFlowDrop, *f, p, &d, now);
+  }
+
+  if (reply) {
+    f->pkts_toclient++;
+    f->bytes_toclient += p.len;
+  } else {
+    f->pkts_toserver++;
+    f->bytes_toserver += p.len;
+  }
+  f->last_ns = now;
+  if (p.is_fragment) {  // first fragment: later ones follow this verdict
+    if (FragEntry* fe = FragFind(p, true, now)) fe->allowed = f->allowed;
+  }
+  if (!f->allowed) {
+    Inc(c_.drops[f->reason]);
+    return;
+  }
+  if (p.ip_proto == kProtoTcp && p.has_l4) UpdateTcp(f, p, reply);
+  ForwardIp(port, p, f, port == kInside ? hp_src : hp_dst, now);
+}
+
+bool Engine::RelatedIcmpError(const Packet& p, int port, int hp, bool* reply_dir) {
+  if (!p.is_ipv4() || p.ip_proto != kProtoIcmp || !IcmpIsError(p.icmp_type)) return false;
+  const uint8_t* inner = p.data + p.inner_ip_off;
+  FlowKey k;
+  std::memcpy(k.src.data(), inner + 12, 4);
+  std::memcpy(k.dst.data(), inner + 16, 4);
+  k.proto = p.inner_proto;
+  k.sport = p.inner_sport;
+  k.dport = p.inner_dport;
+  // nat: an error from outside quotes our translated packet: its source is the public address.
+  if (nat_ && port == kOutside && hp >= 0) hp_[hp].cfg->ip.ToNet(k.src.data());
+  Flow* f = flows_.Find(k, reply_dir);
+  if (f == nullptr || !f->allowed) return false;
+  return true;
+}
+
+void Engine::UpdateTcp(Flow* f, const Packet& p, bool reply) {
+  const uint8_t fl = p.tcp_flags;
+  if (fl & kRst) {
+    f->tcp = TcpState::kClosed;
+    return;
+  }
+  if (fl & kFin) f->fin_mask |= reply ? 2 : 1;
+  switch (f->tcp) {
+    case TcpState::kNone:
+    case TcpState::kSynSent:
+      if (reply && (fl & kSyn) && (fl & kAck)) f->tcp = TcpState::kSynAckSeen;
+      break;
+    case TcpState::kSynAckSeen:
+      if (!reply && (fl & kAck) && !(fl & kSyn)) f->tcp = TcpState::kEstablished;
+      break;
+    default:
+      break;
+  }
+  if (f->fin_mask == 3) f->tcp = TcpState::kClosed;
+  else if (f->fin_mask != 0 && f->tcp == TcpState::kEstablished) f->tcp = TcpState::kClosing;
+}
+
+// ---------------------------------------------------------------- forwarding
+
+void Engine::ForwardIp(int port, Packet& p, Flow* /*f*/, int hp, int64_t now) {
+  if (!nat_) {
+    SendCopy(port ^ 1, p.data, p.len);
+    return;
+  }
+  if (port == kInside) {
+    int hp_dst = p.is_ipv4() ? FindHoneypotByIp(Ip4::FromNet(p.data + p.ip_dst_off)) : -1;
+    if (hp_dst >= 0) {  // honeypot to honeypot through the gateway: route back inside
+      Honeypot& d = hp_[hp_dst];
+      uint8_t* ip = p.data + p.l3_off;
+      uint16_t old_w = Load16(ip + 8);
+      ip[8]--;
+      ChecksumUpdate16(ip + 10, old_w, Load16(ip + 8));
+      if (!d.mac_known) {
+        Inc(c_.drops[size_t(Reason::kNoRoute)]);
+        SendArp(kInside, 1, port_mac_[kInside], cfg_.inside_gateway_ip->addr, Mac{}, d.cfg->ip, kBroadcastMac);
+        return;
+      }
+      d.mac.CopyTo(p.data);
+      port_mac_[kInside].CopyTo(p.data + 6);
+      SendCopy(kInside, p.data, p.len);
+      return;
+    }
+    if (!gw_known_) {
+      Inc(c_.drops[size_t(Reason::kNoRoute)]);
+      if (now - gw_arp_sent_ns_ > kSec / 4) {
+        gw_arp_sent_ns_ = now;
+        Ip4 from = hp >= 0 && hp_[hp].cfg->public_ip ? *hp_[hp].cfg->public_ip : Ip4{};
+        SendArp(kOutside, 1, port_mac_[kOutside], from, Mac{}, *cfg_.outside_gateway, kBroadcastMac);
+      }
+      return;
+    }
+    NatRewrite(p, kInside, hp_[hp]);
+    gw_mac_.CopyTo(p.data);
+    port_mac_[kOutside].CopyTo(p.data + 6);
+    SendCopy(kOutside, p.data, p.len);
+    return;
+  }
+  Honeypot& h = hp_[hp];
+  NatRewrite(p, kOutside, h);
+  port_mac_[kInside].CopyTo(p.data + 6);
+  if (!h.mac_known) {
+    // Hold one frame (the newest) until the honeypot answers ARP.
+    if (p.len <= h.pending.size()) {
+      std::memcpy(h.pending.data(), p.data, p.len);
+      h.pending_len = p.len;
+      h.pending_ns = now;
+    }
+    if (now - h.arp_sent_ns > kSec / 4) {
+      h.arp_sent_ns = now;
+      SendArp(kInside, 1, port_mac_[kInside], cfg_.inside_gateway_ip->addr, Mac{}, h.cfg->ip, kBroadcastMac);
+    }
+    return;
+  }
+  h.mac.CopyTo(p.data);
+  SendCopy(kInside, p.data, p.len);
+}
+
+void Engine::NatRewrite(Packet& p, int from_port, const Honeypot& h) {
+  uint8_t* ip = p.data + p.l3_off;
+  // TTL: this is a routing hop.
+  uint16_t old_w = Load16(ip + 8);
+  ip[8]--;
+  ChecksumUpdate16(ip + 10, old_w, Load16(ip + 8));
+
+  const uint32_t priv = h.cfg->ip.v;
+  const uint32_t pub = h.cfg->public_ip ? h.cfg->public_ip->v : priv;
+  const bool out = from_port == kInside;
+  uint8_t* addr = ip + (out ? 12 : 16);
+  const uint32_t old_a = Load32(addr);
+  const uint32_t new_a = out ? pub : priv;
+  if (old_a == new_a) return;
+  Store32(addr, new_a);
+  ChecksumUpdate32(ip + 10, old_a, new_a);
+  if (!p.has_l4) return;
+
+  uint8_t* l4 = p.data + p.l4_off;
+  if (p.ip_proto == kProtoTcp && p.l4_len >= 18) {
+    ChecksumUpdate32(l4 + 16, old_a, new_a);
+  } else if (p.ip_proto == kProtoUdp && p.l4_len >= 8 && Load16(l4 + 6) != 0) {
+    ChecksumUpdate32(l4 + 6, old_a, new_a);
+    if (Load16(l4 + 6) == 0) Store16(l4 + 6, 0xffff);
+  } else if (p.ip_proto == kProtoIcmp && p.has_inner) {
+    // The quoted datagram names the address the other side knows: translate it too.
+    uint8_t* inner = p.data + p.inner_ip_off;
+    uint8_t* iaddr = inner + (out ? 16 : 12);
+    const uint32_t iold = Load32(iaddr);
+    const uint32_t inew = out ? pub : priv;
+    if (iold == (out ? priv : pub)) {
+      Store32(iaddr, inew);
+      ChecksumUpdate32(inner + 10, iold, inew);
+      const size_t ihl = size_t(inner[0] & 0x0f) * 4;
+      uint8_t* il4 = inner + ihl;
+      if (p.inner_proto == kProtoUdp && il4 + 8 <= p.data + p.l4_off + p.l4_len && Load16(il4 + 6) != 0) {
+        ChecksumUpdate32(il4 + 6, iold, inew);
+        if (Load16(il4 + 6) == 0) Store16(il4 + 6, 0xffff);
+      }
+      Store16(l4 + 2, 0);
+      Store16(l4 + 2, ChecksumFinish(ChecksumPartial(l4, p.l4_len)));
+    }
+  }
+}
+
+// ---------------------------------------------------------------- frames of our own (nat only)
+
+void Engine::SendArp(int port, uint16_t op, const Mac& sha, Ip4 spa, const Mac& tha, Ip4 tpa, const Mac& eth_dst) {
+  uint32_t max = 60;
+  uint8_t* f = tx_->Reserve(port, &max);
+  if (f == nullptr || max < 60) {
+    Inc(c_.tx_full);
+    return;
+  }
+  std::memset(f, 0, 60);
+  eth_dst.CopyTo(f);
+  sha.CopyTo(f + 6);
+  Store16(f + 12, kEthArp);
+  uint8_t* a = f + 14;
+  Store16(a, 1);
+  Store16(a + 2, kEthIpv4);
+  a[4] = 6;
+  a[5] = 4;
+  Store16(a + 6, op);
+  sha.CopyTo(a + 8);
+  spa.ToNet(a + 14);
+  tha.CopyTo(a + 18);
+  tpa.ToNet(a + 24);
+  tx_->Commit(port, 60);
+  Inc(c_.tx_frames[port]);
+  Inc(c_.tx_bytes[port], 60);
+  if (op == 1) Inc(c_.arp_requests);
+}
+
+void Engine::SendIcmpError(int port, const Packet& p, uint8_t type, uint8_t code, Ip4 from, int64_t /*now*/) {
+  // Never answer an error with an error, nor a non-first fragment (RFC 1812 4.3.2.7).
+  if (!p.is_ipv4() || (p.is_fragment && p.frag_offset > 0)) return;
+  if (p.ip_proto == kProtoIcmp && (!p.has_l4 || IcmpIsError(p.icmp_type))) return;
+  const uint32_t quote = std::min<uint32_t>(p.ip_hdr_len + 8u, p.ip_total_len);
+  const uint32_t len = 14 + 20 + 8 + quote;
+  uint32_t max = len < 60 ? 60 : len;
+  uint8_t* f = tx_->Reserve(port, &max);
+  if (f == nullptr || max < len) {
+    Inc(c_.tx_full);
+    return;
+  }
+  const uint32_t flen = len < 60 ? 60 : len;
+  std::memset(f, 0, flen);
+  std::memcpy(f, p.src_mac(), 6);
+  port_mac_[port].CopyTo(f + 6);
+  Store16(f + 12, kEthIpv4);
+  uint8_t* ip = f + 14;
+  ip[0] = 0x45;
+  Store16(ip + 2, uint16_t(20 + 8 + quote));
+  ip[8] = 64;
+  ip[9] = kProtoIcmp;
+  from.ToNet(ip + 12);
+  std::memcpy(ip + 16, p.data + p.ip_src_off, 4);
+  Store16(ip + 10, Ipv4HeaderChecksum(ip, 20));
+  uint8_t* icmp = ip + 20;
+  icmp[0] = type;
+  icmp[1] = code;
+  std::memcpy(icmp + 8, p.data + p.l3_off, quote);
+  Store16(icmp + 2, ChecksumFinish(ChecksumPartial(icmp, 8 + quote)));
+  tx_->Commit(port, flen);
+  Inc(c_.tx_frames[port]);
+  Inc(c_.tx_bytes[port], flen);
+  Inc(c_.icmp_sent);
+}
+
+void Engine::SendEchoReply(int port, const Packet& p) {
+  uint32_t max = p.len;
+  uint8_t* f = tx_->Reserve(port, &max);
+  if (f == nullptr || max < p.len) {
+    Inc(c_.tx_full);
+    return;
+  }
+  std::memcpy(f, p.data, p.len);
+  std::memcpy(f, p.src_mac(), 6);
+  port_mac_[port].CopyTo(f + 6);
+  uint8_t* ip = f + p.l3_off;
+  std::memcpy(ip + 12, p.data + p.ip_dst_off, 4);
+  std::memcpy(ip + 16, p.data + p.ip_src_off, 4);
+  ip[8] = 64;
+  Store16(ip + 10, 0);
+  Store16(ip + 10, Ipv4HeaderChecksum(ip, p.ip_hdr_len));
+  uint8_t* icmp = f + p.l4_off;
+  icmp[0] = 0;
+  Store16(icmp + 2, 0);
+  Store16(icmp + 2, ChecksumFinish(ChecksumPartial(icmp, p.l4_len)));
+  tx_->Commit(port, p.len);
+  Inc(c_.tx_frames[port]);
+  Inc(c_.tx_bytes[port], p.len);
+  Inc(c_.icmp_sent);
+}
+
+// ---------------------------------------------------------------- fragments
+
+Engine::FragEntry* Engine::FragFind(const Packet& p, bool create, int64_t now) {
+  const size_t alen = p.is_ipv6() ? 16 : 4;
+  uint64_t h = p.ip_id * 0x9e3779b97f4a7c15ULL ^ p.ip_proto;
+  for (size_t i = 0; i < alen; i++) h = (h ^ p.data[p.ip_src_off + i] ^ (uint64_t(p.data[p.ip_dst_off + i]) << 8)) * 0x100000001b3ULL;
+  FragEntry& e = frags_[h % frags_.size()];
+  const bool match = e.used && now - e.ts_ns < kFragTimeoutNs && e.id == p.ip_id && e.proto == p.ip_proto &&
+                     std::memcmp(e.src.data(), p.data + p.ip_src_off, alen) == 0 &&
+                     std::memcmp(e.dst.data(), p.data + p.ip_dst_off, alen) == 0;
+  if (match) return &e;
+  if (!create) return nullptr;
+  e = FragEntry{};
+  std::memcpy(e.src.data(), p.data + p.ip_src_off, alen);
+  std::memcpy(e.dst.data(), p.data + p.ip_dst_off, alen);
+  e.id = p.ip_id;
+  e.proto = p.ip_proto;
+  e.used = true;
+  e.ts_ns = now;
+  return &e;
+}
+
+// ---------------------------------------------------------------- events
+
+void Engine::DropFrame(int port, const Packet& p, Reason r, int64_t now, int hp) {
+  Inc(c_.drops[size_t(r)]);
+  if (!EventAllowed(r, now)) return;
+  Event e;
+  e.kind = EventKind::kFrameDrop;
+  e.ts_ns = now;
+  if ((p.is_ipv4() || p.is_ipv6()) && p.ip_src_off != 0) {
+    e.key = MakeFlowKey(p);
+    e.icmp_type = p.icmp_type;
+    e.icmp_code = p.icmp_code;
+    e.ip_len = p.ip_total_len;
+    e.ttl = p.ttl;
+    e.tcp_flags = p.tcp_flags;
+  } else if (p.l3 == L3::kArp && p.arp_spa_off != 0) {
+    std::memcpy(e.key.src.data(), p.data + p.arp_spa_off, 4);
+    std::memcpy(e.key.dst.data(), p.data + p.arp_tpa_off, 4);
+  }
+  e.honeypot = hp >= 0 ? uint16_t(hp) : kNoHoneypot;
+  e.in_port = uint8_t(port);
+  e.dir = port == kInside ? FlowDir::kOutbound : FlowDir::kInbound;
+  e.reason = r;
+  e.ethertype = p.ethertype;
+  if (p.len >= 12) {
+    std::memcpy(e.dst_mac, p.data, 6);
+    std::memcpy(e.src_mac, p.data + 6, 6);
+  }
+  ev_->Post(e);
+}
+
+void Engine::EmitFlow(EventKind kind, const Flow& f, const Packet& p, const Decision* d, int64_t now) {
+  Event e;
+  e.kind = kind;
+  e.ts_ns = now;
+  e.flow_id = f.id;
+  e.key = f.key;
+  e.icmp_type = f.icmp_type;
+  e.icmp_code = f.icmp_code;
+  e.honeypot = f.honeypot;
+  e.in_port = f.in_port;
+  e.dir = f.dir;
+  e.allowed = f.allowed;
+  if (d != nullptr) {
+    e.reason = d->reason;
+    e.counted = d->counted;
+    e.cls = d->cls;
+    e.budget_used = d->used;
+    e.budget_left = d->left;
+    e.budget_limit = d->limit;
+  }
+  e.ip_len = p.ip_total_len;
+  e.ttl = p.ttl;
+  e.tcp_flags = p.tcp_flags;
+  e.ethertype = p.ethertype;
+  std::memcpy(e.dst_mac, p.data, 6);
+  std::memcpy(e.src_mac, p.data + 6, 6);
+  ev_->Post(e);
+}
+
+void Engine::EmitFlowEnd(const Flow& f, uint8_t why, int64_t now) {
+  Inc(c_.flows_ended);
+  Event e;
+  e.kind = EventKind::kFlowEnd;
+  e.ts_ns = now;
+  e.flow_id = f.id;
+  e.key = f.key;
+  e.icmp_type = f.icmp_type;
+  e.icmp_code = f.icmp_code;
+  e.honeypot = f.honeypot;
+  e.in_port = f.in_port;
+  e.dir = f.dir;
+  e.reason = Reason(f.reason);
+  e.allowed = f.allowed;
+  e.start_ns = f.start_ns;
+  e.pkts_toserver = f.pkts_toserver;
+  e.pkts_toclient = f.pkts_toclient;
+  e.bytes_toserver = f.bytes_toserver;
+  e.bytes_toclient = f.bytes_toclient;
+  e.end_reason = why;
+  e.tcp_state = uint8_t(f.tcp);
+  e.ts_ns = std::max(now, f.last_ns);
+  ev_->Post(e);
+}
+
+// ---------------------------------------------------------------- timers
+
+void Engine::OnTimer(int64_t now) {
+  last_timer_ns_ = now;
+  flows_.ExpireSome(now, kExpireSlotsPerTimer, [&](Flow& f) { EmitFlowEnd(f, f.tcp == TcpState::kClosed ? 1 : 0, now); });
+  if (!nat_) return;
+
+  // Upstream gateway: ask every 250 ms while unknown, refresh every 60 s.
+  const int64_t every = gw_known_ ? 60 * kSec : kSec / 4;
+  if (cfg_.outside_gateway && now - gw_arp_sent_ns_ >= every) {
+    gw_arp_sent_ns_ = now;
+    Ip4 from = !hp_.empty() && hp_[0].cfg->public_ip ? *hp_[0].cfg->public_ip : Ip4{};
+    SendArp(kOutside, 1, port_mac_[kOutside], from, Mac{}, *cfg_.outside_gateway, kBroadcastMac);
+  }
+  // Frames waiting for a honeypot's MAC: ask again, give up after 3 s.
+  for (Honeypot& h : hp_) {
+    if (h.pending_len == 0) continue;
+    if (now - h.pending_ns > 3 * kSec) {
+      h.pending_len = 0;
+      Inc(c_.drops[size_t(Reason::kNoRoute)]);
+    } else if (now - h.arp_sent_ns > kSec) {
+      h.arp_sent_ns = now;
+      SendArp(kInside, 1, port_mac_[kInside], cfg_.inside_gateway_ip->addr, Mac{}, h.cfg->ip, kBroadcastMac);
+    }
+  }
+}
+
+void Engine::Stop(int64_t now) {
+  flows_.Drain([&](Flow& f) { EmitFlowEnd(f, 2, now); });
+}
+
+}  // namespace hn

@@ -1,0 +1,147 @@
+// Engine: the honeywall's per-frame logic, free of sockets and files.
+//
+// For each frame it runs decode -> identify the honeypot -> flow -> control ->
+// forward (bridge: as it is; nat: translated) and reports what happened as
+// Events. Frames go out through a TxSink and events through an EventSink, so
+// unit tests drive the engine with byte arrays and inspect what comes out.
+//
+// Per-frame work allocates nothing; the frame buffer is rewritten in place (NAT)
+// and copied once, into the TX slot of the outgoing port.
+//
+// Who may call: the forwarding thread (Honeywall) and tests. Not thread-safe.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <vector>
+
+#include "capture/event.h"
+#include "common/addr.h"
+#include "config/config.h"
+#include "control/budget.h"
+#include "control/control.h"
+#include "decode/packet.h"
+#include "flow/flow_table.h"
+
+namespace hn {
+
+inline constexpr int kInside = 0;
+inline constexpr int kOutside = 1;
+
+// Where the engine puts frames. Reserve() returns a buffer of at least
+// *max_len bytes in the port's TX ring (nullptr when full); Commit() queues it.
+class TxSink {
+ public:
+  virtual ~TxSink() = default;
+  virtual uint8_t* Reserve(int port, uint32_t* max_len) = 0;
+  virtual void Commit(int port, uint32_t len) = 0;
+};
+
+class EventSink {
+ public:
+  virtual ~EventSink() = default;
+  virtual void Post(const Event& e) = 0;
+};
+
+// Counters the engine keeps. Single writer (the engine); read by other
+// threads for stats, hence relaxed atomics.
+struct EngineCounters {
+  std::array<std::atomic<uint64_t>, 2> rx_frames{}, rx_bytes{}, tx_frames{}, tx_bytes{};
+  std::array<std::atomic<uint64_t>, size_t(Reason::kCount)> drops{};  // frames dropped, by reason
+  std::atomic<uint64_t> tx_full{0};        // frames lost because a TX ring was full
+  std::atomic<uint64_t> not_for_us{0};     // nat: frames on a data port not addressed to the honeywall
+  std::atomic<uint64_t> arp_replies{0}, arp_requests{0}, icmp_sent{0};
+  std::atomic<uint64_t> flows_new{0}, flows_ended{0};
+  std::atomic<uint64_t> checksums_finished{0};  // frames whose partial checksum we completed
+  std::array<std::atomic<uint64_t>, 16> decode_errors{};  // by DecodeError
+};
+
+class Engine {
+ public:
+  // budgets: one per cfg.honeypots entry, as loaded from disk.
+  Engine(const Config& cfg, std::vector<Budget> budgets, TxSink* tx, EventSink* events);
+
+  // nat: the honeywall's MAC on a port (config's inside.mac/outside.mac, else
+  // the interface's). Call before Start().
+  void SetPortMac(int port, const Mac& mac) { port_mac_[port] = mac; }
+  // nat: asks for the upstream gateway's MAC. Call once before frames.
+  void Start(int64_t now_ns);
+  // One received frame on port (kInside/kOutside). data is writable and may be
+  // rewritten. csum_not_ready: the kernel left the L4 checksum partial.
+  void OnFrame(int port, uint8_t* data, uint32_t len, int64_t now_ns, bool csum_not_ready = false);
+  // Periodic work: flow expiry, ARP refresh, pending frames. Call every few ms.
+  void OnTimer(int64_t now_ns);
+  // Ends every flow (flow events with reason shutdown).
+  void Stop(int64_t now_ns);
+
+  // nat: true once the upstream gateway's MAC is known. Bridge: always true.
+  bool ready() const;
+  const EngineCounters& counters() const { return c_; }
+  const FlowTable& flows() const { return flows_; }
+  const Budget& budget(size_t honeypot) const { return hp_[honeypot].budget; }
+  // The MAC a honeypot was identified by (learned or configured), zero if not yet.
+  Mac honeypot_mac(size_t honeypot) const { return hp_[honeypot].mac; }
+
+ private:
+  struct Honeypot {
+    const HoneypotConfig* cfg;
+    Budget budget;
+    Mac mac;                // identity on the inside port (configured or learned)
+    bool mac_known = false;
+    // nat: one frame waiting for this honeypot's MAC (inbound before ARP resolved).
+    std::array<uint8_t, 2048> pending{};
+    uint32_t pending_len = 0;
+    int64_t pending_ns = 0;   // when the pending frame arrived
+    int64_t arp_sent_ns = 0;  // last ARP request for this honeypot
+  };
+
+  struct FragEntry {
+    std::array<uint8_t, 16> src{}, dst{};
+    uint16_t id = 0;
+    uint8_t proto = 0;
+    bool used = false;
+    bool allowed = false;
+    int64_t ts_ns = 0;
+  };
+
+  void HandleArp(int port, Packet& p, int64_t now);
+  void HandleIp(int port, Packet& p, int64_t now, bool csum_not_ready);
+  void ForwardIp(int port, Packet& p, Flow* f, int hp_dst, int64_t now);
+  void DropFrame(int port, const Packet& p, Reason r, int64_t now, int hp = -1);
+  void EmitFlow(EventKind kind, const Flow& f, const Packet& p, const Decision* d, int64_t now);
+  void EmitFlowEnd(const Flow& f, uint8_t why, int64_t now);
+  void UpdateTcp(Flow* f, const Packet& p, bool reply);
+  bool SendCopy(int port, const uint8_t* data, uint32_t len);
+  void SendArp(int port, uint16_t op, const Mac& sha, Ip4 spa, const Mac& tha, Ip4 tpa, const Mac& eth_dst);
+  void SendIcmpError(int port, const Packet& p, uint8_t type, uint8_t code, Ip4 from, int64_t now);
+  void SendEchoReply(int port, const Packet& p);
+  void NatRewrite(Packet& p, int port, const Honeypot& h);
+  bool RelatedIcmpError(const Packet& p, int port, int hp, bool* reply_dir);
+  FragEntry* FragFind(const Packet& p, bool create, int64_t now);
+  int FindHoneypotByIp(Ip4 ip) const;
+  int FindHoneypotByPublic(Ip4 ip) const;
+  int FindHoneypotByMac(const uint8_t* mac) const;
+  bool EventAllowed(Reason r, int64_t now);
+
+  const Config& cfg_;
+  bool nat_;
+  TxSink* tx_;
+  EventSink* ev_;
+  std::vector<Honeypot> hp_;
+  FlowTable flows_;
+  ControlPolicy policy_;
+  std::vector<FragEntry> frags_;
+  std::array<Mac, 2> port_mac_{};  // nat: the honeywall's MAC on each port
+  Mac gw_mac_;
+  bool gw_known_ = false;
+  int64_t gw_arp_sent_ns_ = 0;
+  int64_t gw_learned_ns_ = 0;
+  int64_t last_timer_ns_ = 0;
+  // Rate limit for frame-drop events: per reason, per second.
+  std::array<int64_t, size_t(Reason::kCount)> ev_sec_{};
+  std::array<uint32_t, size_t(Reason::kCount)> ev_count_{};
+  EngineCounters c_;
+};
+
+}  // namespace hn

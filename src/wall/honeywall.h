@@ -1,0 +1,42 @@
+// Honeywall: the running gateway. Owns the two data ports, the Engine, the
+// capture thread (Sniffer) and the event writer, and runs the forwarding loop
+// until asked to stop. Start-up refuses to run when the host kernel could
+// forward or answer frames on the data ports (io/port_check.h): with the
+// honeywall stopped nothing passes between them (fail closed).
+//
+// Who may call: the CLI (`honeynet wall`).
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "common/status.h"
+#include "config/config.h"
+
+namespace hn {
+
+class Honeywall {
+ public:
+  using Say = std::function<void(const std::string&)>;
+
+  // Checks the ports, turns off offloads, opens ports, capture and event files,
+  // loads saved budgets. say() gets one line per thing worth telling the user.
+  static Result<std::unique_ptr<Honeywall>> Open(const Config& cfg, Say say);
+  ~Honeywall();
+
+  // Forwards until stop becomes true. on_ready() is called once, when frames
+  // pass (nat: once the upstream gateway answered ARP, or after 3 s with a warning).
+  Status Run(const std::atomic<bool>& stop, const std::function<void()>& on_ready);
+
+  // One-paragraph summary of counters, for the end of a run.
+  std::string Summary() const;
+
+ private:
+  Honeywall() = default;
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace hn
