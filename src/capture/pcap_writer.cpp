@@ -122,12 +122,19 @@ Status PcapWriter::Rotate(int64_t ts_ns) {
     unlink(path.c_str());
     return Status::Error(last_error_);
   }
+  if (pcap_dump_flush(d) != 0) {  // the header on disk now: a good file from the start
+    last_error_ = "cannot write " + path + ": " + strerror(errno);
+    pcap_dump_close(d);
+    unlink(path.c_str());
+    return Status::Error(last_error_ + " (check capture.dir: writable, not full)");
+  }
   if (dumper_ != nullptr) {
     Flush();
     if (dumper_ != nullptr) pcap_dump_close(Dumper(dumper_));
   }
   dumper_ = d;
   cur_bytes_ = kFileHeaderBytes;
+  good_bytes_ = kFileHeaderBytes;
   cur_frames_ = 0;
   cur_start_ns_ = ts_ns;
   unflushed_ = 0;
@@ -145,17 +152,19 @@ bool PcapWriter::NeedRotate(int64_t ts_ns, uint64_t record_bytes) const {
   return false;
 }
 
-// Gives up the current file after a write/flush error: what stdio still
-// buffered is lost. The next Write() starts a new file.
+// Gives up the current file after a write/flush error. The frames since the
+// last good flush are lost; the file is cut back to that point so it ends
+// with a whole record (and holds exactly frames_written() of this file's
+// frames). The next Write() starts a new file.
 void PcapWriter::CloseBroken(const char* what) {
-  last_error_ = std::string(what) + " failed on " + (files_.empty() ? "?" : files_.back()) + ": " + strerror(errno);
+  const std::string path = files_.back();
+  last_error_ = std::string(what) + " failed on " + path + ": " + strerror(errno);
   lost_ += unflushed_;
   frames_ -= unflushed_;
   unflushed_ = 0;
-  FILE* f = pcap_dump_file(Dumper(dumper_));
-  clearerr(f);
-  pcap_dump_close(Dumper(dumper_));
+  pcap_dump_close(Dumper(dumper_));  // may write a bit more of the buffer: cut below
   dumper_ = nullptr;
+  if (truncate(path.c_str(), off_t(good_bytes_)) != 0) last_error_ += "; could not cut it back: " + std::string(strerror(errno));
 }
 
 bool PcapWriter::Write(int64_t ts_ns, const uint8_t* data, uint32_t caplen, uint32_t wire_len) {
@@ -207,6 +216,7 @@ bool PcapWriter::Flush() {
     return false;
   }
   unflushed_ = 0;
+  good_bytes_ = cur_bytes_;
   return true;
 }
 

@@ -9,9 +9,10 @@
 // made with O_EXCL and mode 0640 (an existing file is never overwritten: NNNN
 // is bumped instead). DIR is made (mkdir -p, 0750) when missing.
 //
-// Failures: a write or flush error closes the current file (its good part
-// stays readable) and counts the frames it lost; the next Write() opens a new
-// file (at most one attempt per second of frame time while that fails).
+// Failures: a write or flush error closes the current file, cut back to its
+// last good flush (so it stays a valid pcap), and counts the frames written
+// since then as lost; the next Write() opens a new file (at most one attempt
+// per second of frame time while that fails).
 // frames_written() + frames_lost() = frames offered.
 //
 // Who may call: the capture thread (one writer per series); tests.
@@ -65,6 +66,7 @@ class PcapWriter {
   void* pcap_ = nullptr;    // pcap_t* (dead handle)
   void* dumper_ = nullptr;  // pcap_dumper_t*
   uint64_t cur_bytes_ = 0;
+  uint64_t good_bytes_ = 0;   // size of the current file at its last good flush
   uint64_t cur_frames_ = 0;   // frames in the current file
   int64_t cur_start_ns_ = 0;  // first frame's time (open time while empty)
   uint32_t seq_ = 0;

@@ -71,16 +71,30 @@ int LineOf(const toml::node& n, int fallback = 1) {
   return line > 0 ? line : fallback;
 }
 
-// A value as the user wrote it (TOML syntax), shortened, for "got VALUE".
-std::string Show(const toml::node& n) {
+std::string Quote(std::string_view s);
+
+// A value in TOML syntax (strings in double quotes), for "got VALUE".
+std::string ShowFull(const toml::node& n) {
   if (n.is_table()) return "a table";
+  if (n.is_string()) return Quote(n.as_string()->get());
+  if (const toml::array* a = n.as_array()) {
+    std::string out = "[";
+    for (size_t i = 0; i < a->size(); i++) out += (i ? ", " : "") + ShowFull((*a)[i]);
+    return out + "]";
+  }
   std::ostringstream os;
   n.visit([&](auto&& v) { os << v; });
-  std::string s = os.str();
+  return os.str();
+}
+
+// ShowFull, shortened to fit in one message line.
+std::string Show(const toml::node& n) {
+  std::string s = ShowFull(n);
   if (s.size() > 60) s = s.substr(0, 57) + "...";
   return s;
 }
 
+// A TOML basic string: double quotes, with escapes where TOML needs them.
 std::string Quote(std::string_view s) {
   std::string out = "\"";
   for (unsigned char c : s) {
@@ -318,12 +332,23 @@ Limits ParseLimits(const toml::table& t, const std::string& prefix, const Limits
     if (ReadInt(t, kNames[i], prefix, c, 0, kMaxLimit, &v)) out.max[size_t(i)] = uint32_t(v);
   }
   if (const toml::node* w = t.get("window")) {
-    int64_t ns;
+    std::optional<int64_t> ns;
     if (w->is_string() && w->as_string()->get() == "token-bucket") {
       out.kind = WindowKind::kTokenBucket;  // period: below, else the base's span
-    } else if (ReadDuration(t, "window", prefix, c, &ns)) {
-      out.kind = WindowKind::kSliding;
-      out.window_ns = ns;
+    } else {
+      if (w->is_string()) ns = ParseDuration(w->as_string()->get());
+      if (w->is_integer() && w->as_integer()->get() > 0 &&
+          w->as_integer()->get() <= kMaxDurationNs / kNsPerSec) {
+        ns = w->as_integer()->get() * kNsPerSec;
+      }
+      if (!ns || *ns <= 0 || *ns > kMaxDurationNs) {
+        c.err.Add(LineOf(*w), JoinKey(prefix, "window"),
+                  "must be the sliding window's length as a duration > 0 and <= 365d, like \"1h\" "
+                  "or \"30m\", or \"token-bucket\", got " + Show(*w));
+      } else {
+        out.kind = WindowKind::kSliding;
+        out.window_ns = *ns;
+      }
     }
   }
   if (const toml::node* p = t.get("period")) {
@@ -804,8 +829,7 @@ Result<Config> LoadConfig(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     int e = errno;
-    std::string hint = e == ENOENT ? " (check the path, or run without a config file for the defaults)" : "";
-    return Status::Error("cannot open config file " + path + ": " + std::strerror(e) + hint);
+    return Status::Error("cannot open config file " + path + ": " + std::strerror(e));
   }
   struct stat st {};
   if (::fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {

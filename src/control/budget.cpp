@@ -88,6 +88,12 @@ void Budget::Refill(ProtoClass c, int64_t now_ns) {
   refill_ns_[i] += int64_t(used_ns);
 }
 
+int64_t Budget::StartAt(ProtoClass c, size_t k) const {
+  const size_t i = size_t(c);
+  const std::vector<int64_t>& ring = ring_[i];
+  return ring[(head_[i] + ring.size() - count_[i] + k) % ring.size()];
+}
+
 void Budget::RecordStart(ProtoClass c, int64_t now_ns) {
   const size_t i = size_t(c);
   std::vector<int64_t>& ring = ring_[i];
@@ -98,7 +104,8 @@ void Budget::RecordStart(ProtoClass c, int64_t now_ns) {
 }
 
 // The wall clock stepped back past recorded starts: count them as made now,
-// so they hold the budget for one window from now and not for the size of the step.
+// so they hold the budget for one window from now and not for the size of the
+// step. Clamping keeps the ring in time order, which SlidingUsed relies on.
 void Budget::ClampFutureStarts(ProtoClass c, int64_t now_ns) {
   for (int64_t& t : ring_[size_t(c)]) t = std::min(t, now_ns);
 }
@@ -108,10 +115,10 @@ bool Budget::TryConsume(ProtoClass c, int64_t now_ns) {
   const uint32_t max = limits_.max[i];
   if (max == 0) return false;
   Refill(c, now_ns);
+  if (count_[i] > 0 && StartAt(c, count_[i] - 1) > now_ns) ClampFutureStarts(c, now_ns);
   bool allowed;
   if (limits_.kind == WindowKind::kSliding) {
     // The ring holds the last `max` starts; when full, head_ is the oldest.
-    if (count_[i] == max && ring_[i][head_[i]] > now_ns) ClampFutureStarts(c, now_ns);
     allowed = count_[i] < max || !InWindow(ring_[i][head_[i]], now_ns, limits_.window_ns);
   } else {
     allowed = tokens_micro_[i] >= kMicro;
@@ -122,15 +129,16 @@ bool Budget::TryConsume(ProtoClass c, int64_t now_ns) {
   return true;
 }
 
+// The ring is in time order (TryConsume and Restore keep it so), so the
+// starts still in the window are a suffix: binary search for where it begins.
 uint32_t Budget::SlidingUsed(ProtoClass c, int64_t now_ns) const {
-  const size_t i = size_t(c);
-  uint32_t used = 0;
-  const std::vector<int64_t>& ring = ring_[i];
-  for (size_t k = 0; k < count_[i]; k++) {
-    size_t at = (head_[i] + ring.size() - count_[i] + k) % ring.size();
-    if (InWindow(ring[at], now_ns, limits_.window_ns)) used++;
+  size_t lo = 0, hi = count_[size_t(c)];
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (InWindow(StartAt(c, mid), now_ns, limits_.window_ns)) hi = mid;
+    else lo = mid + 1;
   }
-  return used;
+  return uint32_t(count_[size_t(c)] - lo);
 }
 
 uint32_t Budget::Used(ProtoClass c, int64_t now_ns) const {
@@ -148,10 +156,8 @@ uint32_t Budget::Left(ProtoClass c, int64_t now_ns) const {
 Budget::Saved Budget::Save() const {
   Saved s;
   for (int c = 0; c < kProtoClasses; c++) {
-    const std::vector<int64_t>& ring = ring_[c];
     s.starts[c].reserve(count_[c]);
-    for (size_t k = 0; k < count_[c]; k++)  // oldest first
-      s.starts[c].push_back(ring[(head_[c] + ring.size() - count_[c] + k) % ring.size()]);
+    for (size_t k = 0; k < count_[c]; k++) s.starts[c].push_back(StartAt(ProtoClass(c), k));  // oldest first
     s.tokens_micro[c] = tokens_micro_[c];
     s.refill_ns[c] = refill_ns_[c];
   }

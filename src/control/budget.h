@@ -72,6 +72,7 @@ class Budget {
   int64_t TokensAt(ProtoClass c, int64_t now_ns) const;   // tokens at now_ns, no change
   uint32_t SlidingUsed(ProtoClass c, int64_t now_ns) const;
   void RecordStart(ProtoClass c, int64_t now_ns);
+  int64_t StartAt(ProtoClass c, size_t k) const;          // k-th recorded start, oldest first
   void ClampFutureStarts(ProtoClass c, int64_t now_ns);   // after the clock stepped back
   int64_t Capacity(ProtoClass c) const;                   // max[c] tokens, scaled by 1e6
   Limits limits_;

@@ -53,6 +53,7 @@ HONEYPOT_TCP_PORTS = [23]
 HONEYPOT_BANNER = "hn-honeypot login:"
 OUTSIDE_UDP_PORTS = list(range(7001, 7031))
 
+MODES = ["bridge", "nat"]
 _counter = itertools.count()
 _live_labs: list["NetLab"] = []
 
@@ -84,6 +85,21 @@ def root_links() -> list[str]:
         if len(parts) >= 2:
             names.append(parts[1].strip().split("@")[0])
     return names
+
+
+def delete_netns(ns: str) -> str | None:
+    """Kills what still runs inside namespace ns (only ever one of ours: a
+    timed-out tool, a child; by pid, else the netns stays alive) and deletes
+    it with its interfaces. Returns an error message, or None."""
+    for pid in run(["ip", "netns", "pids", ns], check=False).stdout.split():
+        try:
+            os.kill(int(pid), signal.SIGKILL)
+        except (ProcessLookupError, ValueError):
+            pass
+    r = run(["ip", "netns", "del", ns], check=False)
+    if r.returncode != 0 and ns in list_netns():
+        return "ip netns del %s: %s" % (ns, r.stderr.strip())
+    return None
 
 
 def wait_until(predicate, timeout=5.0, interval=0.05, what="condition"):
@@ -331,16 +347,25 @@ class NetLab:
             run(["ip", "-n", self.out_ns, "addr", "add", a + "/24", "dev", OUT_IF])
         run(["ip", "-n", self.out_ns, "link", "set", OUT_IF, "up"])
 
+    def start_server(self, ns, ports, banner, http=False) -> Proc:
+        """A TCP server (nstool serve-tcp) on 0.0.0.0:ports in ns that writes
+        banner (or an HTTP answer) to every connection; waits until it listens."""
+        p = self.spawn(ns, PYTHON, str(NSTOOL), "serve-tcp", "--banner", banner,
+                       *(["--http"] if http else []), *map(str, ports))
+        p.wait_line("ready", 10)
+        return p
+
+    def start_udp_echo(self, ns, ports) -> Proc:
+        p = self.spawn(ns, PYTHON, str(NSTOOL), "serve-udp", *map(str, ports))
+        p.wait_line("ready", 10)
+        return p
+
     def start_services(self):
-        servers = [
-            self.spawn(self.out_ns, PYTHON, str(NSTOOL), "serve-tcp", "--banner", OUTSIDE_BANNER,
-                       *map(str, OUTSIDE_TCP_PORTS)),
-            self.spawn(self.out_ns, PYTHON, str(NSTOOL), "serve-udp", *map(str, OUTSIDE_UDP_PORTS)),
-            self.spawn(self.hp_ns, PYTHON, str(NSTOOL), "serve-tcp", "--banner", HONEYPOT_BANNER,
-                       *map(str, HONEYPOT_TCP_PORTS)),
-        ]
-        for s in servers:
-            s.wait_line("ready", 10)
+        """The standard services: banners on the outside host's OUTSIDE_TCP_PORTS,
+        UDP echo on OUTSIDE_UDP_PORTS, a login banner on the honeypot's port 23."""
+        self.start_server(self.out_ns, OUTSIDE_TCP_PORTS, OUTSIDE_BANNER)
+        self.start_udp_echo(self.out_ns, OUTSIDE_UDP_PORTS)
+        self.start_server(self.hp_ns, HONEYPOT_TCP_PORTS, HONEYPOT_BANNER)
 
     def teardown(self):
         """Stops what the lab started and removes its namespaces. Safe to call twice."""
@@ -352,17 +377,9 @@ class NetLab:
                 errors.append("stop %s: %s" % (p.argv, e))
         self.procs.clear()
         for ns in reversed(self.created):
-            # anything still running inside one of OUR namespaces was started by us
-            # (a timed-out tool, a child): kill it by pid, or the netns stays alive.
-            pids = run(["ip", "netns", "pids", ns], check=False).stdout.split()
-            for pid in pids:
-                try:
-                    os.kill(int(pid), signal.SIGKILL)
-                except (ProcessLookupError, ValueError):
-                    pass
-            r = run(["ip", "netns", "del", ns], check=False)
-            if r.returncode != 0 and ns in list_netns():
-                errors.append("ip netns del %s: %s" % (ns, r.stderr.strip()))
+            err = delete_netns(ns)
+            if err:
+                errors.append(err)
         self.created.clear()
         if self in _live_labs:
             _live_labs.remove(self)
@@ -434,14 +451,26 @@ class NetLab:
         return json.loads(r.stdout.strip().splitlines()[-1])
 
     def start_tcpdump(self, ns, ifname, path, direction="in", filt=()) -> Proc:
-        """An independent capture (tcpdump, AF_PACKET) in a namespace; waits
-        until it listens. Stop it with stop_tcpdump()."""
-        p = self.spawn(ns, "tcpdump", "-i", ifname, "-Q", direction, "-U", "-n", "-w", str(path), *filt)
+        """An independent capture (tcpdump, AF_PACKET) in a namespace, written
+        packet by packet; waits until it listens. Stop it with stop_tcpdump()."""
+        p = self.spawn(ns, "tcpdump", "-i", ifname, "-Q", direction, "--immediate-mode", "-U", "-n",
+                       "-w", str(path), *filt)
+        p.pcap_path = Path(path)
         p.wait_line("listening on", 10, stream="stderr")
         return p
 
     @staticmethod
-    def stop_tcpdump(p: Proc):
+    def stop_tcpdump(p: Proc, min_frames=0, timeout=3.0):
+        """Waits (up to timeout) until the capture file holds min_frames frames,
+        then stops tcpdump (SIGINT: it writes what it has)."""
+        deadline = time.monotonic() + timeout
+        while min_frames and time.monotonic() < deadline:
+            try:
+                if len(read_pcap(p.pcap_path)) >= min_frames:
+                    break
+            except (OSError, ValueError):
+                pass
+            time.sleep(0.05)
         p.stop(signal.SIGINT, timeout=5)
 
 
@@ -584,3 +613,52 @@ def read_pcap(path) -> list[bytes]:
         frames.append(data[off:off + incl])
         off += incl
     return frames
+
+
+def tshark_icmp(path, display_filter="icmp") -> list[dict]:
+    """ICMP packets of a pcap as tshark decodes them: src, dst, ttl, type,
+    ident, seq, payload (the ICMP data after the 8-byte header, taken from the
+    frame's raw bytes) and data (what tshark shows as data.data: the payload
+    less any part it decodes as a timestamp)."""
+    r = run(["tshark", "-n", "-r", str(path), "-Y", display_filter, "-T", "json", "-x"],
+            check=False, timeout=60)
+    if r.returncode != 0 or "cut short" in r.stderr:
+        raise AssertionError("tshark could not read %s cleanly (exit %d): %s" % (path, r.returncode, r.stderr))
+    out = []
+    for pkt in json.loads(r.stdout or "[]"):
+        layers = pkt["_source"]["layers"]
+        ip, icmp = layers.get("ip", {}), layers.get("icmp", {})
+        raw = bytes.fromhex(layers["frame_raw"][0])
+        ihl = (raw[14] & 0x0F) * 4
+        total = int.from_bytes(raw[16:18], "big")
+        data = icmp.get("data", {}).get("data.data") or layers.get("data", {}).get("data.data") or ""
+
+        def first(v):
+            return v[0] if isinstance(v, list) else v
+
+        out.append({
+            "src": first(ip.get("ip.src")), "dst": first(ip.get("ip.dst")),
+            "ttl": int(first(ip.get("ip.ttl", "-1"))),
+            "type": int(first(icmp.get("icmp.type", "-1"))),
+            "ident": first(icmp.get("icmp.ident")), "seq": first(icmp.get("icmp.seq")),
+            "payload": raw[14 + ihl + 8:14 + total],
+            "data": bytes.fromhex(first(data).replace(":", "")) if data else b"",
+        })
+    return out
+
+
+def icmp_echo_requests(frames: list[bytes]) -> list[dict]:
+    """Echo requests among raw Ethernet frames (stdlib decoding, for our own captures)."""
+    out = []
+    for f in frames:
+        if len(f) < 34 or f[12:14] != b"\x08\x00" or f[23] != 1:
+            continue
+        ihl = (f[14] & 0x0F) * 4
+        total = int.from_bytes(f[16:18], "big")
+        icmp = f[14 + ihl:14 + total]
+        if len(icmp) < 8 or icmp[0] != 8:
+            continue
+        out.append({"src": ".".join(map(str, f[26:30])), "dst": ".".join(map(str, f[30:34])),
+                    "ttl": f[22], "ident": int.from_bytes(icmp[4:6], "big"),
+                    "seq": int.from_bytes(icmp[6:8], "big"), "payload": bytes(icmp[8:])})
+    return out

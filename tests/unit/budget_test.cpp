@@ -167,15 +167,20 @@ TEST(BudgetTest, TokenBucketUsedRoundsUpPartialTokens) {
 TEST(BudgetTest, TokenBucketFrequentCallsNeitherLoseNorInventRefill) {
   Budget b(BucketLimits());
   for (int i = 0; i < 9; i++) ASSERT_TRUE(b.TryConsume(kTcp, kT0));
-  // Denied attempts every 7.777777 ms (a step that does not divide 400 s).
-  const int64_t step = 7'777'777;
+  // Denied attempts every 7.777777 ms (a step that does not divide 400 s), then
+  // every 0.333333 ms: less than the 0.4 ms one micro-token takes at 9/hour.
+  // Token k is due at exactly kT0 + k * 400 s whatever the calls in between.
   int64_t t = kT0;
-  while (!b.TryConsume(kTcp, t)) {
-    t += step;
-    ASSERT_LT(t, kT0 + 401 * kSec) << "refill lost by frequent calls";
+  int64_t due = kT0;
+  for (int64_t step : {int64_t(7'777'777), int64_t(333'333)}) {
+    due += 400 * kSec;
+    while (!b.TryConsume(kTcp, t)) {
+      t += step;
+      ASSERT_LT(t, due + kSec) << "refill lost by frequent calls, step " << step;
+    }
+    EXPECT_GE(t, due) << "token arrived early, step " << step;
+    EXPECT_LT(t, due + 2 * step) << step;
   }
-  EXPECT_GE(t, kT0 + 400 * kSec) << "token arrived early";
-  EXPECT_LT(t, kT0 + 400 * kSec + 2 * step);
 }
 
 TEST(BudgetTest, SlidingClockSteppedBackHoldsBudgetOneWindowFromNow) {
@@ -186,6 +191,33 @@ TEST(BudgetTest, SlidingClockSteppedBackHoldsBudgetOneWindowFromNow) {
   EXPECT_FALSE(b.TryConsume(kTcp, back));
   EXPECT_FALSE(b.TryConsume(kTcp, back + kHour - 1));
   EXPECT_TRUE(b.TryConsume(kTcp, back + kHour));
+}
+
+TEST(BudgetTest, SlidingClockSteppedBackWithRoomLeft) {
+  Budget b(SlidingLimits(3));
+  ASSERT_TRUE(b.TryConsume(kTcp, kT0));
+  const int64_t back = kT0 - 24 * kHour;
+  ASSERT_TRUE(b.TryConsume(kTcp, back));  // the start at kT0 now counts as made at `back`
+  EXPECT_EQ(b.Used(kTcp, back), 2u);
+  EXPECT_TRUE(b.TryConsume(kTcp, back + kSec));
+  EXPECT_FALSE(b.TryConsume(kTcp, back + 2 * kSec));
+  EXPECT_EQ(b.Used(kTcp, back + kHour - 1), 3u);
+  EXPECT_EQ(b.Used(kTcp, back + kHour), 1u);
+  EXPECT_TRUE(b.TryConsume(kTcp, back + kHour));
+}
+
+TEST(BudgetTest, SlidingUsedCountsExactlyTheStartsInTheWindow) {
+  Budget b(SlidingLimits(1000));
+  for (int i = 0; i < 1000; i++) ASSERT_TRUE(b.TryConsume(kTcp, kT0 + i * 3 * kSec));
+  ASSERT_FALSE(b.TryConsume(kTcp, kT0 + 3000 * kSec));
+  for (int64_t now : {kT0 + 2999 * kSec, kT0 + kHour - 1, kT0 + kHour, kT0 + kHour + 1,
+                      kT0 + kHour + 1500 * kSec, kT0 + kHour + 2997 * kSec - 1,
+                      kT0 + kHour + 2997 * kSec, kT0 + 5 * kHour}) {
+    uint32_t want = 0;
+    for (int i = 0; i < 1000; i++) want += (kT0 + i * 3 * kSec > now - kHour) ? 1 : 0;
+    EXPECT_EQ(b.Used(kTcp, now), want) << (now - kT0);
+    EXPECT_EQ(b.Left(kTcp, now), 1000 - want);
+  }
 }
 
 TEST(BudgetTest, TokenBucketClockSteppedBackGivesNothingAndDoesNotStall) {

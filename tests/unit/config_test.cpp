@@ -436,7 +436,8 @@ TEST(ConfigErrors, BadDurations) {
   EXPECT_TRUE(HasError(kHp + "[limits]\nwindow = \"1x\"\n", 5, "limits.window", "got \"1x\""));
   EXPECT_TRUE(HasError(kHp + "[limits]\nwindow = \"0s\"\n", 5, "limits.window", "duration > 0"));
   EXPECT_TRUE(HasError(kHp + "[limits]\nwindow = \"token_bucket\"\n", 5, "limits.window",
-                       "got \"token_bucket\""));
+                       "or \"token-bucket\", got \"token_bucket\""));
+  EXPECT_TRUE(HasError(kHp + "[honeypot.limits]\nwindow = -1\n", 5, "honeypot[0].limits.window", "got -1"));
   EXPECT_TRUE(HasError(kHp + "[capture]\nrotate_time = \"-5s\"\n", 5, "capture.rotate_time", "got \"-5s\""));
   EXPECT_TRUE(HasError(kHp + "[capture]\nstats_interval = \"soon\"\n", 5, "capture.stats_interval",
                        "like \"250ms\""));

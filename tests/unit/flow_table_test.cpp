@@ -157,8 +157,11 @@ TEST(FlowTableTest, ChainThatWrapsAroundTheEndOfTheArray) {
   FlowTable t(cap);
   for (const FlowKey& k : keys) ASSERT_NE(t.Insert(k, 0), nullptr);
   bool reply;
-  t.Remove(t.Find(keys[0], &reply));
-  t.Remove(t.Find(keys[2], &reply));
+  for (size_t i : {size_t(0), size_t(2)}) {
+    Flow* f = t.Find(keys[i], &reply);
+    ASSERT_NE(f, nullptr) << i;
+    t.Remove(f);
+  }
   EXPECT_NE(t.Find(keys[1], &reply), nullptr);
   EXPECT_NE(t.Find(keys[3].Reversed(), &reply), nullptr);
   EXPECT_EQ(t.Find(keys[0], &reply), nullptr);
@@ -235,7 +238,9 @@ TEST(FlowTableTest, FullTableReturnsNullUntilSomethingIsRemoved) {
   EXPECT_EQ(t.Insert(Key4(1, 2, 100, 80), 0), nullptr);
   EXPECT_EQ(t.size(), 8u);
   bool reply;
-  t.Remove(t.Find(Key4(1, 2, 3, 80), &reply));
+  Flow* f = t.Find(Key4(1, 2, 3, 80), &reply);
+  ASSERT_NE(f, nullptr);
+  t.Remove(f);
   EXPECT_NE(t.Insert(Key4(1, 2, 100, 80), 0), nullptr);
   EXPECT_EQ(t.Insert(Key4(1, 2, 101, 80), 0), nullptr);
 }

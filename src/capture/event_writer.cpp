@@ -1,0 +1,572 @@
+// EventWriter: see event_writer.h.
+#include "capture/event_writer.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <mutex>
+#include <nlohmann/json.hpp>
+
+#include "capture/pcap_writer.h"  // MakeDirectories
+#include "common/clock.h"
+
+namespace hn {
+
+using ojson = nlohmann::ordered_json;
+
+namespace {
+
+constexpr size_t kBatch = 1024;                  // events per drain (one flush each)
+constexpr auto kIdleWait = std::chrono::milliseconds(20);
+constexpr const char* kClassKeys[kProtoClasses] = {"tcp", "udp", "icmp", "other"};
+
+// Seconds and the nanoseconds within them (floor, also for times before 1970).
+void SplitNs(int64_t ns, time_t* sec, int64_t* frac) {
+  int64_t s = ns / kNsPerSec, f = ns % kNsPerSec;
+  if (f < 0) {
+    f += kNsPerSec;
+    s -= 1;
+  }
+  *sec = time_t(s);
+  *frac = f;
+}
+
+// Suricata's format, local time: "2026-11-26T18:42:29.123456+0000".
+std::string EveTimestamp(int64_t ns) {
+  time_t sec;
+  int64_t frac;
+  SplitNs(ns, &sec, &frac);
+  tm t{};
+  localtime_r(&sec, &t);
+  char a[32], z[8];
+  strftime(a, sizeof a, "%Y-%m-%dT%H:%M:%S", &t);
+  strftime(z, sizeof z, "%z", &t);
+  char out[64];
+  snprintf(out, sizeof out, "%s.%06lld%s", a, static_cast<long long>(frac / 1000), z);
+  return out;
+}
+
+// The classic syslog header time, local: "Nov 26 18:42:29" ("Nov  6" for day 6).
+std::string SyslogStamp(int64_t ns) {
+  time_t sec;
+  int64_t frac;
+  SplitNs(ns, &sec, &frac);
+  tm t{};
+  localtime_r(&sec, &t);
+  char out[32];
+  strftime(out, sizeof out, "%b %e %H:%M:%S", &t);
+  return out;
+}
+
+const char* DirName(FlowDir d) {
+  switch (d) {
+    case FlowDir::kInbound: return "inbound";
+    case FlowDir::kOutbound: return "outbound";
+    case FlowDir::kInternal: return "internal";
+    case FlowDir::kOther: break;
+  }
+  return "other";
+}
+
+// Log prefix of an allowed new flow.
+const char* DirPrefix(FlowDir d) {
+  switch (d) {
+    case FlowDir::kInbound: return "INBOUND";
+    case FlowDir::kOutbound: return "OUTBOUND";
+    case FlowDir::kInternal: return "INTERNAL";
+    case FlowDir::kOther: break;
+  }
+  return "PASS";
+}
+
+// A frame drop's key carries no IP when proto is 0 and both addresses are zero.
+bool HasIp(const FlowKey& k) {
+  if (k.proto != 0) return true;
+  for (size_t i = 0; i < 16; i++)
+    if (k.src[i] != 0 || k.dst[i] != 0) return true;
+  return false;
+}
+
+bool HasPorts(uint8_t proto) { return proto == kProtoTcp || proto == kProtoUdp || proto == 132 /* SCTP */; }
+bool IsIcmp(uint8_t proto) { return proto == kProtoIcmp || proto == kProtoIcmpv6; }
+
+bool IsExempt(Reason r) {
+  return r == Reason::kExemptDns || r == Reason::kExemptInternal || r == Reason::kExemptBroadcast ||
+         r == Reason::kExemptDhcp;
+}
+
+std::string MacText(const uint8_t* m) {
+  char b[18];
+  snprintf(b, sizeof b, "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5]);
+  return b;
+}
+
+bool MacsKnown(const Event& e) {
+  for (int i = 0; i < 6; i++)
+    if (e.src_mac[i] != 0 || e.dst_mac[i] != 0) return true;
+  return false;
+}
+
+// iptables LOG's MAC=: destination, source, ethertype, as hex bytes.
+std::string IptablesMac(const Event& e) {
+  uint16_t type = e.ethertype;
+  if (type == 0 && HasIp(e.key)) type = e.key.v6 ? kEthIpv6 : kEthIpv4;
+  char t[8];
+  snprintf(t, sizeof t, ":%02x:%02x", type >> 8, type & 0xff);
+  return MacText(e.dst_mac) + ":" + MacText(e.src_mac) + t;
+}
+
+// TCP flags in iptables LOG's order.
+std::string TcpFlagsText(uint8_t f) {
+  static constexpr struct { uint8_t bit; const char* name; } kFlags[] = {
+      {kCwr, "CWR"}, {kEce, "ECE"}, {kUrg, "URG"}, {kAck, "ACK"},
+      {kPsh, "PSH"}, {kRst, "RST"}, {kSyn, "SYN"}, {kFin, "FIN"},
+  };
+  std::string s;
+  for (const auto& fl : kFlags) {
+    if (!(f & fl.bit)) continue;
+    s += ' ';
+    s += fl.name;
+  }
+  return s;
+}
+
+// Flow state in Suricata's words.
+const char* StateName(const Event& e) {
+  if (e.key.proto == kProtoTcp) {
+    switch (TcpState(e.tcp_state)) {
+      case TcpState::kEstablished:
+      case TcpState::kClosing: return "established";
+      case TcpState::kClosed: return "closed";
+      default: return "new";
+    }
+  }
+  return e.pkts_toclient > 0 ? "established" : "new";
+}
+
+const char* EndReasonName(uint8_t r) {
+  switch (r) {
+    case 1: return "closed";
+    case 2: return "shutdown";
+    default: return "timeout";
+  }
+}
+
+std::string Errno() { return strerror(errno); }
+
+// Opens path for appending (made 0640 when new).
+FILE* OpenAppend(const std::string& path, Status* st) {
+  int fd = open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+  if (fd < 0) {
+    *st = Status::Error("cannot open " + path + " for appending: " + Errno() +
+                        " (check capture.dir and its permissions)");
+    return nullptr;
+  }
+  FILE* f = fdopen(fd, "a");
+  if (f == nullptr) {
+    *st = Status::Error("fdopen " + path + ": " + Errno());
+    close(fd);
+  }
+  return f;
+}
+
+// Writes all of text to fd.
+bool WriteAll(int fd, const std::string& text) {
+  size_t off = 0;
+  while (off < text.size()) {
+    ssize_t n = write(fd, text.data() + off, text.size() - off);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    off += size_t(n);
+  }
+  return true;
+}
+
+std::string BudgetsPath(const Config& cfg) { return cfg.capture.dir + "/budgets.json"; }
+
+}  // namespace
+
+struct EventWriter::Impl {
+  Config cfg;
+  std::string events_path, log_path, budgets_path;
+  std::string hostname;
+  FILE* events = nullptr;
+  FILE* log = nullptr;
+  bool use_syslog = false;
+  std::vector<Budget> mirror;  // replays counted starts; saved to budgets.json
+  std::mutex out_mu;           // files, mirror, closed (writer thread vs main thread)
+  std::mutex wake_mu;
+  std::condition_variable wake_cv;
+  bool closed = false;
+  std::string budget_error;    // last budgets.json write error
+
+  std::string Iface(uint8_t port) const {
+    if (port == 0) return cfg.inside.interface;
+    if (port == 1) return cfg.outside.interface;
+    return "port" + std::to_string(port);
+  }
+  std::string OtherIface(uint8_t port) const { return Iface(port == 0 ? 1 : port == 1 ? 0 : port); }
+  std::string HoneypotName(uint16_t hp) const {
+    return hp < cfg.honeypots.size() ? cfg.honeypots[hp].name : std::string();
+  }
+  ojson EventJson(const Event& e) const;
+  std::string LogLine(const Event& e) const;
+  bool SaveBudgets();
+  void Close();
+};
+
+namespace {
+
+ojson BudgetJson(const Event& e) {
+  ojson b;
+  b["class"] = ProtoClassName(e.cls);
+  b["used"] = e.budget_used;
+  b["left"] = e.budget_left;
+  b["limit"] = e.budget_limit;
+  return b;
+}
+
+}  // namespace
+
+// One EVE JSON object, keys in Suricata's order.
+ojson EventWriter::Impl::EventJson(const Event& e) const {
+  ojson j;
+  j["timestamp"] = EveTimestamp(e.ts_ns);
+  if (e.flow_id != 0) j["flow_id"] = e.flow_id;
+  j["in_iface"] = Iface(e.in_port);
+  j["event_type"] = e.kind == EventKind::kFlowEnd ? "flow" : "honeywall";
+  if (HasIp(e.key)) {
+    const bool ports = HasPorts(e.key.proto);
+    j["src_ip"] = e.key.SrcString();
+    if (ports) j["src_port"] = e.key.sport;
+    j["dest_ip"] = e.key.DstString();
+    if (ports) j["dest_port"] = e.key.dport;
+    char buf[8];
+    j["proto"] = ProtoName(e.key.proto, buf);
+    if (IsIcmp(e.key.proto)) {
+      j["icmp_type"] = e.icmp_type;
+      j["icmp_code"] = e.icmp_code;
+    }
+  }
+  if (e.community_id[0] != '\0') j["community_id"] = std::string(e.community_id, strnlen(e.community_id, sizeof e.community_id));
+  const std::string hp = HoneypotName(e.honeypot);
+  if (!hp.empty()) j["honeypot"] = hp;
+
+  switch (e.kind) {
+    case EventKind::kFlowNew: {
+      ojson h;
+      h["action"] = "allowed";
+      h["direction"] = DirName(e.dir);
+      h["reason"] = ReasonName(e.reason);
+      if (e.counted) h["budget"] = BudgetJson(e);
+      j["honeywall"] = std::move(h);
+      break;
+    }
+    case EventKind::kFlowDrop: {
+      ojson h;
+      h["action"] = "dropped";
+      h["direction"] = DirName(e.dir);
+      h["reason"] = ReasonName(e.reason);
+      if (e.reason == Reason::kBudgetExhausted || e.reason == Reason::kRoachMotel) h["budget"] = BudgetJson(e);
+      j["honeywall"] = std::move(h);
+      break;
+    }
+    case EventKind::kFrameDrop: {
+      ojson h;
+      h["action"] = "dropped";
+      h["reason"] = ReasonName(e.reason);
+      j["honeywall"] = std::move(h);
+      ojson eth;
+      eth["src_mac"] = MacText(e.src_mac);
+      eth["dest_mac"] = MacText(e.dst_mac);
+      eth["ether_type"] = e.ethertype;
+      j["ether"] = std::move(eth);
+      break;
+    }
+    case EventKind::kFlowEnd: {
+      ojson f;
+      f["pkts_toserver"] = e.pkts_toserver;
+      f["pkts_toclient"] = e.pkts_toclient;
+      f["bytes_toserver"] = e.bytes_toserver;
+      f["bytes_toclient"] = e.bytes_toclient;
+      f["start"] = EveTimestamp(e.start_ns);
+      f["end"] = EveTimestamp(e.ts_ns);
+      f["age"] = e.ts_ns > e.start_ns ? (e.ts_ns - e.start_ns) / kNsPerSec : 0;
+      f["state"] = StateName(e);
+      f["reason"] = EndReasonName(e.end_reason);
+      f["action"] = e.allowed ? "allowed" : "dropped";
+      j["flow"] = std::move(f);
+      break;
+    }
+  }
+  return j;
+}
+
+// The rc.firewall-style line (without the syslog header); "" for flow ends.
+std::string EventWriter::Impl::LogLine(const Event& e) const {
+  if (e.kind == EventKind::kFlowEnd) return {};
+  const bool ip = HasIp(e.key);
+  const std::string cls = ip ? ProtoClassName(ClassOfProto(e.key.proto)) : "OTHER";
+  std::string line;
+  if (e.kind == EventKind::kFlowNew) {
+    line = std::string(DirPrefix(e.dir)) + " " + cls + ": ";
+  } else if (e.kind == EventKind::kFlowDrop && e.reason == Reason::kBudgetExhausted) {
+    line = std::string("Drop ") + ProtoClassName(e.cls) + " > " + std::to_string(e.budget_limit) + " attempts: ";
+  } else if (ip) {
+    line = "Drop " + cls + " (" + ReasonName(e.reason) + "): ";
+  } else {
+    line = std::string("Drop (") + ReasonName(e.reason) + "): ";
+  }
+
+  line += "IN=" + Iface(e.in_port);
+  if (e.kind != EventKind::kFrameDrop) line += " OUT=" + OtherIface(e.in_port);
+  if (e.kind == EventKind::kFrameDrop || (e.kind == EventKind::kFlowDrop && MacsKnown(e)))
+    line += " MAC=" + IptablesMac(e);
+  if (ip) {
+    char buf[8];
+    line += " SRC=" + e.key.SrcString() + " DST=" + e.key.DstString();
+    line += " LEN=" + std::to_string(e.ip_len) + " TTL=" + std::to_string(e.ttl);
+    line += std::string(" PROTO=") + ProtoName(e.key.proto, buf);
+    if (e.key.proto == kProtoTcp || e.key.proto == kProtoUdp) {
+      line += " SPT=" + std::to_string(e.key.sport) + " DPT=" + std::to_string(e.key.dport);
+      if (e.key.proto == kProtoTcp) line += TcpFlagsText(e.tcp_flags);
+    } else if (IsIcmp(e.key.proto)) {
+      line += " TYPE=" + std::to_string(e.icmp_type) + " CODE=" + std::to_string(e.icmp_code);
+    }
+  }
+  const std::string hp = HoneypotName(e.honeypot);
+  if (!hp.empty()) line += " HONEYPOT=" + hp;
+  if (e.kind == EventKind::kFlowNew) {
+    if (e.counted) line += " COUNT=" + std::to_string(e.budget_used) + "/" + std::to_string(e.budget_limit);
+    if (IsExempt(e.reason)) line += std::string(" EXEMPT=") + ReasonName(e.reason);
+  }
+  return line;
+}
+
+// Rewrites budgets.json atomically: temp file, fsync, rename, fsync of the dir.
+bool EventWriter::Impl::SaveBudgets() {
+  ojson j;
+  j["version"] = 1;
+  j["window"] = cfg.limits.kind == WindowKind::kTokenBucket ? "token-bucket" : "sliding";
+  ojson hps = ojson::object();
+  for (size_t i = 0; i < mirror.size() && i < cfg.honeypots.size(); i++) {
+    const Budget::Saved s = mirror[i].Save();
+    ojson h;
+    for (int c = 0; c < kProtoClasses; c++) {
+      ojson k;
+      k["starts"] = s.starts[size_t(c)];
+      k["tokens_micro"] = s.tokens_micro[size_t(c)];
+      k["refill_ns"] = s.refill_ns[size_t(c)];
+      h[kClassKeys[c]] = std::move(k);
+    }
+    hps[cfg.honeypots[i].name] = std::move(h);
+  }
+  j["honeypots"] = std::move(hps);
+  const std::string text = j.dump(2) + "\n";
+  const std::string tmp = budgets_path + ".tmp";
+  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+  if (fd < 0) {
+    budget_error = "cannot write " + tmp + ": " + Errno();
+    return false;
+  }
+  const bool ok = WriteAll(fd, text) && fsync(fd) == 0;
+  if (!ok) budget_error = "cannot write " + tmp + ": " + Errno();
+  close(fd);
+  if (!ok || rename(tmp.c_str(), budgets_path.c_str()) != 0) {
+    if (ok) budget_error = "cannot rename " + tmp + ": " + Errno();
+    unlink(tmp.c_str());
+    return false;
+  }
+  int dfd = open(cfg.capture.dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    fsync(dfd);
+    close(dfd);
+  }
+  return true;
+}
+
+void EventWriter::Impl::Close() {
+  if (closed) return;
+  closed = true;
+  if (events != nullptr) fclose(events);
+  if (log != nullptr) fclose(log);
+  events = log = nullptr;
+  if (use_syslog) closelog();
+}
+
+EventWriter::EventWriter(const Config& cfg) : impl_(std::make_unique<Impl>()), queue_(kQueueCapacity) {
+  impl_->cfg = cfg;
+}
+
+Result<std::unique_ptr<EventWriter>> EventWriter::Open(const Config& cfg, const std::vector<Budget>& budgets) {
+  Status st = MakeDirectories(cfg.capture.dir);
+  if (!st.ok()) return st;
+  std::unique_ptr<EventWriter> w(new EventWriter(cfg));
+  Impl& im = *w->impl_;
+  im.events_path = cfg.capture.dir + "/events.json";
+  im.log_path = cfg.capture.dir + "/honeywall.log";
+  im.budgets_path = BudgetsPath(cfg);
+  im.events = OpenAppend(im.events_path, &st);
+  if (im.events == nullptr) return st;
+  im.log = OpenAppend(im.log_path, &st);
+  if (im.log == nullptr) {
+    im.Close();
+    return st;
+  }
+  im.mirror = budgets;
+  tzset();  // localtime_r does not re-read TZ by itself
+  char host[256] = {};
+  if (gethostname(host, sizeof host - 1) != 0) snprintf(host, sizeof host, "localhost");
+  im.hostname = host;
+  if (size_t dot = im.hostname.find('.'); dot != std::string::npos && dot > 0) im.hostname.resize(dot);
+  if (cfg.capture.syslog) {
+    openlog("honeywall", LOG_NDELAY, LOG_DAEMON);
+    im.use_syslog = true;
+  }
+  return w;
+}
+
+EventWriter::~EventWriter() { Stop(); }
+
+void EventWriter::Start() {
+  if (thread_.joinable() || stop_.load()) return;
+  thread_ = std::thread([this] { Run(); });
+}
+
+void EventWriter::Stop() {
+  if (thread_.joinable()) {
+    {
+      std::lock_guard<std::mutex> lock(impl_->wake_mu);
+      stop_.store(true);
+    }
+    impl_->wake_cv.notify_all();
+    thread_.join();
+  }
+  stop_.store(true);
+  while (DrainBatch() > 0) {
+  }  // never started, or posted while stopping
+  std::lock_guard<std::mutex> lock(impl_->out_mu);
+  impl_->Close();
+}
+
+void EventWriter::Run() {
+  for (;;) {
+    if (DrainBatch() > 0) continue;
+    if (stop_.load()) break;
+    std::unique_lock<std::mutex> lock(impl_->wake_mu);
+    impl_->wake_cv.wait_for(lock, kIdleWait, [this] { return stop_.load(); });
+  }
+  while (DrainBatch() > 0) {
+  }
+}
+
+size_t EventWriter::DrainBatch() {
+  Impl& im = *impl_;
+  std::lock_guard<std::mutex> lock(im.out_mu);
+  if (im.closed) return 0;
+  size_t n = 0;
+  bool counted = false;
+  Event e;
+  std::string line;
+  while (n < kBatch && queue_.Pop(&e)) {
+    n++;
+    line = im.EventJson(e).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    line += '\n';
+    fwrite(line.data(), 1, line.size(), im.events);
+    const std::string body = im.LogLine(e);
+    if (!body.empty()) {
+      line = SyslogStamp(e.ts_ns) + " " + im.hostname + " honeywall: " + body + "\n";
+      fwrite(line.data(), 1, line.size(), im.log);
+      if (im.use_syslog) syslog(LOG_NOTICE, "%s", body.c_str());
+    }
+    if (e.counted && e.honeypot < im.mirror.size()) {
+      im.mirror[e.honeypot].TryConsume(e.cls, e.ts_ns);
+      counted = true;
+    }
+  }
+  if (n == 0) return 0;
+  if (fflush(im.events) != 0 || ferror(im.events)) {
+    dropped_.fetch_add(n, std::memory_order_relaxed);  // e.g. disk full: these lines are lost
+    clearerr(im.events);
+  } else {
+    written_.fetch_add(n, std::memory_order_relaxed);
+  }
+  if (fflush(im.log) != 0 || ferror(im.log)) clearerr(im.log);
+  if (counted) im.SaveBudgets();
+  return n;
+}
+
+void EventWriter::PostStats(const std::string& stats_json_object) {
+  ojson j;
+  j["timestamp"] = EveTimestamp(WallNowNs());
+  j["event_type"] = "stats";
+  try {
+    j["stats"] = ojson::parse(stats_json_object);
+  } catch (const nlohmann::json::exception&) {
+    j["stats"] = ojson{{"error", "stats text was not JSON"}, {"text", stats_json_object}};
+  }
+  const std::string line = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+  std::lock_guard<std::mutex> lock(impl_->out_mu);
+  if (impl_->closed) return;
+  fwrite(line.data(), 1, line.size(), impl_->events);
+  if (fflush(impl_->events) != 0) clearerr(impl_->events);
+}
+
+Status EventWriter::LoadBudgets(const Config& cfg, std::vector<Budget>* budgets, int64_t now_ns) {
+  budgets->clear();
+  budgets->reserve(cfg.honeypots.size());
+  for (const HoneypotConfig& hp : cfg.honeypots) budgets->emplace_back(hp.limits);
+
+  const std::string path = BudgetsPath(cfg);
+  FILE* f = fopen(path.c_str(), "re");
+  if (f == nullptr) {
+    if (errno == ENOENT) return Status::Ok();  // first start: full budgets
+    return Status::Error("cannot read " + path + ": " + Errno() + " (check its permissions)");
+  }
+  std::string text;
+  char buf[8192];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, f)) > 0) text.append(buf, n);
+  const bool read_error = ferror(f) != 0;
+  fclose(f);
+  if (read_error) return Status::Error("cannot read " + path + ": I/O error");
+
+  const std::string fix = "; fix it or delete it (budgets then start full)";
+  try {
+    const nlohmann::json j = nlohmann::json::parse(text);
+    if (!j.is_object() || !j.contains("version") || !j.contains("honeypots") || !j["honeypots"].is_object())
+      return Status::Error(path + ": not a budgets file (needs \"version\" and \"honeypots\")" + fix);
+    if (j["version"] != 1)
+      return Status::Error(path + ": version " + j["version"].dump() + " is not supported (only 1)" + fix);
+    const nlohmann::json& hps = j["honeypots"];
+    for (size_t i = 0; i < cfg.honeypots.size(); i++) {
+      auto it = hps.find(cfg.honeypots[i].name);
+      if (it == hps.end()) continue;  // new honeypot: full budget
+      if (!it->is_object())
+        return Status::Error(path + ": honeypot \"" + cfg.honeypots[i].name + "\" is not an object" + fix);
+      Budget& b = (*budgets)[i];
+      Budget::Saved s = b.Save();
+      for (int c = 0; c < kProtoClasses; c++) {
+        auto ct = it->find(kClassKeys[c]);
+        if (ct == it->end()) continue;
+        s.starts[size_t(c)] = ct->at("starts").get<std::vector<int64_t>>();
+        s.tokens_micro[size_t(c)] = ct->at("tokens_micro").get<int64_t>();
+        s.refill_ns[size_t(c)] = ct->at("refill_ns").get<int64_t>();
+      }
+      b.Restore(s, now_ns);
+    }
+  } catch (const nlohmann::json::exception& ex) {
+    return Status::Error(path + ": corrupt (" + ex.what() + ")" + fix);
+  }
+  return Status::Ok();
+}
+
+}  // namespace hn

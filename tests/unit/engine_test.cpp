@@ -1,0 +1,479 @@
+// Engine: bridge and NAT forwarding with Data Control, driven with byte
+// arrays through fake TX and event sinks (no sockets).
+#include "wall/engine.h"
+
+#include <gtest/gtest.h>
+
+#include <deque>
+
+#include "frames.h"
+
+namespace hn {
+namespace {
+
+using namespace hn::test;
+
+struct Sent {
+  int port;
+  std::vector<uint8_t> bytes;
+};
+
+class FakeTx : public TxSink {
+ public:
+  uint8_t* Reserve(int port, uint32_t* max_len) override {
+    if (full) return nullptr;
+    *max_len = 4096;
+    buf_.assign(4096, 0);
+    port_ = port;
+    return buf_.data();
+  }
+  void Commit(int port, uint32_t len) override {
+    EXPECT_EQ(port, port_);
+    sent.push_back({port, std::vector<uint8_t>(buf_.begin(), buf_.begin() + len)});
+  }
+  std::deque<Sent> sent;
+  bool full = false;
+
+ private:
+  std::vector<uint8_t> buf_;
+  int port_ = -1;
+};
+
+class FakeEvents : public EventSink {
+ public:
+  void Post(const Event& e) override { events.push_back(e); }
+  std::vector<Event> events;
+  size_t Count(EventKind k, Reason r) const {
+    size_t n = 0;
+    for (const Event& e : events) n += e.kind == k && e.reason == r;
+    return n;
+  }
+};
+
+const Mac kHpMac = M("52:54:00:00:00:02");
+const Mac kHp2Mac = M("52:54:00:00:00:03");
+const Mac kOutMac = M("02:00:00:00:00:99");   // a host outside
+const Mac kGwMac = M("02:00:00:00:00:01");    // nat: upstream gateway
+const Mac kWallIn = M("02:aa:00:00:00:01");   // nat: the honeywall's inside MAC
+const Mac kWallOut = M("02:aa:00:00:00:02");  // nat: the honeywall's outside MAC
+constexpr int64_t kT0 = 1'800'000'000LL * 1'000'000'000LL;
+constexpr int64_t kSec = 1'000'000'000LL;
+
+Config BridgeConfig() {
+  Config c;
+  c.mode = Mode::kBridge;
+  HoneypotConfig h;
+  h.name = "hp1";
+  h.ip = I("192.0.2.10");
+  c.honeypots.push_back(h);
+  h.name = "hp2";
+  h.ip = I("192.0.2.11");
+  c.honeypots.push_back(h);
+  c.max_flows = 1024;
+  return c;
+}
+
+Config NatConfig() {
+  Config c;
+  c.mode = Mode::kNat;
+  c.inside_gateway_ip = Ip4Prefix::Parse("10.0.0.1/24");
+  c.outside_gateway = I("192.0.2.1");
+  HoneypotConfig h;
+  h.name = "hp1";
+  h.ip = I("10.0.0.2");
+  h.public_ip = I("192.0.2.10");
+  c.honeypots.push_back(h);
+  c.max_flows = 1024;
+  return c;
+}
+
+class EngineTest : public ::testing::Test {
+ protected:
+  void Make(const Config& c) {
+    cfg = c;
+    std::vector<Budget> b;
+    for (auto& h : cfg.honeypots) b.emplace_back(h.limits);
+    engine = std::make_unique<Engine>(cfg, b, &tx, &ev);
+    engine->SetPortMac(kInside, kWallIn);
+    engine->SetPortMac(kOutside, kWallOut);
+    engine->Start(kT0);
+    tx.sent.clear();
+  }
+  // Feeds a frame; returns the frames sent in response.
+  std::vector<Sent> Feed(int port, std::vector<uint8_t> f, int64_t t = kT0) {
+    tx.sent.clear();
+    engine->OnFrame(port, f.data(), uint32_t(f.size()), t);
+    return {tx.sent.begin(), tx.sent.end()};
+  }
+  std::vector<uint8_t> Syn(Mac src_mac, Mac dst_mac, const char* src, const char* dst, uint16_t sport,
+                           uint16_t dport, uint8_t flags = kSyn, uint8_t ttl = 64) {
+    Ip4Spec s{I(src), I(dst)};
+    s.ttl = ttl;
+    return Ipv4Frame(dst_mac, src_mac, s, TcpSeg(I(src), I(dst), sport, dport, flags));
+  }
+  void LearnGateway() {
+    Feed(kOutside, Arp(kWallOut, kGwMac, 2, I("192.0.2.1"), kWallOut, I("192.0.2.10")));
+    ASSERT_TRUE(engine->ready());
+  }
+
+  Config cfg;
+  FakeTx tx;
+  FakeEvents ev;
+  std::unique_ptr<Engine> engine;
+};
+
+// ------------------------------------------------------------------ bridge
+
+TEST_F(EngineTest, BridgeForwardsOutboundUnchangedAndCountsIt) {
+  Make(BridgeConfig());
+  auto syn = Syn(kHpMac, kOutMac, "192.0.2.10", "192.0.2.20", 40000, 80);
+  auto out = Feed(kInside, syn);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].port, kOutside);
+  EXPECT_EQ(out[0].bytes, syn);  // transparent: same bytes, TTL included
+  ASSERT_EQ(ev.events.size(), 1u);
+  EXPECT_EQ(ev.events[0].kind, EventKind::kFlowNew);
+  EXPECT_EQ(ev.events[0].reason, Reason::kOutbound);
+  EXPECT_EQ(ev.events[0].dir, FlowDir::kOutbound);
+  EXPECT_TRUE(ev.events[0].counted);
+  EXPECT_EQ(ev.events[0].budget_used, 1u);
+  EXPECT_EQ(ev.events[0].budget_left, 8u);
+  EXPECT_EQ(engine->honeypot_mac(0), kHpMac);
+}
+
+TEST_F(EngineTest, BridgePartVNineTcpThenDrop) {
+  Make(BridgeConfig());
+  int forwarded = 0;
+  for (int i = 0; i < 12; i++) {
+    std::string dst = "192.0.2." + std::to_string(20 + i);
+    forwarded += int(Feed(kInside, Syn(kHpMac, kOutMac, "192.0.2.10", dst.c_str(), 40000 + i, 80)).size());
+  }
+  EXPECT_EQ(forwarded, 9);
+  EXPECT_EQ(ev.Count(EventKind::kFlowNew, Reason::kOutbound), 9u);
+  EXPECT_EQ(ev.Count(EventKind::kFlowDrop, Reason::kBudgetExhausted), 3u);
+  EXPECT_EQ(engine->counters().drops[size_t(Reason::kBudgetExhausted)].load(), 3u);
+  // A dropped attempt's retransmission is dropped again, not logged or counted again.
+  EXPECT_TRUE(Feed(kInside, Syn(kHpMac, kOutMac, "192.0.2.10", "192.0.2.31", 40011, 80)).empty());
+  EXPECT_EQ(ev.Count(EventKind::kFlowDrop, Reason::kBudgetExhausted), 3u);
+}
+
+TEST_F(EngineTest, RetransmittedSynIsNotANewConnection) {
+  Make(BridgeConfig());
+  for (int i = 0; i < 5; i++)
+    EXPECT_EQ(Feed(kInside, Syn(kHpMac, kOutMac, "192.0.2.10", "192.0.2.20", 40000, 80), kT0 + i * kSec).size(), 1u);
+  EXPECT_EQ(engine->budget(0).Used(ProtoClass::kTcp, kT0 + 5 * kSec), 1u);
+  EXPECT_EQ(ev.Count(EventKind::kFlowNew, Reason::kOutbound), 1u);
+}
+
+TEST_F(EngineTest, EstablishedFlowsGoOnAfterBudgetIsSpent) {
+  Make(BridgeConfig());
+  Feed(kInside, Syn(kHpMac, kOutMac, "192.0.2.10", "192.0.2.20", 40000, 80));
+  Feed(kOutside, Syn(kOutMac, kHpMac, "192.0.2.20", "192.0.2.10", 80, 40000, kSyn | kAck));
+  Feed(kInside, Syn(kHpMac, kOutMac, "192.0.2.10", "192.0.2.20", 40000, 80, kAck));
+  for (int i = 0; i < 8; i++) {
+    std::string dst = "192.0.2." + std::to_string(21 + i);
+    Feed(kInside, Syn(kHpMac, kOutMac, "192.0.2.10", dst.c_str(), 41000 + i, 80));
+  }
+  EXPECT_TRUE(Feed(kInside, Syn(kHpMac, kOutMac, "192.0.2.10", "192.0.2.40", 42000, 80)).empty());
+  EXPECT_EQ(Feed(kInside, Syn(kHpMac, kOutMac, "192.0.2.10", "192.0.2.20", 40000, 80, kAck | kPsh)).size(), 1u);
+  EXPECT_EQ(Feed(kOutside, Syn(kOutMac, kHpMac, "192.0.2.20", "192.0.2.10", 80, 40000, kAck)).size(), 1u);
+}
+
+TEST_F(EngineTest, InboundIsNeverLimitedAndRepliesAreNotCounted) {
+  Make(BridgeConfig());
+  for (int i = 0; i < 30; i++) {
+    auto in = Feed(kOutside, Syn(kOutMac, kHpMac, "192.0.2.99", "192.0.2.10", 50000 + i, 23));
+    ASSERT_EQ(in.size(), 1u);
+    EXPECT_EQ(in[0].port, kInside);
+    auto rep = Feed(kInside, Syn(kHpMac, kOutMac, "192.0.2.10", "192.0.2.99", 23, 50000 + i, kSyn | kAck));
+    ASSERT_EQ(rep.size(), 1u);
+  }
+  EXPECT_EQ(engine->budget(0).Used(ProtoClass::kTcp, kT0), 0u);
+  EXPECT_EQ(ev.Count(EventKind::kFlowNew, Reason::kInbound), 30u);
+}
+
+TEST_F(EngineTest, ForgedSourceIpFromAHoneypotIsDroppedAndLogged) {
+  Make(BridgeConfig());
+  Feed(kInside, Syn(kHpMac, kOutMac, "192.0.2.10", "192.0.2.20", 40000, 80));  // learns hp1's MAC
+  // hp1 pretends to be hp2, and then an outside address.
+  EXPECT_TRUE(Feed(kInside, Syn(kHpMac, kOutMac, "192.0.2.11", "192.0.2.20", 40001, 80)).empty());
+  EXPECT_TRUE(Feed(kInside, Syn(kHpMac, kOutMac, "198.51.100.7", "192.0.2.20", 40002, 80)).empty());
+  EXPECT_EQ(ev.Count(EventKind::kFrameDrop, Reason::kSpoofedSource), 2u);
+  // Another MAC claiming hp1's address (hp1's MAC is known) is dropped too.
+  EXPECT_TRUE(Feed(kInside, Syn(kHp2Mac, kOutMac, "192.0.2.10", "192.0.2.20", 40003, 80)).empty());
+  EXPECT_EQ(engine->budget(0).Used(ProtoClass::kTcp, kT0), 1u);
+  EXPECT_EQ(engine->budget(1).Used(ProtoClass::kTcp, kT0), 0u);
+}
+
+TEST_F(EngineTest, AckProbeFromInsideCannotOpenState) {
+  Make(BridgeConfig());
+  Feed(kInside, Syn(kHpMac, kOutMac, "192.0.2.10", "192.0.2.30", 39999, 80));  // learn MAC
+  EXPECT_TRUE(Feed(kInside, Syn(kHpMac, kOutMac, "192.0.2.10", "192.0.2.20", 40000, 80, kAck)).empty());
+  EXPECT_TRUE(Feed(kInside, Syn(kHpMac, kOutMac, "192.0.2.10", "192.0.2.20", 40000, 80, kSyn | kAck)).empty());
+  EXPECT_TRUE(Feed(kInside, Syn(kHpMac, kOutMac, "192.0.2.10", "192.0.2.20", 40000, 80, kRst)).empty());
+  EXPECT_EQ(engine->counters().drops[size_t(Reason::kNotFlowStart)].load(), 3u);
+  EXPECT_EQ(engine->flows().size(), 1u);
+}
+
+TEST_F(EngineTest, NonIpVlanIpv6AndLinkLocalAreNotForwardedFromInside) {
+  Make(BridgeConfig());
+  auto v6 = Eth(kOutMac, kHpMac, kEthIpv6);
+  std::vector<uint8_t> ip6(40, 0);
+  ip6[0] = 0x60;
+  ip6[6] = 59;  // no next header
+  ip6[7] = 64;
+  v6.insert(v6.end(), ip6.begin(), ip6.end());
+  EXPECT_TRUE(Feed(kInside, v6).empty());
+  auto other = Eth(kOutMac, kHpMac, 0x88b5);
+  other.resize(60);
+  EXPECT_TRUE(Feed(kInside, other).empty());
+  auto lldp = Eth(M("01:80:c2:00:00:0e"), kOutMac, 0x88cc);
+  lldp.resize(60);
+  EXPECT_TRUE(Feed(kOutside, lldp).empty());
+  auto tagged = Syn(kHpMac, kOutMac, "192.0.2.10", "192.0.2.20", 40000, 80);
+  uint8_t tag[4] = {0x81, 0x00, 0x00, 0x05};
+  tagged.insert(tagged.begin() + 12, tag, tag + 4);
+  EXPECT_TRUE(Feed(kInside, tagged).empty());
+  const auto& d = engine->counters().drops;
+  EXPECT_EQ(d[size_t(Reason::kIpv6Disabled)].load(), 1u);
+  EXPECT_EQ(d[size_t(Reason::kNonIp)].load(), 1u);
+  EXPECT_EQ(d[size_t(Reason::kLinkLocalControl)].load(), 1u);
+  EXPECT_EQ(d[size_t(Reason::kVlanTagged)].load(), 1u);
+  EXPECT_EQ(engine->budget(0).Used(ProtoClass::kTcp, kT0), 0u);
+}
+
+TEST_F(EngineTest, MalformedFrameIsCountedNotForwarded) {
+  Make(BridgeConfig());
+  auto syn = Syn(kOutMac, kHpMac, "192.0.2.99", "192.0.2.10", 50000, 23);
+  syn[14 + 10] ^= 0xff;  // break the IPv4 header checksum
+  EXPECT_TRUE(Feed(kOutside, syn).empty());
+  std::vector<uint8_t> runt(9, 0xab);
+  EXPECT_TRUE(Feed(kOutside, runt).empty());
+  EXPECT_EQ(engine->counters().drops[size_t(Reason::kMalformed)].load(), 2u);
+}
+
+TEST_F(EngineTest, RoachMotelAllowsNoOutboundButInbound) {
+  Config c = BridgeConfig();
+  c.roach_motel = true;
+  Make(c);
+  EXPECT_TRUE(Feed(kInside, Syn(kHpMac, kOutMac, "192.0.2.10", "192.0.2.20", 40000, 80)).empty());
+  EXPECT_EQ(ev.Count(EventKind::kFlowDrop, Reason::kRoachMotel), 1u);
+  EXPECT_EQ(Feed(kOutside, Syn(kOutMac, kHpMac, "192.0.2.99", "192.0.2.10", 50000, 23)).size(), 1u);
+  EXPECT_EQ(Feed(kInside, Syn(kHpMac, kOutMac, "192.0.2.10", "192.0.2.99", 23, 50000, kSyn | kAck)).size(), 1u);
+}
+
+TEST_F(EngineTest, DnsToConfiguredServerIsNotCounted) {
+  Config c = BridgeConfig();
+  c.dns_servers = {I("192.0.2.53")};
+  Make(c);
+  for (int i = 0; i < 30; i++) {
+    Ip4Spec s{I("192.0.2.10"), I("192.0.2.53"), kProtoUdp};
+    auto f = Ipv4Frame(kOutMac, kHpMac, s, UdpDgram(s.src, s.dst, uint16_t(30000 + i), 53, "query"));
+    EXPECT_EQ(Feed(kInside, f).size(), 1u);
+  }
+  EXPECT_EQ(engine->budget(0).Used(ProtoClass::kUdp, kT0), 0u);
+  // DNS to any other server counts.
+  Ip4Spec s{I("192.0.2.10"), I("192.0.2.54"), kProtoUdp};
+  Feed(kInside, Ipv4Frame(kOutMac, kHpMac, s, UdpDgram(s.src, s.dst, 31000, 53, "query")));
+  EXPECT_EQ(engine->budget(0).Used(ProtoClass::kUdp, kT0), 1u);
+}
+
+TEST_F(EngineTest, FragmentsFollowTheirFirstFragment) {
+  Make(BridgeConfig());
+  Ip4Spec s{I("192.0.2.10"), I("192.0.2.20"), kProtoUdp};
+  s.id = 77;
+  s.mf = true;
+  auto first = Ipv4Frame(kOutMac, kHpMac, s, UdpDgram(s.src, s.dst, 5000, 6000, std::string(24, 'a')));
+  EXPECT_EQ(Feed(kInside, first).size(), 1u);
+  Ip4Spec s2 = s;
+  s2.mf = false;
+  s2.frag_off_bytes = 32;
+  auto second = Ipv4Frame(kOutMac, kHpMac, s2, std::vector<uint8_t>(16, 'b'));
+  EXPECT_EQ(Feed(kInside, second).size(), 1u);
+  // A non-first fragment whose head never passed is dropped.
+  s2.id = 78;
+  EXPECT_TRUE(Feed(kInside, Ipv4Frame(kOutMac, kHpMac, s2, std::vector<uint8_t>(16, 'b'))).empty());
+  EXPECT_EQ(engine->counters().drops[size_t(Reason::kFragmentNoHead)].load(), 1u);
+}
+
+TEST_F(EngineTest, FlowEndsAreReportedWithCounts) {
+  Make(BridgeConfig());
+  Feed(kInside, Syn(kHpMac, kOutMac, "192.0.2.10", "192.0.2.20", 40000, 80));
+  Feed(kOutside, Syn(kOutMac, kHpMac, "192.0.2.20", "192.0.2.10", 80, 40000, kSyn | kAck));
+  engine->Stop(kT0 + kSec);
+  ASSERT_EQ(ev.events.back().kind, EventKind::kFlowEnd);
+  EXPECT_EQ(ev.events.back().pkts_toserver, 1u);
+  EXPECT_EQ(ev.events.back().pkts_toclient, 1u);
+  EXPECT_EQ(ev.events.back().end_reason, 2);
+}
+
+// ------------------------------------------------------------------ nat
+
+TEST_F(EngineTest, NatAnswersArpForGatewayAndPublicIp) {
+  Make(NatConfig());
+  auto r = Feed(kInside, Arp(M("ff:ff:ff:ff:ff:ff"), kHpMac, 1, I("10.0.0.2"), Mac{}, I("10.0.0.1")));
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].port, kInside);
+  Packet p;
+  ASSERT_EQ(Decode(r[0].bytes.data(), uint32_t(r[0].bytes.size()), &p), DecodeError::kOk);
+  EXPECT_EQ(p.arp_op, 2);
+  EXPECT_EQ(Mac::From(p.data + p.arp_sha_off), kWallIn);
+  EXPECT_EQ(Ip4::FromNet(p.data + p.arp_spa_off), I("10.0.0.1"));
+  EXPECT_EQ(Mac::From(p.dst_mac()), kHpMac);
+
+  r = Feed(kOutside, Arp(M("ff:ff:ff:ff:ff:ff"), kGwMac, 1, I("192.0.2.1"), Mac{}, I("192.0.2.10")));
+  ASSERT_EQ(r.size(), 1u);
+  ASSERT_EQ(Decode(r[0].bytes.data(), uint32_t(r[0].bytes.size()), &p), DecodeError::kOk);
+  EXPECT_EQ(Mac::From(p.data + p.arp_sha_off), kWallOut);
+  EXPECT_EQ(Ip4::FromNet(p.data + p.arp_spa_off), I("192.0.2.10"));
+  EXPECT_TRUE(engine->ready());  // the gateway's request taught us its MAC
+  // Nothing is answered for addresses that are not ours.
+  EXPECT_TRUE(Feed(kOutside, Arp(M("ff:ff:ff:ff:ff:ff"), kGwMac, 1, I("192.0.2.1"), Mac{}, I("192.0.2.77"))).empty());
+}
+
+TEST_F(EngineTest, NatOutboundTranslatesSourceDecrementsTtlKeepsChecksums) {
+  Make(NatConfig());
+  LearnGateway();
+  auto out = Feed(kInside, Syn(kHpMac, kWallIn, "10.0.0.2", "192.0.2.20", 40000, 80, kSyn, 64));
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].port, kOutside);
+  Packet p;
+  ASSERT_EQ(Decode(out[0].bytes.data(), uint32_t(out[0].bytes.size()), &p), DecodeError::kOk);
+  EXPECT_EQ(Ip4::FromNet(p.data + p.ip_src_off), I("192.0.2.10"));
+  EXPECT_EQ(Ip4::FromNet(p.data + p.ip_dst_off), I("192.0.2.20"));
+  EXPECT_EQ(p.ttl, 63);
+  EXPECT_EQ(Mac::From(p.dst_mac()), kGwMac);
+  EXPECT_EQ(Mac::From(p.src_mac()), kWallOut);
+  EXPECT_TRUE(ChecksumsValid(out[0].bytes));
+  // The event names the honeypot's private address.
+  ASSERT_FALSE(ev.events.empty());
+  EXPECT_EQ(ev.events.back().key.SrcString(), "10.0.0.2");
+}
+
+TEST_F(EngineTest, NatInboundTranslatesDestinationToPrivate) {
+  Make(NatConfig());
+  LearnGateway();
+  Feed(kInside, Arp(M("ff:ff:ff:ff:ff:ff"), kHpMac, 1, I("10.0.0.2"), Mac{}, I("10.0.0.1")));  // learn hp MAC
+  auto in = Feed(kOutside, Syn(kGwMac, kWallOut, "198.51.100.9", "192.0.2.10", 50000, 23));
+  ASSERT_EQ(in.size(), 1u);
+  EXPECT_EQ(in[0].port, kInside);
+  Packet p;
+  ASSERT_EQ(Decode(in[0].bytes.data(), uint32_t(in[0].bytes.size()), &p), DecodeError::kOk);
+  EXPECT_EQ(Ip4::FromNet(p.data + p.ip_dst_off), I("10.0.0.2"));
+  EXPECT_EQ(Mac::From(p.dst_mac()), kHpMac);
+  EXPECT_EQ(p.ttl, 63);
+  EXPECT_TRUE(ChecksumsValid(in[0].bytes));
+  // The reply goes back out with the public address.
+  auto rep = Feed(kInside, Syn(kHpMac, kWallIn, "10.0.0.2", "198.51.100.9", 23, 50000, kSyn | kAck));
+  ASSERT_EQ(rep.size(), 1u);
+  ASSERT_EQ(Decode(rep[0].bytes.data(), uint32_t(rep[0].bytes.size()), &p), DecodeError::kOk);
+  EXPECT_EQ(Ip4::FromNet(p.data + p.ip_src_off), I("192.0.2.10"));
+  EXPECT_TRUE(ChecksumsValid(rep[0].bytes));
+  EXPECT_EQ(engine->budget(0).Used(ProtoClass::kTcp, kT0), 0u);
+}
+
+TEST_F(EngineTest, NatInboundBeforeHoneypotMacIsHeldUntilArpAnswer) {
+  Make(NatConfig());
+  LearnGateway();
+  auto r = Feed(kOutside, Syn(kGwMac, kWallOut, "198.51.100.9", "192.0.2.10", 50000, 23));
+  ASSERT_EQ(r.size(), 1u);  // an ARP request on the inside, not the frame
+  EXPECT_EQ(r[0].port, kInside);
+  EXPECT_EQ(Load16(r[0].bytes.data() + 12), kEthArp);
+  auto d = Feed(kInside, Arp(kWallIn, kHpMac, 2, I("10.0.0.2"), kWallIn, I("10.0.0.1")));
+  ASSERT_EQ(d.size(), 1u);  // the held frame, now delivered
+  Packet p;
+  ASSERT_EQ(Decode(d[0].bytes.data(), uint32_t(d[0].bytes.size()), &p), DecodeError::kOk);
+  EXPECT_EQ(p.ip_proto, kProtoTcp);
+  EXPECT_EQ(Mac::From(p.dst_mac()), kHpMac);
+}
+
+TEST_F(EngineTest, NatUdpChecksumsIncludingZero) {
+  Make(NatConfig());
+  LearnGateway();
+  for (bool zero : {false, true}) {
+    Ip4Spec s{I("10.0.0.2"), I("192.0.2.20"), kProtoUdp};
+    auto f = Ipv4Frame(kWallIn, kHpMac, s, UdpDgram(s.src, s.dst, zero ? 5001 : 5000, 53, "hello", zero));
+    auto out = Feed(kInside, f);
+    ASSERT_EQ(out.size(), 1u);
+    Packet p;
+    ASSERT_EQ(Decode(out[0].bytes.data(), uint32_t(out[0].bytes.size()), &p), DecodeError::kOk);
+    EXPECT_EQ(Ip4::FromNet(p.data + p.ip_src_off), I("192.0.2.10"));
+    if (zero) EXPECT_EQ(Load16(p.data + p.l4_off + 6), 0);
+    EXPECT_TRUE(ChecksumsValid(out[0].bytes));
+  }
+}
+
+TEST_F(EngineTest, NatTtlOneGetsTimeExceeded) {
+  Make(NatConfig());
+  LearnGateway();
+  auto r = Feed(kInside, Syn(kHpMac, kWallIn, "10.0.0.2", "192.0.2.20", 40000, 80, kSyn, 1));
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].port, kInside);
+  Packet p;
+  ASSERT_EQ(Decode(r[0].bytes.data(), uint32_t(r[0].bytes.size()), &p), DecodeError::kOk);
+  EXPECT_EQ(p.ip_proto, kProtoIcmp);
+  EXPECT_EQ(p.icmp_type, 11);
+  EXPECT_EQ(Ip4::FromNet(p.data + p.ip_src_off), I("10.0.0.1"));
+  EXPECT_EQ(Ip4::FromNet(p.data + p.ip_dst_off), I("10.0.0.2"));
+  ASSERT_TRUE(p.has_inner);
+  EXPECT_EQ(p.inner_dport, 80);
+  EXPECT_TRUE(ChecksumsValid(r[0].bytes));
+  EXPECT_EQ(engine->budget(0).Used(ProtoClass::kTcp, kT0), 0u);
+}
+
+TEST_F(EngineTest, NatIcmpErrorFromOutsideIsTranslatedInside) {
+  Make(NatConfig());
+  LearnGateway();
+  Feed(kInside, Arp(M("ff:ff:ff:ff:ff:ff"), kHpMac, 1, I("10.0.0.2"), Mac{}, I("10.0.0.1")));
+  Ip4Spec s{I("10.0.0.2"), I("192.0.2.20"), kProtoUdp};
+  auto out = Feed(kInside, Ipv4Frame(kWallIn, kHpMac, s, UdpDgram(s.src, s.dst, 5000, 9999, "x")));
+  ASSERT_EQ(out.size(), 1u);
+  // Port unreachable quoting the translated datagram (first 28 bytes of it).
+  std::vector<uint8_t> quote(out[0].bytes.begin() + 14, out[0].bytes.begin() + 14 + 28);
+  Ip4Spec e{I("192.0.2.20"), I("192.0.2.10"), kProtoIcmp};
+  std::vector<uint8_t> body(quote);
+  auto icmp = IcmpMsg(3, 3, 0, 0, body);
+  auto in = Feed(kOutside, Ipv4Frame(kWallOut, kGwMac, e, icmp));
+  ASSERT_EQ(in.size(), 1u);
+  Packet p;
+  ASSERT_EQ(Decode(in[0].bytes.data(), uint32_t(in[0].bytes.size()), &p), DecodeError::kOk);
+  EXPECT_EQ(Ip4::FromNet(p.data + p.ip_dst_off), I("10.0.0.2"));
+  ASSERT_TRUE(p.has_inner);
+  EXPECT_EQ(Ip4::FromNet(p.data + p.inner_ip_off + 12), I("10.0.0.2"));
+  EXPECT_TRUE(ChecksumsValid(in[0].bytes));
+  // Inner IPv4 header checksum is right too.
+  EXPECT_EQ(Ipv4HeaderChecksum(p.data + p.inner_ip_off, 20), Load16(p.data + p.inner_ip_off + 10));
+  EXPECT_EQ(engine->budget(0).Used(ProtoClass::kIcmp, kT0), 0u);
+}
+
+TEST_F(EngineTest, NatWithoutGatewayMacDropsAndAsks) {
+  Make(NatConfig());
+  auto r = Feed(kInside, Syn(kHpMac, kWallIn, "10.0.0.2", "192.0.2.20", 40000, 80), kT0 + kSec);
+  bool arp = false;
+  for (auto& s : r) arp |= s.port == kOutside && Load16(s.bytes.data() + 12) == kEthArp;
+  EXPECT_TRUE(arp);
+  EXPECT_EQ(engine->counters().drops[size_t(Reason::kNoRoute)].load(), 1u);
+}
+
+TEST_F(EngineTest, NatAnswersPingToGateway) {
+  Make(NatConfig());
+  Ip4Spec s{I("10.0.0.2"), I("10.0.0.1"), kProtoIcmp};
+  auto r = Feed(kInside, Ipv4Frame(kWallIn, kHpMac, s, IcmpMsg(8, 0, 7, 1, std::vector<uint8_t>(56, 0x5a))));
+  ASSERT_EQ(r.size(), 1u);
+  Packet p;
+  ASSERT_EQ(Decode(r[0].bytes.data(), uint32_t(r[0].bytes.size()), &p), DecodeError::kOk);
+  EXPECT_EQ(p.icmp_type, 0);
+  EXPECT_EQ(Ip4::FromNet(p.data + p.ip_src_off), I("10.0.0.1"));
+  EXPECT_TRUE(ChecksumsValid(r[0].bytes));
+}
+
+TEST_F(EngineTest, NatIgnoresFramesNotAddressedToIt) {
+  Make(NatConfig());
+  LearnGateway();
+  EXPECT_TRUE(Feed(kOutside, Syn(kGwMac, kOutMac, "198.51.100.9", "192.0.2.10", 50000, 23)).empty());
+  EXPECT_TRUE(Feed(kOutside, Syn(kGwMac, kWallOut, "198.51.100.9", "192.0.2.99", 50000, 23)).empty());
+  EXPECT_EQ(engine->counters().not_for_us.load(), 2u);
+}
+
+}  // namespace
+}  // namespace hn
