@@ -45,7 +45,26 @@ class Stop(Exception):
 
 
 def on_signal(signum, _frame):
+    # the first signal starts the stop; later ones must not cut the clean
+    # stop or the teardown short (the wall is SIGKILLed after 10 s anyway)
+    ignore_signals()
     raise Stop(signal.Signals(signum).name)
+
+
+def _quiet_unraisable(u, _default=sys.unraisablehook):
+    # CPython reports a second signal that arrived while the first was being
+    # handled ("Signal 15 ignored due to race condition"): expected here.
+    if isinstance(u.exc_value, OSError) and "ignored due to race condition" in str(u.exc_value):
+        return
+    _default(u)
+
+
+sys.unraisablehook = _quiet_unraisable
+
+
+def ignore_signals():
+    for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+        signal.signal(sig, signal.SIG_IGN)
 
 
 def down() -> int:
@@ -170,11 +189,9 @@ def main() -> int:
                         print("minilab: honeywall exit code %s" % code)
                         rc = 0 if code == 0 else 1
             finally:
-                # the teardown (NetLab.__exit__) must not be cut short by a second Ctrl-C
-                for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
-                    signal.signal(sig, signal.SIG_IGN)
+                ignore_signals()  # the teardown (NetLab.__exit__) must not be cut short either
     except Stop as s:
-        print("minilab: %s during setup; lab removed" % s, file=sys.stderr)
+        print("minilab: %s: lab removed" % s, file=sys.stderr)
         rc = 1
     finally:
         if tmp:

@@ -17,6 +17,7 @@
 
 #include "capture/pcap_writer.h"  // MakeDirectories
 #include "common/clock.h"
+#include "flow/community_id.h"
 
 namespace hn {
 
@@ -256,7 +257,11 @@ ojson EventWriter::Impl::EventJson(const Event& e) const {
       j["icmp_code"] = e.icmp_code;
     }
   }
-  if (e.community_id[0] != '\0') j["community_id"] = std::string(e.community_id, strnlen(e.community_id, sizeof e.community_id));
+  // Community ID is computed here, off the forwarding path (it hashes and allocates).
+  if (e.community_id[0] != '\0')
+    j["community_id"] = std::string(e.community_id, strnlen(e.community_id, sizeof e.community_id));
+  else if (HasIp(e.key) && e.key.proto != 0)
+    j["community_id"] = CommunityId(e.key, 0, e.icmp_type, e.icmp_code);
   const std::string hp = HoneypotName(e.honeypot);
   if (!hp.empty()) j["honeypot"] = hp;
 

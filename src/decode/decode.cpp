@@ -201,12 +201,15 @@ void DecodeUdp(Packet* p) {
   p->dport = Load16(u + 2);
   const uint32_t ulen = Load16(u + 4);
   p->payload_off = uint16_t(p->l4_off + kUdpHeader);
-  if (ulen < kUdpHeader || ulen > p->l4_len) {
+  // In a first fragment the UDP length covers the whole datagram, not just
+  // the bytes here: only a length below the header's own size is wrong then.
+  const bool whole = !p->more_fragments;
+  if (ulen < kUdpHeader || (whole && ulen > p->l4_len)) {
     SetError(p, DecodeError::kBadUdpLength);
     p->payload_len = uint16_t(p->l4_len - kUdpHeader);  // what is there, bounded by the datagram
     return;
   }
-  p->payload_len = uint16_t(ulen - kUdpHeader);
+  p->payload_len = uint16_t(std::min<uint32_t>(ulen, p->l4_len) - kUdpHeader);
 }
 
 // ICMP (v4 = true) or ICMPv6.

@@ -86,7 +86,7 @@ struct Packet {
   uint16_t l4_len = 0;       // bytes from l4_off to the end of the IP datagram (bounded by the buffer)
   uint16_t payload_off = 0;  // offset of the L4 payload
   uint16_t payload_len = 0;
-  uint16_t sport = 0, dport = 0;  // TCP/UDP ports
+  uint16_t sport = 0, dport = 0;  // TCP/UDP/SCTP ports
   uint8_t tcp_flags = 0;
   uint32_t tcp_seq = 0, tcp_ack = 0;
   uint8_t icmp_type = 0, icmp_code = 0;
@@ -94,7 +94,8 @@ struct Packet {
 
   // ICMP errors (dest unreachable, time exceeded, ...) quote the datagram that
   // caused them. When that quote holds at least an IPv4 header and 8 bytes of
-  // L4, these describe it (as the original sender saw it).
+  // L4, these describe it (as the original sender saw it). ICMPv6 errors
+  // (types 1-4) are read the same way, with an inner IPv6 header.
   bool has_inner = false;
   uint16_t inner_ip_off = 0;
   uint8_t inner_proto = 0;

@@ -136,7 +136,9 @@ Result<std::unique_ptr<AfPacketPort>> AfPacketPort::Open(const std::string& ifna
     return Status::Ok();
   };
   for (Status s : {setopt(SOL_PACKET, PACKET_VERSION, TPACKET_V2, "PACKET_VERSION"),
-                   setopt(SOL_PACKET, PACKET_QDISC_BYPASS, 1, "PACKET_QDISC_BYPASS"),
+                   // No PACKET_QDISC_BYPASS: frames sent that way skip dev_queue_xmit_nit and
+                   // are invisible to other packet sockets, so the capture thread (and any
+                   // tcpdump on the port) would miss every frame the honeywall sends.
                    setopt(SOL_PACKET, PACKET_IGNORE_OUTGOING, 1, "PACKET_IGNORE_OUTGOING"),
                    // A frame the kernel refuses (too long, bad header) is dropped and its
                    // slot made AVAILABLE, instead of stalling the TX ring forever.

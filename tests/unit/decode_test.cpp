@@ -507,6 +507,8 @@ TEST(DecodeFragment, FirstFragmentHasL4) {
   Decoded d = Dec(f);
   // The UDP length covers the whole datagram, not this fragment: a first
   // fragment's UDP length legitimately exceeds what is here.
+  EXPECT_EQ(d.err, DecodeError::kOk) << DecodeErrorName(d.err);
+  EXPECT_EQ(d.p.payload_len, 100);
   EXPECT_TRUE(d.p.is_fragment);
   EXPECT_TRUE(d.p.more_fragments);
   EXPECT_EQ(d.p.frag_offset, 0);
@@ -698,6 +700,7 @@ TEST(DecodeIpv6, WalksExtensionHeaders) {
 TEST(DecodeIpv6, FirstAndNonFirstFragments) {
   Bytes first = Concat({Eth(kEthIpv6), Ipv6(44, Concat({FragHdr(kProtoUdp, 0, true), Udp(1000, 2000, Bytes(16, 0), 2000)}))});
   Decoded a = Dec(first);
+  EXPECT_EQ(a.err, DecodeError::kOk) << DecodeErrorName(a.err);
   EXPECT_TRUE(a.p.is_fragment);
   EXPECT_TRUE(a.p.more_fragments);
   EXPECT_EQ(a.p.frag_offset, 0);
