@@ -256,6 +256,12 @@ bool ReadSize(const toml::table& t, std::string_view key, const std::string& pre
   return true;
 }
 
+// A host can have this address: not 0.0.0.0/8, loopback, multicast or broadcast.
+bool IsUnicastHost(Ip4 ip) {
+  uint32_t top = ip.v >> 24;
+  return top != 0 && top != 127 && top < 224;
+}
+
 bool ReadIp4(const toml::table& t, std::string_view key, const std::string& prefix, Ctx& c,
              Ip4* out) {
   const toml::node* n = t.get(key);
@@ -265,6 +271,11 @@ bool ReadIp4(const toml::table& t, std::string_view key, const std::string& pref
   if (!ip) {
     c.err.Add(LineOf(*n), JoinKey(prefix, key),
               "must be an IPv4 address in quotes like \"192.0.2.10\", got " + Show(*n));
+    return false;
+  }
+  if (!IsUnicastHost(*ip)) {
+    c.err.Add(LineOf(*n), JoinKey(prefix, key),
+              "must be a unicast host address (not 0.x, 127.x, multicast or broadcast), got " + Show(*n));
     return false;
   }
   *out = *ip;
@@ -584,9 +595,9 @@ void ParseTop(const toml::table& root, Config& cfg, Ctx& c) {
       for (size_t i = 0; i < a.size(); i++) {
         std::optional<Ip4> ip;
         if (a[i].is_string()) ip = Ip4::Parse(a[i].as_string()->get());
-        if (!ip) {
+        if (!ip || !IsUnicastHost(*ip)) {
           c.err.Add(LineOf(a[i], LineOf(*n)), "dns_servers[" + std::to_string(i) + "]",
-                    "must be an IPv4 address in quotes like \"192.0.2.53\", got " + Show(a[i]));
+                    "must be a unicast IPv4 address in quotes like \"192.0.2.53\", got " + Show(a[i]));
         } else {
           cfg.dns_servers.push_back(*ip);
         }

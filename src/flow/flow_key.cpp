@@ -100,7 +100,7 @@ const char* ProtoName(uint8_t proto, char* buf) {
     case kProtoTcp: return "TCP";
     case kProtoUdp: return "UDP";
     case kProtoIcmp: return "ICMP";
-    case kProtoIcmpv6: return "IPV6-ICMP";
+    case kProtoIcmpv6: return "IPv6-ICMP";
     default:
       std::snprintf(buf, 4, "%u", unsigned(proto));
       return buf;

@@ -39,7 +39,7 @@ struct FlowKey {
 // have no ports: their key has ports 0 (callers look up the fragment table).
 FlowKey MakeFlowKey(const Packet& p);
 
-// The proto name used in events and logs: "TCP", "UDP", "ICMP", "IPV6-ICMP", or the number.
+// The proto name used in events and logs: "TCP", "UDP", "ICMP", "IPv6-ICMP" (as Suricata writes them), or the number.
 const char* ProtoName(uint8_t proto, char* buf /* >= 4 bytes */);
 
 }  // namespace hn

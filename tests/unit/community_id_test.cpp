@@ -389,7 +389,7 @@ TEST(FlowKey, ProtoNames) {
   EXPECT_STREQ(ProtoName(kProtoTcp, buf), "TCP");
   EXPECT_STREQ(ProtoName(kProtoUdp, buf), "UDP");
   EXPECT_STREQ(ProtoName(kProtoIcmp, buf), "ICMP");
-  EXPECT_STREQ(ProtoName(kProtoIcmpv6, buf), "IPV6-ICMP");
+  EXPECT_STREQ(ProtoName(kProtoIcmpv6, buf), "IPv6-ICMP");
   EXPECT_STREQ(ProtoName(47, buf), "47");
   EXPECT_STREQ(ProtoName(255, buf), "255");
   EXPECT_STREQ(ProtoName(0, buf), "0");

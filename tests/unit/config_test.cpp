@@ -399,6 +399,14 @@ TEST(ConfigErrors, BadAddresses) {
                        "got \"nameserver\""));
   EXPECT_TRUE(HasError("dns_servers = [\"192.0.2.53\", 8]\n" + kHp, 1, "dns_servers[1]", "got 8"));
   EXPECT_TRUE(HasError(kHp + "[outside]\ngateway = \"192.0.2.300\"\n", 5, "outside.gateway", "IPv4"));
+  // Addresses no host can have.
+  for (const char* bad : {"0.0.0.0", "127.0.0.1", "224.0.0.5", "255.255.255.255"}) {
+    EXPECT_TRUE(HasError(std::string("[[honeypot]]\nname = \"hp1\"\nip = \"") + bad + "\"\n", 3,
+                         "honeypot[0].ip", "unicast host address"));
+    EXPECT_TRUE(HasError(kHp + "[outside]\ngateway = \"" + bad + "\"\n", 5, "outside.gateway", "unicast"));
+    EXPECT_TRUE(HasError("dns_servers = [\"" + std::string(bad) + "\"]\n" + kHp, 1, "dns_servers[0]",
+                         "unicast"));
+  }
   // gateway_ip needs a prefix length, a sane one, and a host address.
   EXPECT_TRUE(HasError(kHp + "[inside]\ngateway_ip = \"10.0.0.1\"\n", 5, "inside.gateway_ip",
                        "prefix length"));
