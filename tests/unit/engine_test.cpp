@@ -398,7 +398,9 @@ TEST_F(EngineTest, NatUdpChecksumsIncludingZero) {
     Packet p;
     ASSERT_EQ(Decode(out[0].bytes.data(), uint32_t(out[0].bytes.size()), &p), DecodeError::kOk);
     EXPECT_EQ(Ip4::FromNet(p.data + p.ip_src_off), I("192.0.2.10"));
-    if (zero) EXPECT_EQ(Load16(p.data + p.l4_off + 6), 0);
+    if (zero) {
+      EXPECT_EQ(Load16(p.data + p.l4_off + 6), 0);
+    }
     EXPECT_TRUE(ChecksumsValid(out[0].bytes));
   }
 }

@@ -244,6 +244,23 @@ TEST_F(SnifferNetnsTest, StopWritesWhatTheRingStillHolds) {
   for (uint32_t id = 0; id < 50; id++) EXPECT_EQ(IdOf(got[id].bytes), id) << "in order";
 }
 
+TEST_F(SnifferNetnsTest, FlushesFilesWhileRunning) {
+  auto s = Sniffer::Open(Opts({{"hncap0", "inside"}}));
+  ASSERT_TRUE(s.ok()) << s.status().message();
+  (*s)->Start();
+  Injector out1("hncap1");
+  ASSERT_TRUE(out1.ok());
+  for (uint32_t id = 0; id < 3; id++) ASSERT_TRUE(out1.Send(TestFrame(id, 70)));
+  // Without Stop, the frames reach the file within ~200 ms (10 ms block
+  // timeout + the flush interval). Poll the file with a generous deadline.
+  const int64_t deadline = MonoNowNs() + 3 * kNsPerSec;
+  size_t n = 0;
+  while ((n = ReadLabel((*s)->files(), "inside").size()) < 3 && MonoNowNs() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  EXPECT_EQ(n, 3u);
+  (*s)->Stop();
+}
+
 TEST_F(SnifferNetnsTest, FramesFromOpenOnAreCapturedEvenBeforeStart) {
   auto s = Sniffer::Open(Opts({{"hncap0", "inside"}}));
   ASSERT_TRUE(s.ok()) << s.status().message();
