@@ -120,26 +120,33 @@ Result<std::unique_ptr<Sniffer>> Sniffer::Open(const Options& opt) {
   if (opt.ports.empty()) return Status::Error("capture: no ports to capture on");
   std::unique_ptr<Sniffer> s(new Sniffer());
   s->opt_ = opt;
+  auto fail = [&s](Status st) {
+    s->stopped_ = true;  // nothing to drain: the destructor just closes
+    return st;
+  };
+  // Sockets first: an interface problem is reported before any file is made.
   for (const SnifferPort& port : opt.ports) {
     auto ps = std::make_unique<PortState>();
     ps->port = port;
     Status st = OpenPortSocket(opt, port, &ps->fd, &ps->map, &ps->map_len, &ps->block_nr);
-    if (!st.ok()) return st;
-    PcapWriter::Options wo;
-    wo.dir = opt.dir;
-    wo.prefix = port.label;
-    wo.rotate_bytes = opt.rotate_bytes;
-    wo.rotate_ns = opt.rotate_ns;
-    auto w = PcapWriter::Open(wo);
-    if (!w.ok()) return Status::Error("capture on '" + port.ifname + "': " + w.status().message());
-    ps->writer = std::move(w.value());
-    for (const std::string& f : ps->writer->files()) s->files_.push_back(f);
-    ps->files_seen = ps->writer->files().size();
+    if (!st.ok()) return fail(st);
     ps->scratch.reset(new uint8_t[kScratchBytes]);
     s->ports_.push_back(std::move(ps));
   }
+  for (auto& ps : s->ports_) {
+    PcapWriter::Options wo;
+    wo.dir = opt.dir;
+    wo.prefix = ps->port.label;
+    wo.rotate_bytes = opt.rotate_bytes;
+    wo.rotate_ns = opt.rotate_ns;
+    auto w = PcapWriter::Open(wo);
+    if (!w.ok()) return fail(Status::Error("capture on '" + ps->port.ifname + "': " + w.status().message()));
+    ps->writer = std::move(w.value());
+    for (const std::string& f : ps->writer->files()) s->files_.push_back(f);
+    ps->files_seen = ps->writer->files().size();
+  }
   s->wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (s->wake_fd_ < 0) return Status::Error("capture: " + Errno("eventfd"));
+  if (s->wake_fd_ < 0) return fail(Status::Error("capture: " + Errno("eventfd")));
   s->PublishCounters();
   return s;
 }

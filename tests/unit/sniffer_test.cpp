@@ -118,7 +118,9 @@ class Injector {
 class SnifferNetnsTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (geteuid() != 0) GTEST_SKIP() << "needs root (network namespaces, AF_PACKET)";
+    if (geteuid() != 0) {
+      GTEST_SKIP() << "needs root (network namespaces, AF_PACKET)";
+    }
     ns_ = "hnt-cap-" + std::to_string(getpid());
     Sh("ip netns del " + ns_);  // a leftover of a crashed run with the same pid
     ASSERT_TRUE(Sh("ip netns add " + ns_)) << "cannot make network namespace " << ns_;
@@ -145,7 +147,9 @@ class SnifferNetnsTest : public ::testing::Test {
       EXPECT_EQ(setns(home_fd_, CLONE_NEWNET), 0);
       close(home_fd_);
     }
-    if (made_ns_) EXPECT_TRUE(Sh("ip netns del " + ns_));
+    if (made_ns_) {
+      EXPECT_TRUE(Sh("ip netns del " + ns_));
+    }
     if (!dir_.empty()) fs::remove_all(dir_);
   }
 
@@ -301,6 +305,7 @@ TEST_F(SnifferNetnsTest, OpenNamesAMissingInterface) {
   ASSERT_FALSE(s.ok());
   EXPECT_NE(s.status().message().find("'hnnope9'"), std::string::npos) << s.status().message();
   EXPECT_NE(s.status().message().find("no such interface"), std::string::npos) << s.status().message();
+  EXPECT_FALSE(fs::exists(dir_ + "/pcap")) << "no file is made before every interface is open";
 }
 
 TEST_F(SnifferNetnsTest, StopIsIdempotentAndWorksWithoutStart) {
