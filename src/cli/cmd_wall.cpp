@@ -21,7 +21,6 @@ struct WallArgs {
   bool print_config = false;
 } g_wall;
 
-std::function<int()> g_run;
 
 int RunWall() {
   auto cfg = LoadConfig(g_wall.config);
@@ -81,9 +80,7 @@ void AddWallCommand(CLI::App& app) {
       ->check(CLI::ExistingFile);
   w->add_flag("--check", g_wall.check, "Check the config file and exit (0 when valid)");
   w->add_flag("--print-config", g_wall.print_config, "Print the config with every default filled in, and exit");
-  w->callback([] { g_run = RunWall; });
+  w->callback([] { SetRun(RunWall); });
 }
-
-int RunSelected(CLI::App&) { return g_run ? g_run() : 0; }
 
 }  // namespace hn

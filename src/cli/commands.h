@@ -3,12 +3,18 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <functional>
 
 namespace hn {
 
 inline constexpr const char* kVersion = "0.1.0";
 
-void AddWallCommand(CLI::App& app);
+void AddWallCommand(CLI::App& app);   // cmd_wall.cpp
+void AddImageCommand(CLI::App& app);  // cmd_image.cpp: image build|list
+void AddLabCommands(CLI::App& app);   // cmd_lab.cpp: up, down, status, reset, console, selftest (+ hidden lab-services)
+
+// Subcommands set this to the function that runs them (from their callback).
+void SetRun(std::function<int()> run);
 int RunSelected(CLI::App& app);
 
 }  // namespace hn

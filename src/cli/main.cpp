@@ -7,11 +7,21 @@
 
 #include "cli/commands.h"
 
+namespace hn {
+namespace {
+std::function<int()> g_run;
+}
+void SetRun(std::function<int()> run) { g_run = std::move(run); }
+int RunSelected(CLI::App&) { return g_run ? g_run() : 0; }
+}  // namespace hn
+
 int main(int argc, char** argv) {
   CLI::App app{"honeynet: a virtual honeynet on one computer (honeywall with Data Control and Data Capture)"};
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string(hn::kVersion));
   hn::AddWallCommand(app);
+  hn::AddImageCommand(app);
+  hn::AddLabCommands(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

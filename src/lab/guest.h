@@ -1,0 +1,59 @@
+// Guests: one User-Mode Linux process per honeypot.
+//
+// Disk: DATA/guests/<name>/disk.cow over the shared read-only image
+// (ubd0=COW,IMAGE); settings (address, gateway, hostname, DNS) on a small raw
+// second disk (ubd1) that the image's init reads, so nothing of it shows in
+// /proc/cmdline. Network: the legacy tuntap driver on a tap made beforehand
+// (eth0=tuntap,TAP,MAC) in the lab's wall namespace: no vnet headers, so no
+// GSO super-frames reach the honeywall. Console 0 is written to
+// DATA/guests/<name>/console.log; console 1 is a host pty for `honeynet
+// console`. Management: mconsole (halt, version) through a socket under
+// DATA/guests/<name>/ (uml_dir), reached from inside the wall namespace because
+// UML's sockets are abstract there.
+//
+// Who may call: the lab (up/down/reset) and the CLI (console).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/addr.h"
+#include "common/status.h"
+
+namespace hn {
+
+struct GuestSpec {
+  std::string name;          // honeypot name, also UML umid
+  std::string image;         // path of the base image
+  std::string dir;           // DATA/guests/<name>
+  std::string netns;         // namespace the UML process runs in (holds the tap)
+  std::string tap;           // tap interface in netns
+  Mac mac;                   // fixed MAC of the guest's eth0
+  Ip4Prefix ip;              // guest address with prefix
+  Ip4 gateway;               // default gateway
+  std::string hostname;
+  std::vector<Ip4> dns;
+  uint32_t mem_mb = 64;
+  std::string kernel = "/usr/bin/linux";  // UML kernel binary
+};
+
+struct GuestState {
+  int pid = 0;               // the UML main process (0: not running)
+  int64_t started_unix = 0;
+};
+
+// Writes the settings disk and boots the guest detached (own session, survives
+// the caller). Returns at once; the caller polls for readiness.
+Result<GuestState> StartGuest(const GuestSpec& g);
+// mconsole halt, wait up to timeout_ms for the process to end, then SIGKILL.
+Status StopGuest(const GuestSpec& g, const GuestState& s, int timeout_ms = 10000);
+// Stop, delete the COW file, start again: a pristine guest.
+Result<GuestState> ResetGuest(const GuestSpec& g, const GuestState& s);
+// True when pid is a live UML process of this guest.
+bool GuestRunning(const GuestSpec& g, const GuestState& s);
+// Attaches the terminal to console 1 (a host pty) until the user types
+// Ctrl-] (the guest keeps running). Needs a terminal.
+Status AttachConsole(const GuestSpec& g);
+
+}  // namespace hn

@@ -1,0 +1,35 @@
+// Running host tools (ip, mke2fs, debootstrap, linux) from the lab code:
+// argv in, exit code and output out, with messages that say what failed and
+// what to install. Also entering a network namespace for the calling thread.
+//
+// Who may call: src/lab and src/cli (never the per-packet path).
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+namespace hn {
+
+struct RunResult {
+  int exit_code = -1;   // -1: could not start
+  std::string out;      // stdout and stderr, merged
+};
+
+// Runs argv[0] (searched in PATH) and waits. Never throws.
+RunResult RunCommand(const std::vector<std::string>& argv);
+// Runs and turns a non-zero exit into a Status naming the command and its output.
+Status RunChecked(const std::vector<std::string>& argv);
+// Same, with a hint appended when the tool is missing ("apt-get install PKG").
+Status RunChecked(const std::vector<std::string>& argv, const std::string& package_hint);
+
+// True if a program is on PATH.
+bool HaveProgram(const std::string& name);
+
+// Runs fn with the calling thread inside the named network namespace
+// (/run/netns/NAME), then moves the thread back. Errors name the namespace.
+Status InNetns(const std::string& netns, const std::function<Status()>& fn);
+
+}  // namespace hn
