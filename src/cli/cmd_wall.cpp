@@ -69,12 +69,15 @@ int RunWall() {
 }  // namespace
 
 void AddWallCommand(CLI::App& app) {
-  CLI::App* w = app.add_subcommand(
-      "wall",
-      "Run the honeywall in the foreground: forward frames between the inside (honeypot) and outside ports, "
-      "limit the honeypots' outbound connections (Data Control), record every frame and connection (Data "
-      "Capture). Prints a line with 'ready' once it forwards; SIGINT/SIGTERM stop it cleanly (exit 0). "
-      "Needs root (AF_PACKET, ethtool). See docs/config.md for the config file.");
+  CLI::App* w = app.add_subcommand("wall", "Run the honeywall in the foreground (Data Control + Data Capture)");
+  w->footer(
+      "Forwards frames between the inside (honeypot) and outside ports in bridge or nat mode, limits\n"
+      "the honeypots' new outbound connections per protocol and window, and records every frame\n"
+      "(pcap per port), every connection (events.json, honeywall.log) and the budgets (budgets.json)\n"
+      "in capture.dir. Prints a line containing 'ready' once it forwards; SIGINT or SIGTERM stop it\n"
+      "cleanly (files flushed, exit 0). Needs root (AF_PACKET sockets, ethtool).\n"
+      "Exit codes: 0 stopped cleanly, 1 could not start or failed, 2 bad config.\n"
+      "Config keys: docs/config.md; examples: examples/bridge.toml, examples/nat.toml.");
   w->add_option("-c,--config", g_wall.config, "TOML config file (see docs/config.md, examples/)")
       ->required()
       ->check(CLI::ExistingFile);

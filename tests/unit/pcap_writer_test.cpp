@@ -194,7 +194,7 @@ TEST_F(PcapWriterTest, RotatesBySize) {
       EXPECT_EQ(r.bytes, Frame(100, uint8_t(seq)));
       seq++;
     }
-    char suffix[16];
+    char suffix[32];
     snprintf(suffix, sizeof suffix, "-%04zu.pcap", i);  // NNNN counts up
     EXPECT_TRUE(files[i].ends_with(suffix)) << files[i];
     if (i == 0 && HaveTshark()) {
