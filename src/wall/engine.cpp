@@ -688,7 +688,9 @@ void Engine::DropFrame(int port, const Packet& p, Reason r, int64_t now, int hp)
   ev_->Post(e);
 }
 
-void Engine::EmitFlow(EventKind kind, const Flow& f, const Packet& p, const Decision* d, int64_t now) {
+namespace {
+// The fields every flow event shares.
+Event FlowEvent(EventKind kind, const Flow& f, int64_t now) {
   Event e;
   e.kind = kind;
   e.ts_ns = now;
@@ -699,7 +701,14 @@ void Engine::EmitFlow(EventKind kind, const Flow& f, const Packet& p, const Deci
   e.honeypot = f.honeypot;
   e.in_port = f.in_port;
   e.dir = f.dir;
+  e.reason = Reason(f.reason);
   e.allowed = f.allowed;
+  return e;
+}
+}  // namespace
+
+void Engine::EmitFlow(EventKind kind, const Flow& f, const Packet& p, const Decision* d, int64_t now) {
+  Event e = FlowEvent(kind, f, now);
   if (d != nullptr) {
     e.reason = d->reason;
     e.counted = d->counted;
@@ -719,18 +728,7 @@ void Engine::EmitFlow(EventKind kind, const Flow& f, const Packet& p, const Deci
 
 void Engine::EmitFlowEnd(const Flow& f, uint8_t why, int64_t now) {
   Inc(c_.flows_ended);
-  Event e;
-  e.kind = EventKind::kFlowEnd;
-  e.ts_ns = now;
-  e.flow_id = f.id;
-  e.key = f.key;
-  e.icmp_type = f.icmp_type;
-  e.icmp_code = f.icmp_code;
-  e.honeypot = f.honeypot;
-  e.in_port = f.in_port;
-  e.dir = f.dir;
-  e.reason = Reason(f.reason);
-  e.allowed = f.allowed;
+  Event e = FlowEvent(EventKind::kFlowEnd, f, std::max(now, f.last_ns));
   e.start_ns = f.start_ns;
   e.pkts_toserver = f.pkts_toserver;
   e.pkts_toclient = f.pkts_toclient;
@@ -738,7 +736,6 @@ void Engine::EmitFlowEnd(const Flow& f, uint8_t why, int64_t now) {
   e.bytes_toclient = f.bytes_toclient;
   e.end_reason = why;
   e.tcp_state = uint8_t(f.tcp);
-  e.ts_ns = std::max(now, f.last_ns);
   ev_->Post(e);
 }
 
