@@ -12,7 +12,7 @@ DATA_DIR   ?= /var/lib/honeynet
 all: build
 
 help:
-	@echo "make up          install, build, run the honeywall on its built-in namespace lab (Ctrl-C stops it)"
+	@echo "make up          install, build, run the built-in lab: a UML honeypot behind the honeywall (Ctrl-C stops it)"
 	@echo "make test        install, build, run unit tests (also under ASan+UBSan) and integration tests"
 	@echo "make bench       throughput through the honeywall vs a plain veth pair, and micro-benchmarks"
 	@echo "make build       build $(BUILD)/honeynet"
@@ -46,8 +46,11 @@ integration: build
 test: unit unit-asan integration
 	@echo "make test: all tests passed"
 
+# The built-in lab: one busybox UML honeypot behind the honeywall (NAT), an
+# "internet" namespace with an attacker host; prints how to reach the honeypot.
+# Foreground: Ctrl-C takes it all down (see docs/lab.md).
 up: build
-	$(PYTHON) scripts/minilab.py --honeynet $(CURDIR)/$(BUILD)/honeynet --data-dir $(DATA_DIR)/minilab
+	$(CURDIR)/$(BUILD)/honeynet up --data-dir $(DATA_DIR)
 
 bench: build
 	$(PYTHON) bench/throughput.py --honeynet $(CURDIR)/$(BUILD)/honeynet

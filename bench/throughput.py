@@ -553,6 +553,8 @@ def main():
         for s in args.setups:
             if not args.json:
                 print(f"measuring {TITLES[s]} ...", file=sys.stderr, flush=True)
+            # Let the previous setup's pcap writeback finish outside the measurement.
+            os.sync()
             lab = Lab(s)
             try:
                 report["results"][s] = RUNNERS[s](lab, args, tmp)

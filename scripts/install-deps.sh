@@ -12,6 +12,8 @@ PKGS=(
   # tests: real tools in network namespaces
   iproute2 iputils-ping netcat-openbsd tcpdump tshark iperf3 ethtool nftables
   python3 python3-pytest procps
+  # honeypot guests and their images (src/lab: guest.cpp, image.cpp)
+  user-mode-linux busybox-static uml-utilities debootstrap e2fsprogs openssl
 )
 
 missing=()

@@ -19,7 +19,10 @@ Nothing is connected to the machine's real network. Needs root.
           --data-dir it uses a temporary directory, so it spends no lab budget.
 --down    remove a lab left behind by a killed minilab, then exit.
 
-This stands in for `make up` until the real lab (UML honeypots) replaces it.
+`make up` now runs the real lab (`honeynet up`: UML honeypots, docs/lab.md). This
+namespace-only lab (a banner instead of a honeypot, no UML needed) is kept for its
+quick self-check of the honeywall (tests/integration/test_minilab.py). Its namespaces
+(hn-lab-*) do not collide with the real lab's (hn-wall, hn-inet).
 """
 import argparse
 import os

@@ -519,10 +519,28 @@ void EventWriter::PostStats(const std::string& stats_json_object) {
     j["stats"] = ojson{{"error", "stats text was not JSON"}, {"text", stats_json_object}};
   }
   const std::string line = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+  // DIR/stats.json: the latest counters alone, for `honeynet status` (which
+  // must not scan events.json). Replaced atomically, so a reader never sees half.
+  ojson latest;
+  latest["timestamp"] = j["timestamp"];
+  latest["time_unix"] = double(WallNowNs()) / double(kNsPerSec);
+  if (j["stats"].is_object()) {
+    for (auto& [k, v] : j["stats"].items()) latest[k] = v;
+  } else {
+    latest["stats"] = j["stats"];
+  }
+  const std::string latest_text = latest.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
   std::lock_guard<std::mutex> lock(impl_->out_mu);
   if (impl_->closed) return;
   fwrite(line.data(), 1, line.size(), impl_->events);
   if (fflush(impl_->events) != 0) clearerr(impl_->events);
+  const std::string path = impl_->cfg.capture.dir + "/stats.json";
+  const std::string tmp = path + ".tmp";
+  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+  if (fd < 0) return;  // best effort: the same counters are in events.json
+  const bool ok = WriteAll(fd, latest_text);
+  close(fd);
+  if (!ok || rename(tmp.c_str(), path.c_str()) != 0) unlink(tmp.c_str());
 }
 
 Status EventWriter::LoadBudgets(const Config& cfg, std::vector<Budget>* budgets, int64_t now_ns) {

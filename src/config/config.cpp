@@ -375,6 +375,67 @@ Limits ParseLimits(const toml::table& t, const std::string& prefix, const Limits
   return out;
 }
 
+// An image kind: 1 to 32 of a-z 0-9 _ . -, starting with a letter or digit
+// (which kinds exist is the lab's business: src/lab/image.h).
+bool ValidImageName(const std::string& s) {
+  if (s.empty() || s.size() > 32 || !std::isalnum(static_cast<unsigned char>(s[0]))) return false;
+  for (unsigned char ch : s) {
+    if (!(std::islower(ch) || std::isdigit(ch) || ch == '_' || ch == '.' || ch == '-')) return false;
+  }
+  return true;
+}
+
+// A host name a guest can carry: 1 to 63 of A-Z a-z 0-9 . -, not starting
+// with '-' or '.', not ending with '.', no empty label.
+bool ValidHostname(const std::string& s) {
+  if (s.empty() || s.size() > 63 || s[0] == '-' || s[0] == '.' || s.back() == '.') return false;
+  if (s.find("..") != std::string::npos) return false;
+  for (unsigned char ch : s) {
+    if (!std::isalnum(ch) && ch != '.' && ch != '-') return false;
+  }
+  return true;
+}
+
+constexpr uint64_t kMinGuestMem = 16ULL << 20;
+constexpr uint64_t kMaxGuestMem = 16ULL << 30;
+
+// The lab's keys of a honeypot (image, mem, hostname); the honeywall ignores
+// them. hostname defaults to the name (set by the caller once the name is read).
+void ParseGuestKeys(const toml::table& t, const std::string& prefix, Ctx& c, HoneypotConfig* hp) {
+  std::string image;
+  if (ReadString(t, "image", prefix, c, &image)) {
+    if (ValidImageName(image)) {
+      hp->image = image;
+    } else {
+      c.err.Add(LineOf(*t.get("image")), prefix + ".image",
+                "must be an image kind like \"busybox\" or \"debian\" (1 to 32 of a-z 0-9 _ . -; "
+                "`honeynet image list` shows the built ones), got " + Quote(image));
+    }
+  }
+  if (const toml::node* n = t.get("mem")) {
+    std::optional<uint64_t> bytes;
+    if (n->is_string()) bytes = ParseSize(n->as_string()->get());
+    if (n->is_integer() && n->as_integer()->get() >= 0) bytes = uint64_t(n->as_integer()->get());
+    if (!bytes || *bytes < kMinGuestMem || *bytes > kMaxGuestMem || *bytes % (1ULL << 20) != 0) {
+      c.err.Add(LineOf(*n), prefix + ".mem",
+                "must be the guest's memory in whole MiB from 16M to 16G, like \"64M\" or \"1G\", got " +
+                    Show(*n));
+    } else {
+      hp->mem_mb = uint32_t(*bytes >> 20);
+    }
+  }
+  std::string host;
+  if (ReadString(t, "hostname", prefix, c, &host)) {
+    if (ValidHostname(host)) {
+      hp->hostname = host;
+    } else {
+      c.err.Add(LineOf(*t.get("hostname")), prefix + ".hostname",
+                "must be a host name of 1 to 63 of A-Z a-z 0-9 . - (not starting with - or ., "
+                "no empty label), like \"www1\", got " + Quote(host));
+    }
+  }
+}
+
 // Where each honeypot's values were written, for cross-checks.
 struct HoneypotLines {
   int table = 1, name = 1, ip = 1, public_ip = 1, mac = 1;
@@ -383,7 +444,7 @@ struct HoneypotLines {
 HoneypotConfig ParseHoneypot(const toml::table& t, size_t index, const Limits& global, Ctx& c,
                              HoneypotLines* lines) {
   std::string prefix = "honeypot[" + std::to_string(index) + "]";
-  CheckKeys(t, prefix, {"name", "ip", "public_ip", "mac", "limits"}, c.err);
+  CheckKeys(t, prefix, {"name", "ip", "public_ip", "mac", "limits", "image", "mem", "hostname"}, c.err);
   HoneypotConfig hp;
   hp.limits = global;
   lines->table = LineOf(t, c.fallback_line);
@@ -416,6 +477,8 @@ HoneypotConfig ParseHoneypot(const toml::table& t, size_t index, const Limits& g
   if (const toml::table* lt = ReadTable(t, "limits", prefix, c)) {
     hp.limits = ParseLimits(*lt, prefix + ".limits", global, c);
   }
+  ParseGuestKeys(t, prefix, c, &hp);
+  if (hp.hostname.empty()) hp.hostname = hp.name;
   return hp;
 }
 
@@ -911,6 +974,9 @@ std::string DumpConfig(const Config& c) {
     o += "ip = " + Quote(hp.ip.ToString()) + "\n";
     if (hp.public_ip) o += "public_ip = " + Quote(hp.public_ip->ToString()) + "\n";
     if (hp.mac) o += "mac = " + Quote(hp.mac->ToString()) + "\n";
+    o += "image = " + Quote(hp.image) + "\n";
+    o += "mem = " + Quote(FormatSize(uint64_t(hp.mem_mb) << 20)) + "\n";
+    if (!hp.hostname.empty() && hp.hostname != hp.name) o += "hostname = " + Quote(hp.hostname) + "\n";
     std::string lim = DumpLimits(hp.limits, &c.limits);
     if (!lim.empty()) o += "[honeypot.limits]\n" + lim;
   }

@@ -30,6 +30,10 @@ struct HoneypotConfig {
   std::optional<Ip4> public_ip;     // honeypot.public_ip (nat: required)
   std::optional<Mac> mac;           // honeypot.mac: pin identity to this MAC (else learned)
   Limits limits;                    // [honeypot.limits] overrides of [limits]
+  // Used by the lab (`honeynet up`), ignored by the honeywall:
+  std::string image = "busybox";    // honeypot.image: guest image kind (see `honeynet image list`)
+  uint32_t mem_mb = 64;             // honeypot.mem ("64M"): guest RAM, whole MiB
+  std::string hostname;             // honeypot.hostname (default: name)
 };
 
 struct PortConfig {

@@ -56,4 +56,15 @@ bool GuestRunning(const GuestSpec& g, const GuestState& s);
 // Ctrl-] (the guest keeps running). Needs a terminal.
 Status AttachConsole(const GuestSpec& g);
 
+// Files of a guest, all under g.dir.
+std::string GuestConsoleLog(const GuestSpec& g);   // console 0 of the current boot
+std::string GuestCowPath(const GuestSpec& g);      // the guest's copy-on-write disk
+std::string GuestMconsoleSocket(const GuestSpec& g);
+// One mconsole command ("version", "config con1", ...) to the running guest.
+Result<std::string> GuestMconsole(const GuestSpec& g, const std::string& cmd);
+// Pids of every host process of this guest (UML main process and helpers),
+// found by their command line (umid= and uml_dir=): also after a crash that
+// lost the recorded pid.
+std::vector<int> GuestProcesses(const GuestSpec& g);
+
 }  // namespace hn

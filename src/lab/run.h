@@ -20,6 +20,10 @@ struct RunResult {
 
 // Runs argv[0] (searched in PATH) and waits. Never throws.
 RunResult RunCommand(const std::vector<std::string>& argv);
+// Runs and hands each line of output (stdout and stderr, merged, without the
+// newline) to on_line as it arrives; the result's `out` holds the last 64 KiB.
+RunResult RunCommandLines(const std::vector<std::string>& argv,
+                          const std::function<void(const std::string&)>& on_line);
 // Runs and turns a non-zero exit into a Status naming the command and its output.
 Status RunChecked(const std::vector<std::string>& argv);
 // Same, with a hint appended when the tool is missing ("apt-get install PKG").
@@ -27,6 +31,9 @@ Status RunChecked(const std::vector<std::string>& argv, const std::string& packa
 
 // True if a program is on PATH.
 bool HaveProgram(const std::string& name);
+// Full path of a program (a name with '/' is taken as it is; else PATH, then
+// the sbin directories), empty when not found.
+std::string FindProgram(const std::string& name);
 
 // Runs fn with the calling thread inside the named network namespace
 // (/run/netns/NAME), then moves the thread back. Errors name the namespace.

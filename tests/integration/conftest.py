@@ -35,6 +35,7 @@ def pytest_configure(config):
     # every NetLab's teardown runs and no namespace is left behind.
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGHUP, _interrupt)
+    config.addinivalue_line("markers", "slow: builds the Debian image (minutes); skipped when the mirror does not answer")
 
 
 @pytest.fixture(scope="session", autouse=True)

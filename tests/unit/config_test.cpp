@@ -90,6 +90,9 @@ void ExpectSameConfig(const Config& a, const Config& b) {
     EXPECT_EQ(a.honeypots[i].public_ip, b.honeypots[i].public_ip);
     EXPECT_EQ(a.honeypots[i].mac, b.honeypots[i].mac);
     ExpectSameLimits(a.honeypots[i].limits, b.honeypots[i].limits);
+    EXPECT_EQ(a.honeypots[i].image, b.honeypots[i].image);
+    EXPECT_EQ(a.honeypots[i].mem_mb, b.honeypots[i].mem_mb);
+    EXPECT_EQ(a.honeypots[i].hostname, b.honeypots[i].hostname);
   }
 }
 
@@ -656,6 +659,67 @@ TEST(ConfigDump, RoundTripsNat) {
   auto back = ParseConfig(dumped, "d");
   ASSERT_TRUE(back.ok()) << back.status().message() << "\n" << dumped;
   ExpectSameConfig(*r, *back);
+}
+
+// ---------------------------------------------------------------------------
+// The lab's honeypot keys (image, mem, hostname): kept by the parser, ignored
+// by the honeywall.
+
+TEST(ConfigLabKeys, DefaultsAreBusybox64MAndTheName) {
+  auto r = Parse(kHp);
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(r->honeypots[0].image, "busybox");
+  EXPECT_EQ(r->honeypots[0].mem_mb, 64u);
+  EXPECT_EQ(r->honeypots[0].hostname, "hp1");
+}
+
+TEST(ConfigLabKeys, AreReadPerHoneypotAndRoundTrip) {
+  auto r = Parse(kNat +                       // honeypot[0] ends on line 9
+                 "image = \"debian\"\n"        // 10
+                 "mem = \"1G\"\n"              // 11
+                 "hostname = \"www-01.corp\"\n" // 12
+                 "[[honeypot]]\n"              // 13
+                 "name = \"hp2\"\n"
+                 "ip = \"10.0.0.3\"\n"
+                 "public_ip = \"192.0.2.11\"\n"
+                 "mem = 134217728\n");        // a plain integer is bytes: 128M
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  ASSERT_EQ(r->honeypots.size(), 2u);
+  EXPECT_EQ(r->honeypots[0].image, "debian");
+  EXPECT_EQ(r->honeypots[0].mem_mb, 1024u);
+  EXPECT_EQ(r->honeypots[0].hostname, "www-01.corp");
+  EXPECT_EQ(r->honeypots[1].image, "busybox");
+  EXPECT_EQ(r->honeypots[1].mem_mb, 128u);
+  EXPECT_EQ(r->honeypots[1].hostname, "hp2");
+
+  std::string dumped = DumpConfig(*r);
+  EXPECT_NE(dumped.find("image = \"debian\""), std::string::npos) << dumped;
+  EXPECT_NE(dumped.find("mem = \"1G\""), std::string::npos) << dumped;
+  EXPECT_NE(dumped.find("mem = \"128M\""), std::string::npos) << dumped;
+  EXPECT_NE(dumped.find("hostname = \"www-01.corp\""), std::string::npos) << dumped;
+  auto back = ParseConfig(dumped, "d");
+  ASSERT_TRUE(back.ok()) << back.status().message() << "\n" << dumped;
+  ExpectSameConfig(*r, *back);
+}
+
+TEST(ConfigLabKeys, BadValuesNameKeyAndLine) {
+  EXPECT_TRUE(HasError(kNat + "image = \"Debian 12\"\n", 10, "honeypot[0].image", "image kind"));
+  EXPECT_TRUE(HasError(kNat + "image = \"\"\n", 10, "honeypot[0].image", "got \"\""));
+  EXPECT_TRUE(HasError(kNat + "image = \"../x\"\n", 10, "honeypot[0].image"));
+  EXPECT_TRUE(HasError(kNat + "image = 3\n", 10, "honeypot[0].image", "must be a string"));
+  EXPECT_TRUE(HasError(kNat + "mem = \"8M\"\n", 10, "honeypot[0].mem", "from 16M to 16G"));
+  EXPECT_TRUE(HasError(kNat + "mem = \"32G\"\n", 10, "honeypot[0].mem", "got \"32G\""));
+  EXPECT_TRUE(HasError(kNat + "mem = \"64.5M\"\n", 10, "honeypot[0].mem"));
+  EXPECT_TRUE(HasError(kNat + "mem = \"16385K\"\n", 10, "honeypot[0].mem", "whole MiB"));
+  EXPECT_TRUE(HasError(kNat + "mem = 64\n", 10, "honeypot[0].mem", "got 64"));  // bytes, too few
+  EXPECT_TRUE(HasError(kNat + "hostname = \"-x\"\n", 10, "honeypot[0].hostname", "host name"));
+  EXPECT_TRUE(HasError(kNat + "hostname = \"a..b\"\n", 10, "honeypot[0].hostname"));
+  EXPECT_TRUE(HasError(kNat + "hostname = \"a b\"\n", 10, "honeypot[0].hostname"));
+  EXPECT_TRUE(HasError(kNat + "hostname = \"" + std::string(64, 'a') + "\"\n", 10, "honeypot[0].hostname"));
+  EXPECT_TRUE(HasError(kNat + "hostnme = \"x\"\n", 10, "honeypot[0].hostnme", "did you mean 'hostname'"));
+  // Edges that are fine.
+  EXPECT_TRUE(Parse(kNat + "mem = \"16M\"\nhostname = \"" + std::string(63, 'a') + "\"\n").ok());
+  EXPECT_TRUE(Parse(kNat + "mem = \"16G\"\nimage = \"my-img_2.0\"\n").ok());
 }
 
 // ---------------------------------------------------------------------------

@@ -1,0 +1,520 @@
+// Guests: one User-Mode Linux process per honeypot (see guest.h).
+#include "lab/guest.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <ctime>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "lab/mconsole.h"
+#include "lab/run.h"
+
+namespace hn {
+namespace {
+
+constexpr size_t kSettingsDiskBytes = 64 * 1024;  // small, but big enough that the partition scan is quiet
+constexpr const char* kInit = "/sbin/hn-init";    // the images' init (images/<kind>/init)
+// hostfs is built into Debian's UML kernel: a guest's root could mount the
+// host's file system with the rights of the UML process (`mount -t hostfs -o
+// /etc none /mnt` reads the host's /etc). Its root prefix is set to a path
+// that does not exist, so every hostfs mount fails: the host resolves
+// PREFIX/<what the guest asks>, and ".." cannot climb out of a directory that
+// does not exist. StartGuest refuses to run if it exists.
+constexpr const char* kHostfsRoot = "/nonexistent/hostfs";
+
+struct Fd {
+  int fd = -1;
+  explicit Fd(int f = -1) : fd(f) {}
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  ~Fd() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+bool ValidName(const std::string& s) {
+  if (s.empty() || s.size() > 32 || s[0] == '.' || s[0] == '-') return false;
+  for (char c : s) {
+    if (!(isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.')) return false;
+  }
+  return true;
+}
+
+bool ValidHostname(const std::string& s) {
+  if (s.empty() || s.size() > 63) return false;
+  for (char c : s) {
+    if (!(isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.')) return false;
+  }
+  return true;
+}
+
+bool FileExists(const std::string& p) {
+  struct stat st {};
+  return ::stat(p.c_str(), &st) == 0;
+}
+
+std::string ReadFile(const std::string& p) {
+  std::ifstream f(p, std::ios::binary);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+Status WriteFile(const std::string& p, const std::string& data, mode_t mode = 0644) {
+  Fd f(::open(p.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode));
+  if (f.fd < 0) return Status::Error("cannot write " + p + ": " + std::strerror(errno));
+  size_t off = 0;
+  while (off < data.size()) {
+    ssize_t n = ::write(f.fd, data.data() + off, data.size() - off);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return Status::Error("cannot write " + p + ": " + std::strerror(errno));
+    off += static_cast<size_t>(n);
+  }
+  return Status::Ok();
+}
+
+Status MakeDirs(const std::string& path, mode_t mode) {
+  std::string cur;
+  std::stringstream ss(path);
+  std::string part;
+  if (!path.empty() && path[0] == '/') cur = "/";
+  while (std::getline(ss, part, '/')) {
+    if (part.empty()) continue;
+    cur += part + "/";
+    if (::mkdir(cur.c_str(), mode) != 0 && errno != EEXIST) {
+      return Status::Error("cannot create directory " + cur + ": " + std::strerror(errno));
+    }
+  }
+  return Status::Ok();
+}
+
+// The arguments of a process (empty for a zombie or a process that is gone).
+std::vector<std::string> ProcArgs(int pid) {
+  std::string raw = ReadFile("/proc/" + std::to_string(pid) + "/cmdline");
+  std::vector<std::string> args;
+  size_t start = 0;
+  for (size_t i = 0; i < raw.size(); ++i) {
+    if (raw[i] == '\0') {
+      args.push_back(raw.substr(start, i - start));
+      start = i + 1;
+    }
+  }
+  return args;
+}
+
+// True when args are those of this guest's UML process.
+bool IsGuestCmdline(const GuestSpec& g, const std::vector<std::string>& args) {
+  bool umid = false, dir = false;
+  for (const auto& a : args) {
+    if (a == "umid=" + g.name) umid = true;
+    if (a == "uml_dir=" + g.dir) dir = true;
+  }
+  return umid && dir;
+}
+
+std::string SettingsPath(const GuestSpec& g) { return g.dir + "/settings.disk"; }
+std::string BaseInfoPath(const GuestSpec& g) { return g.dir + "/disk.base"; }
+
+// What the COW file was made over: path, size and mtime of the base image.
+std::string BaseInfo(const std::string& image) {
+  struct stat st {};
+  if (::stat(image.c_str(), &st) != 0) return {};
+  return image + "\n" + std::to_string(st.st_size) + "\n" + std::to_string(st.st_mtim.tv_sec) + "." +
+         std::to_string(st.st_mtim.tv_nsec) + "\n";
+}
+
+// A COW file records its base image's size and mtime; over a rebuilt image UML
+// would switch to the new base and show a corrupt disk. Such a COW is moved
+// aside (kept for forensics), so the guest boots pristine from the new image.
+Status RetireStaleCow(const GuestSpec& g) {
+  const std::string cow = GuestCowPath(g);
+  if (!FileExists(cow)) return Status::Ok();
+  const std::string want = BaseInfo(g.image);
+  const std::string have = ReadFile(BaseInfoPath(g));
+  if (!have.empty() && have == want) return Status::Ok();
+  if (have.empty()) return Status::Ok();  // made elsewhere: leave it to UML
+  const std::string aside = cow + ".stale-" + std::to_string(::time(nullptr));
+  if (::rename(cow.c_str(), aside.c_str()) != 0) {
+    return Status::Error("cannot move stale COW file " + cow + ": " + std::strerror(errno));
+  }
+  return Status::Ok();
+}
+
+// The settings disk: KEY=VALUE lines, NUL-padded (images/common/settings.sh reads it).
+std::string SettingsDisk(const GuestSpec& g) {
+  std::string s;
+  if (g.ip.addr.v != 0) s += "HN_IP=" + g.ip.addr.ToString() + "/" + std::to_string(g.ip.len) + "\n";
+  if (g.gateway.v != 0) s += "HN_GW=" + g.gateway.ToString() + "\n";
+  if (!g.hostname.empty()) s += "HN_HOSTNAME=" + g.hostname + "\n";
+  if (!g.dns.empty()) {
+    s += "HN_DNS=";
+    for (size_t i = 0; i < g.dns.size(); ++i) s += (i ? " " : "") + g.dns[i].ToString();
+    s += "\n";
+  }
+  s.resize(kSettingsDiskBytes, '\0');
+  return s;
+}
+
+// Where UML puts the guest's RAM (an O_TMPFILE mapped executable): /dev/shm
+// unless it is mounted noexec, then the guest's own directory.
+std::string GuestTmpDir(const GuestSpec& g) {
+  struct statvfs v {};
+  if (::statvfs("/dev/shm", &v) == 0 && !(v.f_flag & ST_NOEXEC) && ::access("/dev/shm", W_OK) == 0) {
+    return "/dev/shm";
+  }
+  return g.dir;
+}
+
+std::vector<std::string> UmlArgs(const GuestSpec& g) {
+  return {
+      g.kernel,
+      "mem=" + std::to_string(g.mem_mb) + "M",
+      "umid=" + g.name,
+      "uml_dir=" + g.dir,
+      "ubd0=" + GuestCowPath(g) + "," + g.image,
+      "ubd1=" + SettingsPath(g),
+      "root=/dev/ubda",
+      "con=null",
+      "con0=null,fd:1",
+      "con1=pts",
+      "ssl=null",
+      "pty.legacy_count=0",
+      "eth0=tuntap," + g.tap + "," + g.mac.ToString(),
+      std::string("hostfs=") + kHostfsRoot,
+      std::string("init=") + kInit,
+  };
+}
+
+Status CheckSpec(const GuestSpec& g) {
+  if (!ValidName(g.name)) {
+    return Status::Error("invalid guest name '" + g.name + "': use letters, digits, '-', '_', '.' (at most 32)");
+  }
+  if (g.dir.empty() || g.dir[0] != '/') return Status::Error("guest " + g.name + ": dir must be an absolute path");
+  if (g.image.empty() || ::access(g.image.c_str(), R_OK) != 0) {
+    return Status::Error("guest " + g.name + ": image " + g.image +
+                         " not readable: build it with `honeynet image build busybox`");
+  }
+  if (!HaveProgram(g.kernel)) {
+    return Status::Error("guest " + g.name + ": UML kernel " + g.kernel +
+                         " not found: apt-get install user-mode-linux");
+  }
+  if (GuestMconsoleSocket(g).size() >= sizeof(sockaddr_un::sun_path)) {
+    return Status::Error("guest " + g.name + ": " + GuestMconsoleSocket(g) +
+                         " is longer than a unix socket path may be (107 bytes): use a shorter data directory");
+  }
+  if (g.tap.empty() || g.tap.size() >= IFNAMSIZ) return Status::Error("guest " + g.name + ": no valid tap name");
+  if (!g.hostname.empty() && !ValidHostname(g.hostname)) {
+    return Status::Error("guest " + g.name + ": invalid hostname '" + g.hostname + "'");
+  }
+  struct stat st {};
+  if (::stat(kHostfsRoot, &st) == 0) {
+    return Status::Error(std::string(kHostfsRoot) + " exists on this host: honeynet points UML's hostfs there so " +
+                         "that guests cannot reach the host's files; remove it");
+  }
+  if (g.mem_mb < 16 || g.mem_mb > 65536) return Status::Error("guest " + g.name + ": mem_mb must be 16..65536");
+  return Status::Ok();
+}
+
+// The tap must exist beforehand in the guest's namespace: the legacy tuntap
+// driver would otherwise create a new, unconnected one.
+Status CheckTap(const GuestSpec& g) {
+  auto check = [&]() -> Status {
+    if (::if_nametoindex(g.tap.c_str()) == 0) {
+      return Status::Error("guest " + g.name + ": tap " + g.tap + " not found" +
+                           (g.netns.empty() ? std::string() : " in namespace " + g.netns) +
+                           ": create it first (ip tuntap add dev " + g.tap + " mode tap)");
+    }
+    return Status::Ok();
+  };
+  return g.netns.empty() ? check() : InNetns(g.netns, check);
+}
+
+// Writes errno and a step number to fd (the child's way to report a failure).
+void ReportChildError(int fd, int step) {
+  int msg[2] = {step, errno};
+  ssize_t w = ::write(fd, msg, sizeof msg);
+  (void)w;
+}
+
+const char* ChildStepName(int step) {
+  switch (step) {
+    case 1: return "fork";
+    case 2: return "setsid";
+    case 3: return "entering the network namespace";
+    case 4: return "chdir to the guest directory";
+    case 5: return "exec";
+    default: return "start";
+  }
+}
+
+// Starts the UML process detached: double fork (so it is nobody's child here
+// and never a zombie of ours), new session (its own process group), inside
+// netns_fd's namespace, stdout/stderr to log_fd. Returns its pid.
+Result<int> SpawnDetached(const GuestSpec& g, int netns_fd, int log_fd, const std::string& tmpdir) {
+  std::vector<std::string> args = UmlArgs(g);
+  std::vector<std::string> env = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "TMPDIR=" + tmpdir, "HOME=" + g.dir};
+  std::vector<char*> argv, envp;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  for (auto& e : env) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  const std::string kernel = FindProgram(g.kernel);
+
+  int pidpipe[2], errpipe[2];
+  if (::pipe2(pidpipe, O_CLOEXEC) != 0) return Status::Error(std::string("pipe: ") + std::strerror(errno));
+  if (::pipe2(errpipe, O_CLOEXEC) != 0) {
+    ::close(pidpipe[0]);
+    ::close(pidpipe[1]);
+    return Status::Error(std::string("pipe: ") + std::strerror(errno));
+  }
+  Fd devnull(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+  const char* dir = g.dir.c_str();
+
+  pid_t a = ::fork();
+  if (a == 0) {
+    // Intermediate child: fork the guest, report its pid, leave.
+    pid_t b = ::fork();
+    if (b == 0) {
+      if (::setsid() < 0) { ReportChildError(errpipe[1], 2); ::_exit(127); }
+      if (netns_fd >= 0 && ::setns(netns_fd, CLONE_NEWNET) != 0) { ReportChildError(errpipe[1], 3); ::_exit(127); }
+      if (::chdir(dir) != 0) { ReportChildError(errpipe[1], 4); ::_exit(127); }
+      sigset_t none;
+      sigemptyset(&none);
+      ::sigprocmask(SIG_SETMASK, &none, nullptr);
+      for (int s : {SIGPIPE, SIGINT, SIGTERM, SIGHUP, SIGCHLD}) ::signal(s, SIG_DFL);
+      if (devnull.fd >= 0) ::dup2(devnull.fd, 0);
+      ::dup2(log_fd, 1);
+      ::dup2(log_fd, 2);
+      // Nothing else of the caller's (sockets, pipes, capture files) reaches the guest.
+      ::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
+      ::execve(kernel.c_str(), argv.data(), envp.data());
+      ReportChildError(errpipe[1], 5);
+      ::_exit(127);
+    }
+    if (b < 0) ReportChildError(errpipe[1], 1);
+    int pid = b;
+    ssize_t w = ::write(pidpipe[1], &pid, sizeof pid);
+    (void)w;
+    ::_exit(0);
+  }
+  int fork_errno = errno;
+  ::close(pidpipe[1]);
+  ::close(errpipe[1]);
+  Fd pid_r(pidpipe[0]), err_r(errpipe[0]);
+  if (a < 0) return Status::Error(std::string("fork: ") + std::strerror(fork_errno));
+  while (::waitpid(a, nullptr, 0) < 0 && errno == EINTR) {
+  }
+  int pid = 0;
+  if (::read(pid_r.fd, &pid, sizeof pid) != static_cast<ssize_t>(sizeof pid)) pid = 0;
+  // EOF on the error pipe: the guest has exec'd (the pipe is close-on-exec).
+  int msg[2] = {0, 0};
+  ssize_t n;
+  do {
+    n = ::read(err_r.fd, msg, sizeof msg);
+  } while (n < 0 && errno == EINTR);
+  if (n == static_cast<ssize_t>(sizeof msg)) {
+    return Status::Error("guest " + g.name + ": cannot start " + kernel + " (" + ChildStepName(msg[0]) +
+                         "): " + std::strerror(msg[1]));
+  }
+  if (pid <= 0) return Status::Error("guest " + g.name + ": cannot start " + kernel + ": no pid");
+  return pid;
+}
+
+bool AnyAlive(const GuestSpec& g) { return !GuestProcesses(g).empty(); }
+
+// Polls until no process of the guest is left or the deadline passes.
+bool WaitGone(const GuestSpec& g, int timeout_ms) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  for (;;) {
+    if (!AnyAlive(g)) return true;
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+}
+
+}  // namespace
+
+std::string GuestConsoleLog(const GuestSpec& g) { return g.dir + "/console.log"; }
+std::string GuestCowPath(const GuestSpec& g) { return g.dir + "/disk.cow"; }
+std::string GuestMconsoleSocket(const GuestSpec& g) { return g.dir + "/" + g.name + "/mconsole"; }
+
+Result<std::string> GuestMconsole(const GuestSpec& g, const std::string& cmd) {
+  if (!FileExists(GuestMconsoleSocket(g))) {
+    return Status::Error("guest " + g.name + " has no mconsole socket (" + GuestMconsoleSocket(g) +
+                         "): is it running?");
+  }
+  return MconsoleCommand(GuestMconsoleSocket(g), cmd);
+}
+
+std::vector<int> GuestProcesses(const GuestSpec& g) {
+  std::vector<int> pids;
+  DIR* d = ::opendir("/proc");
+  if (!d) return pids;
+  while (dirent* e = ::readdir(d)) {
+    char* end = nullptr;
+    long pid = std::strtol(e->d_name, &end, 10);
+    if (!end || *end != '\0' || pid <= 0) continue;
+    if (IsGuestCmdline(g, ProcArgs(static_cast<int>(pid)))) pids.push_back(static_cast<int>(pid));
+  }
+  ::closedir(d);
+  return pids;
+}
+
+Result<GuestState> StartGuest(const GuestSpec& g) {
+  if (Status s = CheckSpec(g); !s.ok()) return s;
+  if (Status s = MakeDirs(g.dir, 0750); !s.ok()) return s;
+  if (auto running = GuestProcesses(g); !running.empty()) {
+    return Status::Error("guest " + g.name + " is already running (pid " + std::to_string(running[0]) +
+                         "): stop it first");
+  }
+  if (Status s = CheckTap(g); !s.ok()) return s;
+  if (Status s = RetireStaleCow(g); !s.ok()) return s;
+  if (!FileExists(GuestCowPath(g))) {
+    if (Status s = WriteFile(BaseInfoPath(g), BaseInfo(g.image)); !s.ok()) return s;
+  }
+  if (Status s = WriteFile(SettingsPath(g), SettingsDisk(g), 0600); !s.ok()) return s;
+
+  // The previous boot's console stays readable as console.log.1.
+  const std::string log = GuestConsoleLog(g);
+  if (FileExists(log)) ::rename(log.c_str(), (log + ".1").c_str());
+  Fd log_fd(::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600));
+  if (log_fd.fd < 0) return Status::Error("cannot create " + log + ": " + std::strerror(errno));
+
+  Fd netns_fd;
+  if (!g.netns.empty()) {
+    netns_fd.fd = ::open(("/run/netns/" + g.netns).c_str(), O_RDONLY | O_CLOEXEC);
+    if (netns_fd.fd < 0) {
+      return Status::Error("guest " + g.name + ": network namespace " + g.netns + " not found: " +
+                           std::strerror(errno));
+    }
+  }
+  auto pid = SpawnDetached(g, netns_fd.fd, log_fd.fd, GuestTmpDir(g));
+  if (!pid.ok()) return pid.status();
+  GuestState st;
+  st.pid = pid.value();
+  st.started_unix = ::time(nullptr);
+  return st;
+}
+
+bool GuestRunning(const GuestSpec& g, const GuestState& s) {
+  return s.pid > 0 && IsGuestCmdline(g, ProcArgs(s.pid));
+}
+
+Status StopGuest(const GuestSpec& g, const GuestState& s, int timeout_ms) {
+  (void)s;  // the processes are found by their command line, recorded pid or not
+  if (!AnyAlive(g)) return Status::Ok();
+  // A clean halt first: UML stops its processes and removes its socket and pid file.
+  auto halt = GuestMconsole(g, "halt");
+  if (halt.ok() && WaitGone(g, timeout_ms)) return Status::Ok();
+  // Then force: every process of the guest (main, helpers, the guest's own processes).
+  for (int pid : GuestProcesses(g)) ::kill(pid, SIGKILL);
+  if (!WaitGone(g, 5000)) {
+    return Status::Error("guest " + g.name + ": processes still there after SIGKILL (pid " +
+                         std::to_string(GuestProcesses(g).empty() ? 0 : GuestProcesses(g)[0]) + ")");
+  }
+  return Status::Ok();
+}
+
+Result<GuestState> ResetGuest(const GuestSpec& g, const GuestState& s) {
+  if (Status st = StopGuest(g, s); !st.ok()) return st;
+  const std::string cow = GuestCowPath(g);
+  if (::unlink(cow.c_str()) != 0 && errno != ENOENT) {
+    return Status::Error("cannot remove " + cow + ": " + std::strerror(errno));
+  }
+  ::unlink(BaseInfoPath(g).c_str());
+  return StartGuest(g);
+}
+
+Status AttachConsole(const GuestSpec& g) {
+  if (!::isatty(0) || !::isatty(1)) return Status::Error("honeynet console needs a terminal (stdin and stdout)");
+  // UML gives console 1 its host pty when the guest first opens it (the getty,
+  // a second or two into the boot), and makes a new one after each hangup:
+  // ask, open, and ask again for a few seconds.
+  std::string pts;
+  Fd pty;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  for (;;) {
+    auto reply = GuestMconsole(g, "config con1");
+    if (!reply.ok()) return reply.status();
+    const std::string& r = reply.value();
+    if (r.rfind("pts", 0) != 0) {
+      return Status::Error("guest " + g.name + ": console 1 is not a host pty (mconsole says '" + r + "')");
+    }
+    if (r.size() > 4 && r[3] == ':') {
+      pts = r.substr(4);
+      pty.fd = ::open(pts.c_str(), O_RDWR | O_NOCTTY | O_CLOEXEC);
+      if (pty.fd >= 0) break;
+      if (errno != ENOENT && errno != EIO) return Status::Error("cannot open " + pts + ": " + std::strerror(errno));
+    }
+    if (std::chrono::steady_clock::now() >= deadline) {
+      return Status::Error("guest " + g.name + ": console 1 has no host pty yet (is the guest still booting?)");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  termios pt{};
+  if (::tcgetattr(pty.fd, &pt) == 0) {
+    cfmakeraw(&pt);
+    ::tcsetattr(pty.fd, TCSANOW, &pt);
+  }
+  termios saved{};
+  if (::tcgetattr(0, &saved) != 0) return Status::Error(std::string("tcgetattr: ") + std::strerror(errno));
+  termios raw = saved;
+  cfmakeraw(&raw);
+  ::tcsetattr(0, TCSANOW, &raw);
+  struct Restore {
+    termios t;
+    ~Restore() { ::tcsetattr(0, TCSANOW, &t); }
+  } restore{saved};
+
+  std::string hello = "Connected to " + g.name + "'s console (" + pts +
+                      "). Ctrl-] leaves; the guest keeps running.\r\n";
+  ssize_t w = ::write(1, hello.data(), hello.size());
+  w = ::write(pty.fd, "\r", 1);
+  (void)w;
+  char buf[4096];
+  std::string why;
+  for (;;) {
+    pollfd p[2] = {{0, POLLIN, 0}, {pty.fd, POLLIN, 0}};
+    int n = ::poll(p, 2, 500);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) { why = std::string("poll: ") + std::strerror(errno); break; }
+    if (p[0].revents & (POLLIN | POLLHUP)) {
+      ssize_t k = ::read(0, buf, sizeof buf);
+      if (k <= 0) break;
+      const void* esc = std::memchr(buf, 0x1d, static_cast<size_t>(k));  // Ctrl-]
+      size_t upto = esc ? static_cast<size_t>(static_cast<const char*>(esc) - buf) : static_cast<size_t>(k);
+      if (upto > 0 && ::write(pty.fd, buf, upto) < 0) { why = "the guest's console closed"; break; }
+      if (esc) break;
+    }
+    if (p[1].revents & (POLLIN | POLLHUP | POLLERR)) {
+      ssize_t k = ::read(pty.fd, buf, sizeof buf);
+      if (k <= 0) {
+        if (!AnyAlive(g)) { why = "the guest stopped"; break; }
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        continue;
+      }
+      if (::write(1, buf, static_cast<size_t>(k)) < 0) break;
+    }
+  }
+  std::string bye = "\r\nLeft " + g.name + "'s console" + (why.empty() ? "" : " (" + why + ")") + ".\r\n";
+  w = ::write(1, bye.data(), bye.size());
+  return Status::Ok();
+}
+
+}  // namespace hn

@@ -1,0 +1,1439 @@
+// Lab: the virtual honeynet as a whole (see lab.h).
+#include "lab/lab.h"
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/file.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <fstream>
+#include <map>
+#include <optional>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "lab/guest.h"
+#include "lab/image.h"
+#include "lab/run.h"
+#include "lab/services.h"
+
+namespace hn {
+namespace {
+
+using json = nlohmann::json;
+
+constexpr int kStateVersion = 1;
+constexpr int kMaxGuests = 64;          // hn-tap0..hn-tap63, MACs ..:00:02..:41
+constexpr int kTelnetPort = 23;
+constexpr int64_t kLabStatsIntervalNs = 1'000'000'000;  // stats.json every second (status, the live line)
+constexpr int kWallReadyMs = 30000;      // `honeynet wall` prints "ready" (waits up to 3 s for ARP)
+constexpr int kServicesReadyMs = 10000;
+constexpr int kWallStopMs = 10000;       // SIGTERM, then SIGKILL
+constexpr int kGuestStopMs = 10000;      // mconsole halt, then SIGKILL
+const char* const kInetNet = "192.0.2.0";  // the lab's "internet" /24 (TEST-NET-1)
+
+// Set by the signal handlers while `up` runs.
+std::atomic<int> g_signal{0};
+void OnSignal(int sig) { g_signal.store(sig); }
+
+// ---------------------------------------------------------------------------
+// Small helpers
+
+std::string Errno() { return std::strerror(errno); }
+
+int64_t MonoMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+void SleepMs(int ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); }
+
+bool FileExists(const std::string& p) {
+  struct stat st {};
+  return ::stat(p.c_str(), &st) == 0;
+}
+
+std::optional<std::string> ReadFile(const std::string& p) {
+  std::ifstream f(p, std::ios::binary);
+  if (!f) return std::nullopt;
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+// The last n lines of a file, for error messages.
+std::string Tail(const std::string& path, size_t n) {
+  auto text = ReadFile(path);
+  if (!text || text->empty()) return "(" + path + " is empty)";
+  std::vector<std::string> lines;
+  std::stringstream ss(*text);
+  for (std::string l; std::getline(ss, l);) lines.push_back(l);
+  std::string out;
+  for (size_t i = lines.size() > n ? lines.size() - n : 0; i < lines.size(); i++) out += "\n  | " + lines[i];
+  return out;
+}
+
+// The end of a guest's console log without kernel stack-trace lines, so the
+// message that explains (a panic, a failed mount) is what shows.
+std::string ConsoleTail(const std::string& path) {
+  auto text = ReadFile(path);
+  if (!text || text->empty()) return "\n  | (" + path + " is empty)";
+  std::vector<std::string> lines;
+  std::stringstream ss(*text);
+  for (std::string l; std::getline(ss, l);) {
+    if (l.find("[<") != std::string::npos || l.find("Call Trace") != std::string::npos || l == "Stack:") continue;
+    bool hex_words = !l.empty();  // a stack dump line: "606944ba 607e7fcd ..."
+    for (char ch : l) hex_words = hex_words && (std::isxdigit(static_cast<unsigned char>(ch)) || ch == ' ');
+    if (hex_words && l.find(' ') != std::string::npos) continue;
+    lines.push_back(l);
+  }
+  std::string out;
+  for (size_t i = lines.size() > 12 ? lines.size() - 12 : 0; i < lines.size(); i++) out += "\n  | " + lines[i];
+  return out;
+}
+
+// Writes a file atomically: temp file, fsync, rename.
+Status WriteFileAtomic(const std::string& path, const std::string& text) {
+  const std::string tmp = path + ".tmp";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+  if (fd < 0) return Status::Error("cannot write " + tmp + ": " + Errno());
+  size_t off = 0;
+  bool ok = true;
+  while (off < text.size()) {
+    ssize_t n = ::write(fd, text.data() + off, text.size() - off);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      ok = false;
+      break;
+    }
+    off += size_t(n);
+  }
+  if (ok) ok = ::fsync(fd) == 0;
+  std::string err = ok ? "" : Errno();
+  ::close(fd);
+  if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0) {
+    if (ok) err = Errno();
+    ::unlink(tmp.c_str());
+    return Status::Error("cannot write " + path + ": " + err);
+  }
+  return Status::Ok();
+}
+
+Status MakeDirs(const std::string& path) {
+  std::string cur;
+  std::stringstream ss(path);
+  if (!path.empty() && path[0] == '/') cur = "/";
+  for (std::string part; std::getline(ss, part, '/');) {
+    if (part.empty()) continue;
+    cur += part + "/";
+    if (::mkdir(cur.c_str(), 0750) != 0 && errno != EEXIST) {
+      return Status::Error("cannot create directory " + cur + ": " + Errno());
+    }
+  }
+  return Status::Ok();
+}
+
+std::string LabDir(const std::string& dd) { return dd + "/lab"; }
+std::string StatePath(const std::string& dd) { return LabDir(dd) + "/state.json"; }
+std::string WallConfigPath(const std::string& dd) { return LabDir(dd) + "/wall.toml"; }
+std::string WallLogPath(const std::string& dd) { return LabDir(dd) + "/wall.log"; }
+std::string ServicesLogPath(const std::string& dd) { return LabDir(dd) + "/services.log"; }
+std::string CaptureDir(const std::string& dd) { return LabDir(dd) + "/capture"; }
+std::string GuestDir(const std::string& dd, const std::string& name) { return dd + "/guests/" + name; }
+std::string TapName(size_t i) { return "hn-tap" + std::to_string(i); }
+
+std::string PrefixText(const Ip4Prefix& p) { return p.addr.ToString() + "/" + std::to_string(p.len); }
+
+std::string Join(const std::vector<std::string>& v, const std::string& sep) {
+  std::string out;
+  for (size_t i = 0; i < v.size(); i++) out += (i ? sep : "") + v[i];
+  return out;
+}
+
+std::string Seconds(double s) { return fmt::format("{:.1f} s", s); }
+
+// "1:02:03" / "2:03" for an uptime in seconds.
+std::string Duration(int64_t s) {
+  if (s < 0) s = 0;
+  if (s >= 3600) return fmt::format("{}:{:02}:{:02}", s / 3600, (s / 60) % 60, s % 60);
+  return fmt::format("{}:{:02}", s / 60, s % 60);
+}
+
+// ---------------------------------------------------------------------------
+// Processes
+
+// A process we started, known by pid and start time (so a pid reused by
+// another process after ours ended is never mistaken for it).
+struct ProcRef {
+  int pid = 0;
+  int64_t start = 0;  // /proc/PID/stat field 22 (clock ticks since boot)
+};
+
+// Field 22 (starttime) and field 3 (state) of /proc/PID/stat; false if gone.
+bool ProcStat(int pid, int64_t* start, char* state) {
+  auto text = ReadFile("/proc/" + std::to_string(pid) + "/stat");
+  if (!text) return false;
+  size_t rp = text->rfind(')');  // the command name may hold spaces and ')'
+  if (rp == std::string::npos) return false;
+  std::stringstream ss(text->substr(rp + 1));
+  std::string field;
+  for (int i = 3; i <= 22 && ss >> field; i++) {
+    if (i == 3) *state = field.empty() ? '?' : field[0];
+    if (i == 22) {
+      *start = std::strtoll(field.c_str(), nullptr, 10);
+      return true;
+    }
+  }
+  return false;
+}
+
+ProcRef RefOf(int pid) {
+  ProcRef r{pid, 0};
+  char state;
+  ProcStat(pid, &r.start, &state);
+  return r;
+}
+
+bool Alive(const ProcRef& p) {
+  if (p.pid <= 0) return false;
+  int64_t start = 0;
+  char state = '?';
+  if (!ProcStat(p.pid, &start, &state)) return false;
+  return start == p.start && state != 'Z' && state != 'X';
+}
+
+// Reaps children of this process that ended (the wall and services of a
+// foreground `up`), so they do not linger as zombies.
+void ReapChildren() {
+  while (::waitpid(-1, nullptr, WNOHANG) > 0) {
+  }
+}
+
+bool WaitGone(const ProcRef& p, int timeout_ms) {
+  int64_t end = MonoMs() + timeout_ms;
+  for (;;) {
+    ReapChildren();
+    if (!Alive(p)) return true;
+    if (MonoMs() >= end) return false;
+    SleepMs(20);
+  }
+}
+
+// SIGTERM, wait, SIGKILL. Returns how it ended ("" when it was not running).
+std::string StopProc(const ProcRef& p, int term_ms) {
+  if (!Alive(p)) return "";
+  ::kill(p.pid, SIGTERM);
+  if (WaitGone(p, term_ms)) return "stopped";
+  ::kill(p.pid, SIGKILL);
+  WaitGone(p, 5000);
+  return "killed after " + std::to_string(term_ms / 1000) + " s";
+}
+
+// Starts argv detached (own session) inside network namespace ns with stdout
+// and stderr to log_path (truncated). The child waits, before exec, until
+// record(ref) has run (the caller writes the pid to the state file there), so
+// nothing runs that the state does not know of; it exits if we die first.
+Result<ProcRef> SpawnInNetns(const std::string& ns, const std::vector<std::string>& args,
+                             const std::string& log_path, const std::function<Status(const ProcRef&)>& record) {
+  int nsfd = ::open(("/run/netns/" + ns).c_str(), O_RDONLY | O_CLOEXEC);
+  if (nsfd < 0) return Status::Error("network namespace " + ns + " not found: " + Errno());
+  int logfd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0640);
+  if (logfd < 0) {
+    std::string e = Errno();
+    ::close(nsfd);
+    return Status::Error("cannot create " + log_path + ": " + e);
+  }
+  int nullfd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  int gate[2], errp[2];
+  if (::pipe2(gate, O_CLOEXEC) != 0 || ::pipe2(errp, O_CLOEXEC) != 0) {
+    ::close(nsfd);
+    ::close(logfd);
+    return Status::Error("pipe: " + Errno());
+  }
+  std::vector<std::string> a = args;
+  std::vector<char*> argv;
+  for (auto& s : a) argv.push_back(s.data());
+  argv.push_back(nullptr);
+
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    // Child: only async-signal-safe calls from here on.
+    int step = 0;
+    char go = 0;
+    if (::setsid() < 0) step = 1;
+    if (!step && ::setns(nsfd, CLONE_NEWNET) != 0) step = 2;
+    if (!step) {
+      sigset_t none;
+      sigemptyset(&none);
+      ::sigprocmask(SIG_SETMASK, &none, nullptr);
+      for (int s : {SIGPIPE, SIGINT, SIGTERM, SIGHUP, SIGCHLD}) ::signal(s, SIG_DFL);
+      if (nullfd >= 0) ::dup2(nullfd, 0);
+      ::dup2(logfd, 1);
+      ::dup2(logfd, 2);
+      ::close(gate[1]);
+      // Nothing else of ours (a caller's pipe, the lock) stays open in the
+      // detached process: close-on-exec for every other descriptor.
+      ::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
+      ssize_t r;
+      do {
+        r = ::read(gate[0], &go, 1);
+      } while (r < 0 && errno == EINTR);
+      if (r != 1) ::_exit(126);  // the parent died before recording us
+      ::execv(argv[0], argv.data());
+      step = 3;
+    }
+    int msg[2] = {step, errno};
+    ssize_t w = ::write(errp[1], msg, sizeof msg);
+    (void)w;
+    ::_exit(127);
+  }
+  int fork_errno = errno;
+  ::close(nsfd);
+  ::close(logfd);
+  if (nullfd >= 0) ::close(nullfd);
+  ::close(gate[0]);
+  ::close(errp[1]);
+  if (pid < 0) {
+    ::close(gate[1]);
+    ::close(errp[0]);
+    return Status::Error("fork: " + std::string(std::strerror(fork_errno)));
+  }
+  ProcRef ref = RefOf(pid);
+  Status rec = record(ref);
+  if (rec.ok()) {
+    char go = 1;
+    ssize_t w = ::write(gate[1], &go, 1);
+    (void)w;
+  }
+  ::close(gate[1]);  // without the byte: the child exits
+  int msg[2] = {0, 0};
+  ssize_t n;
+  do {
+    n = ::read(errp[0], msg, sizeof msg);
+  } while (n < 0 && errno == EINTR);
+  ::close(errp[0]);
+  if (!rec.ok()) {
+    ::waitpid(pid, nullptr, 0);
+    return rec;
+  }
+  if (n == ssize_t(sizeof msg)) {
+    ::waitpid(pid, nullptr, 0);
+    static const char* kStep[] = {"start", "setsid", "entering namespace " , "exec"};
+    return Status::Error("cannot start " + args[0] + " (" + kStep[msg[0] & 3] + (msg[0] == 2 ? ns : "") +
+                         "): " + std::strerror(msg[1]));
+  }
+  return ref;
+}
+
+// Waits until the log holds a line containing word, the process ends, the
+// deadline passes or a signal arrives.
+Status WaitForLogLine(const std::string& log, const std::string& word, const ProcRef& p, int timeout_ms,
+                      const std::string& what) {
+  int64_t end = MonoMs() + timeout_ms;
+  for (;;) {
+    auto text = ReadFile(log);
+    if (text && text->find(word) != std::string::npos) return Status::Ok();
+    ReapChildren();
+    if (!Alive(p)) return Status::Error(what + " exited while starting; its output (" + log + "):" + Tail(log, 15));
+    if (g_signal.load()) return Status::Error("interrupted");
+    if (MonoMs() >= end) {
+      return Status::Error(what + " did not say '" + word + "' within " + std::to_string(timeout_ms / 1000) +
+                           " s; its output (" + log + "):" + Tail(log, 15));
+    }
+    SleepMs(25);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Namespaces and interfaces
+
+bool NetnsExists(const std::string& ns) { return FileExists("/run/netns/" + ns); }
+
+// Pids of the processes whose network namespace is ns (what `ip netns pids` shows).
+std::vector<int> PidsInNetns(const std::string& ns) {
+  std::vector<int> pids;
+  struct stat target {};
+  if (::stat(("/run/netns/" + ns).c_str(), &target) != 0) return pids;
+  DIR* d = ::opendir("/proc");
+  if (!d) return pids;
+  while (dirent* e = ::readdir(d)) {
+    char* end = nullptr;
+    long pid = std::strtol(e->d_name, &end, 10);
+    if (!end || *end || pid <= 0 || pid == ::getpid()) continue;
+    struct stat st {};
+    if (::stat(("/proc/" + std::string(e->d_name) + "/ns/net").c_str(), &st) != 0) continue;
+    if (st.st_ino == target.st_ino && st.st_dev == target.st_dev) pids.push_back(int(pid));
+  }
+  ::closedir(d);
+  return pids;
+}
+
+Status Ip(const std::vector<std::string>& args) {
+  std::vector<std::string> argv = {"ip"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return RunChecked(argv, "iproute2");
+}
+
+Status Sysctl(const std::string& ns, const std::vector<std::string>& settings) {
+  std::vector<std::string> argv = {"ip", "netns", "exec", ns, "sysctl", "-q", "-w"};
+  argv.insert(argv.end(), settings.begin(), settings.end());
+  return RunChecked(argv, "procps");
+}
+
+// ---------------------------------------------------------------------------
+// State (DATA/lab/state.json)
+
+struct GuestRec {
+  GuestSpec spec;
+  GuestState st;
+  std::string image_kind;
+  std::optional<Ip4> public_ip;  // nat
+  Ip4 target;                    // where telnet answers from hn-inet
+};
+
+struct LabState {
+  std::string data_dir;
+  std::string config_source;  // "built-in" or the config file
+  std::string mode;           // "nat" | "bridge"
+  int64_t started_unix = 0;
+  bool ready = false;
+  double ready_seconds = 0;
+  ProcRef up;                 // the `honeynet up` process
+  std::vector<std::string> namespaces;
+  std::vector<std::pair<std::string, std::string>> links;  // {namespace, interface}
+  ProcRef wall, services;
+  std::string capture_dir;
+  std::vector<GuestRec> guests;
+};
+
+json ProcJson(const ProcRef& p) { return {{"pid", p.pid}, {"start", p.start}}; }
+ProcRef ProcFrom(const json& j) {
+  ProcRef p;
+  if (j.is_object()) {
+    p.pid = j.value("pid", 0);
+    p.start = j.value("start", int64_t(0));
+  }
+  return p;
+}
+
+json SpecJson(const GuestSpec& g) {
+  json dns = json::array();
+  for (const Ip4& d : g.dns) dns.push_back(d.ToString());
+  return {{"name", g.name},         {"image", g.image},       {"dir", g.dir},
+          {"netns", g.netns},       {"tap", g.tap},           {"mac", g.mac.ToString()},
+          {"ip", PrefixText(g.ip)}, {"gateway", g.gateway.ToString()}, {"hostname", g.hostname},
+          {"dns", dns},             {"mem_mb", g.mem_mb},     {"kernel", g.kernel}};
+}
+
+GuestSpec SpecFrom(const json& j) {
+  GuestSpec g;
+  g.name = j.value("name", "");
+  g.image = j.value("image", "");
+  g.dir = j.value("dir", "");
+  g.netns = j.value("netns", "");
+  g.tap = j.value("tap", "");
+  if (auto m = Mac::Parse(j.value("mac", ""))) g.mac = *m;
+  if (auto p = Ip4Prefix::Parse(j.value("ip", ""))) g.ip = *p;
+  if (auto gw = Ip4::Parse(j.value("gateway", ""))) g.gateway = *gw;
+  g.hostname = j.value("hostname", "");
+  if (j.contains("dns") && j["dns"].is_array()) {
+    for (const auto& d : j["dns"]) {
+      if (auto ip = Ip4::Parse(d.get<std::string>())) g.dns.push_back(*ip);
+    }
+  }
+  g.mem_mb = j.value("mem_mb", 64u);
+  g.kernel = j.value("kernel", "/usr/bin/linux");
+  return g;
+}
+
+json StateJson(const LabState& s) {
+  json j;
+  j["version"] = kStateVersion;
+  j["data_dir"] = s.data_dir;
+  j["config"] = s.config_source;
+  j["mode"] = s.mode;
+  j["started_unix"] = s.started_unix;
+  j["ready"] = s.ready;
+  j["ready_seconds"] = s.ready_seconds;
+  j["up"] = ProcJson(s.up);
+  j["namespaces"] = s.namespaces;
+  json links = json::array();
+  for (const auto& [ns, name] : s.links) links.push_back({{"netns", ns}, {"name", name}});
+  j["links"] = links;
+  j["wall"] = ProcJson(s.wall);
+  j["services"] = ProcJson(s.services);
+  j["capture_dir"] = s.capture_dir;
+  json guests = json::array();
+  for (const GuestRec& g : s.guests) {
+    json gj = {{"spec", SpecJson(g.spec)},
+               {"pid", g.st.pid},
+               {"started_unix", g.st.started_unix},
+               {"image_kind", g.image_kind},
+               {"target", g.target.ToString()}};
+    if (g.public_ip) gj["public_ip"] = g.public_ip->ToString();
+    guests.push_back(gj);
+  }
+  j["guests"] = guests;
+  return j;
+}
+
+Result<LabState> StateFrom(const json& j, const std::string& path) {
+  if (!j.is_object() || j.value("version", 0) != kStateVersion) {
+    return Status::Error(path + ": not a lab state file of this honeynet version; remove what it names by hand "
+                         "or `honeynet down --force`");
+  }
+  LabState s;
+  s.data_dir = j.value("data_dir", "");
+  s.config_source = j.value("config", "");
+  s.mode = j.value("mode", "");
+  s.started_unix = j.value("started_unix", int64_t(0));
+  s.ready = j.value("ready", false);
+  s.ready_seconds = j.value("ready_seconds", 0.0);
+  s.up = ProcFrom(j.value("up", json::object()));
+  s.namespaces = j.value("namespaces", std::vector<std::string>{});
+  for (const auto& l : j.value("links", json::array())) s.links.emplace_back(l.value("netns", ""), l.value("name", ""));
+  s.wall = ProcFrom(j.value("wall", json::object()));
+  s.services = ProcFrom(j.value("services", json::object()));
+  s.capture_dir = j.value("capture_dir", "");
+  for (const auto& gj : j.value("guests", json::array())) {
+    GuestRec g;
+    g.spec = SpecFrom(gj.value("spec", json::object()));
+    g.st.pid = gj.value("pid", 0);
+    g.st.started_unix = gj.value("started_unix", int64_t(0));
+    g.image_kind = gj.value("image_kind", "");
+    if (gj.contains("public_ip")) g.public_ip = Ip4::Parse(gj.value("public_ip", ""));
+    if (auto t = Ip4::Parse(gj.value("target", ""))) g.target = *t;
+    s.guests.push_back(g);
+  }
+  return s;
+}
+
+Status SaveState(const LabState& s) {
+  return WriteFileAtomic(StatePath(s.data_dir), StateJson(s).dump(2) + "\n");
+}
+
+// The state of the lab in data dir dd; nullopt when there is none.
+Result<std::optional<LabState>> LoadState(const std::string& dd) {
+  const std::string path = StatePath(dd);
+  auto text = ReadFile(path);
+  if (!text) return std::optional<LabState>();
+  try {
+    auto s = StateFrom(json::parse(*text), path);
+    if (!s.ok()) return s.status();
+    s->data_dir = dd;
+    return std::optional<LabState>(std::move(s.value()));
+  } catch (const json::exception& e) {
+    return Status::Error(path + ": corrupt (" + std::string(e.what()) +
+                         "); `honeynet down --force` removes the lab's namespaces without it");
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Lock: up, down and reset of one data dir never run at the same time.
+
+class LabLock {
+ public:
+  static Result<LabLock> Take(const std::string& dd, const Say& say) {
+    if (Status s = MakeDirs(LabDir(dd)); !s.ok()) return s;
+    const std::string path = LabDir(dd) + "/lock";
+    int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+    if (fd < 0) return Status::Error("cannot open " + path + ": " + Errno());
+    if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+      if (say) say("waiting for another honeynet up/down/reset on " + dd + " to finish ...");
+      while (::flock(fd, LOCK_EX) != 0) {
+        if (errno != EINTR) {
+          std::string e = Errno();
+          ::close(fd);
+          return Status::Error("cannot lock " + path + ": " + e);
+        }
+      }
+    }
+    return LabLock(fd);
+  }
+  LabLock(LabLock&& o) noexcept : fd_(o.fd_) { o.fd_ = -1; }
+  LabLock(const LabLock&) = delete;
+  LabLock& operator=(const LabLock&) = delete;
+  ~LabLock() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+
+ private:
+  explicit LabLock(int fd) : fd_(fd) {}
+  int fd_;
+};
+
+// ---------------------------------------------------------------------------
+// Telnet readiness
+
+// True when target:23 accepts a connection from hn-inet and sends something
+// (telnetd opens with its option requests).
+bool TelnetAnswers(Ip4 target) {
+  auto fd = ConnectInNetns(kInetNs, "", target.ToString(), kTelnetPort, 700);
+  if (!fd.ok()) return false;
+  pollfd p{fd.value(), POLLIN, 0};
+  bool ok = ::poll(&p, 1, 1500) == 1 && (p.revents & POLLIN);
+  if (ok) {
+    char buf[256];
+    ok = ::recv(fd.value(), buf, sizeof buf, MSG_DONTWAIT) > 0;
+  }
+  ::close(fd.value());
+  return ok;
+}
+
+// Waits until every guest in idx answers telnet; fails when one stops, on a
+// signal, or at the deadline.
+Status WaitGuestsAnswer(const LabState& st, const std::vector<size_t>& idx, int timeout_ms, const Say& say,
+                        int64_t t0_ms) {
+  std::set<size_t> waiting(idx.begin(), idx.end());
+  int64_t end = MonoMs() + timeout_ms;
+  while (!waiting.empty()) {
+    for (auto it = waiting.begin(); it != waiting.end();) {
+      const GuestRec& g = st.guests[*it];
+      if (TelnetAnswers(g.target)) {
+        say(fmt::format("  {} answers telnet at {}:23 ({} after start)", g.spec.name, g.target.ToString(),
+                        Seconds(double(MonoMs() - t0_ms) / 1000)));
+        it = waiting.erase(it);
+        continue;
+      }
+      if (!GuestRunning(g.spec, g.st)) {
+        return Status::Error("guest " + g.spec.name + " stopped while booting; its console (" +
+                             GuestConsoleLog(g.spec) + "):" + ConsoleTail(GuestConsoleLog(g.spec)));
+      }
+      ++it;
+    }
+    if (waiting.empty()) break;
+    if (g_signal.load()) return Status::Error("interrupted");
+    if (MonoMs() >= end) {
+      std::vector<std::string> names;
+      for (size_t i : waiting) names.push_back(st.guests[i].spec.name);
+      const GuestRec& g = st.guests[*waiting.begin()];
+      return Status::Error("guest" + std::string(names.size() > 1 ? "s " : " ") + Join(names, ", ") +
+                           " did not answer telnet within " + std::to_string(timeout_ms / 1000) + " s; console of " +
+                           g.spec.name + " (" + GuestConsoleLog(g.spec) + "):" + ConsoleTail(GuestConsoleLog(g.spec)));
+    }
+    SleepMs(200);
+  }
+  return Status::Ok();
+}
+
+// ---------------------------------------------------------------------------
+// Down
+
+bool AnythingAlive(const LabState& s) {
+  if (Alive(s.wall) || Alive(s.services)) return true;
+  for (const GuestRec& g : s.guests) {
+    if (!GuestProcesses(g.spec).empty()) return true;
+  }
+  return false;
+}
+
+// Takes down everything the state names (and, with extra_ns, those namespaces
+// too). Keeps going past errors and reports them all at the end.
+Status DownLocked(const std::string& dd, const std::optional<LabState>& state,
+                  const std::vector<std::string>& extra_ns, const Say& say) {
+  std::vector<std::string> errors, done;
+  if (state) {
+    const LabState& s = *state;
+    // Guests: clean halt in parallel, then kill (StopGuest finds every process of a guest).
+    std::vector<std::thread> stoppers;
+    std::vector<Status> results(s.guests.size());
+    size_t n_running = 0;
+    for (size_t i = 0; i < s.guests.size(); i++) {
+      if (GuestProcesses(s.guests[i].spec).empty()) continue;
+      n_running++;
+      stoppers.emplace_back([&, i] { results[i] = StopGuest(s.guests[i].spec, s.guests[i].st, kGuestStopMs); });
+    }
+    for (auto& t : stoppers) t.join();
+    for (const Status& r : results) {
+      if (!r.ok()) errors.push_back(r.message());
+    }
+    if (n_running) done.push_back(fmt::format("halted {} guest{}", n_running, n_running == 1 ? "" : "s"));
+    if (std::string how = StopProc(s.wall, kWallStopMs); !how.empty()) done.push_back("honeywall " + how);
+    if (std::string how = StopProc(s.services, 2000); !how.empty()) done.push_back("services " + how);
+  }
+  // Whatever still runs in the lab's namespaces (only the lab's own processes
+  // ever run there: a guest's helpers after a crash, a child left behind).
+  std::vector<std::string> spaces = extra_ns;
+  if (state) spaces.insert(spaces.end(), state->namespaces.begin(), state->namespaces.end());
+  std::sort(spaces.begin(), spaces.end());
+  spaces.erase(std::unique(spaces.begin(), spaces.end()), spaces.end());
+  for (const std::string& ns : spaces) {
+    if (!NetnsExists(ns)) continue;
+    std::vector<int> pids = PidsInNetns(ns);
+    if (!pids.empty()) {
+      for (int pid : pids) ::kill(pid, SIGKILL);
+      done.push_back(fmt::format("killed {} leftover process{} in {}", pids.size(), pids.size() == 1 ? "" : "es", ns));
+      int64_t end = MonoMs() + 5000;
+      while (!PidsInNetns(ns).empty() && MonoMs() < end) {
+        ReapChildren();
+        SleepMs(20);
+      }
+    }
+    RunResult r = RunCommand({"ip", "netns", "del", ns});
+    if (NetnsExists(ns)) {
+      errors.push_back("cannot delete namespace " + ns + ": " + r.out);
+    } else {
+      done.push_back("removed namespace " + ns);
+    }
+  }
+  ReapChildren();
+  if (!errors.empty()) {
+    return Status::Error("lab down: " + Join(errors, "; ") + " (the state stays in " + StatePath(dd) +
+                         "; run `honeynet down` again)");
+  }
+  if (state && ::unlink(StatePath(dd).c_str()) != 0 && errno != ENOENT) {
+    return Status::Error("cannot remove " + StatePath(dd) + ": " + Errno());
+  }
+  if (say) say("lab down: " + (done.empty() ? std::string("nothing was running") : Join(done, ", ")));
+  return Status::Ok();
+}
+
+// ---------------------------------------------------------------------------
+// Up
+
+// Signal handlers for the time `up` runs; restored when it returns.
+class SignalScope {
+ public:
+  SignalScope() {
+    g_signal.store(0);
+    struct sigaction sa {};
+    sa.sa_handler = OnSignal;
+    sigemptyset(&sa.sa_mask);
+    for (int i = 0; i < 3; i++) ::sigaction(kSigs[i], &sa, &old_[i]);
+  }
+  ~SignalScope() {
+    for (int i = 0; i < 3; i++) ::sigaction(kSigs[i], &old_[i], nullptr);
+  }
+
+ private:
+  static constexpr int kSigs[3] = {SIGINT, SIGTERM, SIGHUP};
+  struct sigaction old_[3] {};
+};
+
+// The upstream gateway in hn-inet: outside.gateway (nat), else 192.0.2.1.
+Ip4 UpstreamGateway(const Config& c) { return c.outside_gateway.value_or(*Ip4::Parse("192.0.2.1")); }
+
+Status CheckInterrupt() {
+  if (int sig = g_signal.load()) return Status::Error(std::string("interrupted by ") + strsignal(sig));
+  return Status::Ok();
+}
+
+struct Builder {
+  LabState& st;
+  const Config& wc;
+  const LabOptions& opt;
+  const std::map<std::string, std::string>& images;  // kind -> image path
+  const Say& say;
+
+  Status Save() { return SaveState(st); }
+
+  Status AddNamespace(const std::string& ns) {
+    st.namespaces.push_back(ns);
+    if (Status s = Save(); !s.ok()) return s;
+    if (Status s = Ip({"netns", "add", ns}); !s.ok()) return s;
+    // IPv6 off before any device exists: no MLD, DAD or router solicitations from the lab.
+    if (Status s = Sysctl(ns, {"net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1"});
+        !s.ok())
+      return s;
+    return Ip({"-n", ns, "link", "set", "lo", "up"});
+  }
+
+  // Records the interfaces, then runs the ip command that makes them.
+  Status AddLinks(const std::vector<std::pair<std::string, std::string>>& links, const std::vector<std::string>& cmd) {
+    for (const auto& l : links) st.links.push_back(l);
+    if (Status s = Save(); !s.ok()) return s;
+    return Ip(cmd);
+  }
+
+  Status Namespaces() {
+    if (Status s = AddNamespace(kWallNs); !s.ok()) return s;
+    // The kernel never routes between the honeywall's ports.
+    if (Status s = Sysctl(kWallNs, {"net.ipv4.ip_forward=0", "net.ipv4.conf.default.forwarding=0"}); !s.ok())
+      return s;
+    return AddNamespace(kInetNs);
+  }
+
+  Status Interfaces() {
+    const std::string in = wc.inside.interface, out = wc.outside.interface;
+    const std::string w = kWallNs;
+    if (Status s = AddLinks({{w, in}, {w, kLabBridgeUplink}},
+                            {"-n", w, "link", "add", in, "type", "veth", "peer", "name", kLabBridgeUplink});
+        !s.ok())
+      return s;
+    if (Status s = AddLinks({{w, out}, {kInetNs, kInetIface}},
+                            {"-n", w, "link", "add", out, "type", "veth", "peer", "name", kInetIface, "netns", kInetNs});
+        !s.ok())
+      return s;
+    if (Status s = AddLinks({{w, kLabBridge}}, {"-n", w, "link", "add", kLabBridge, "type", "bridge", "stp_state", "0",
+                                                "mcast_snooping", "0", "forward_delay", "0"});
+        !s.ok())
+      return s;
+    if (Status s = Ip({"-n", w, "link", "set", kLabBridgeUplink, "master", kLabBridge}); !s.ok()) return s;
+    for (size_t i = 0; i < wc.honeypots.size(); i++) {
+      const std::string tap = TapName(i);
+      if (Status s = AddLinks({{w, tap}}, {"-n", w, "tuntap", "add", "dev", tap, "mode", "tap"}); !s.ok()) return s;
+      if (Status s = Ip({"-n", w, "link", "set", tap, "master", kLabBridge}); !s.ok()) return s;
+      if (Status s = Ip({"-n", w, "link", "set", tap, "up"}); !s.ok()) return s;
+    }
+    for (const std::string& dev : {in, out, std::string(kLabBridgeUplink), std::string(kLabBridge)}) {
+      if (Status s = Ip({"-n", w, "link", "set", dev, "up"}); !s.ok()) return s;
+    }
+    return Status::Ok();
+  }
+
+  // hn-inet0: the attacker first (so it is the source of connections made in
+  // hn-inet), the upstream gateway, the outside hosts; routes to honeypots
+  // outside those networks.
+  Status Internet() {
+    const std::string n = kInetNs;
+    std::vector<std::string> addrs = {std::string(kAttackerIp) + "/24"};
+    const Ip4 gw = UpstreamGateway(wc);
+    if (gw.ToString() != kAttackerIp) addrs.push_back(gw.ToString() + "/24");
+    for (int h = kOutsideHostFirst; h <= kOutsideHostLast; h++) {
+      std::string a = "192.0.2." + std::to_string(h);
+      if (a != gw.ToString()) addrs.push_back(a + "/24");
+    }
+    for (const std::string& a : addrs) {
+      if (Status s = Ip({"-n", n, "addr", "add", a, "dev", kInetIface}); !s.ok()) return s;
+    }
+    if (Status s = Ip({"-n", n, "link", "set", kInetIface, "up"}); !s.ok()) return s;
+    const Ip4Prefix lab_net{*Ip4::Parse(kInetNet), 24};
+    const Ip4Prefix gw_net{gw, 24};
+    for (const GuestRec& g : st.guests) {
+      if (lab_net.Contains(g.target) || gw_net.Contains(g.target)) continue;
+      if (Status s = Ip({"-n", n, "route", "add", g.target.ToString() + "/32", "dev", kInetIface}); !s.ok()) return s;
+    }
+    return Status::Ok();
+  }
+
+  Status Services() {
+    std::vector<std::string> tcp, udp;
+    for (uint16_t p : kLabTcpPorts) tcp.push_back(std::to_string(p));
+    for (uint16_t p : kLabUdpPorts) udp.push_back(std::to_string(p));
+    auto ref = SpawnInNetns(kInetNs, {opt.self_exe, "lab-services", "--tcp", Join(tcp, ","), "--udp", Join(udp, ",")},
+                            ServicesLogPath(st.data_dir), [&](const ProcRef& r) {
+                              st.services = r;
+                              return Save();
+                            });
+    if (!ref.ok()) return ref.status();
+    return WaitForLogLine(ServicesLogPath(st.data_dir), "ready", st.services, kServicesReadyMs,
+                          "the lab services (honeynet lab-services)");
+  }
+
+  Status Wall() {
+    auto ref = SpawnInNetns(kWallNs, {opt.self_exe, "wall", "--config", WallConfigPath(st.data_dir)},
+                            WallLogPath(st.data_dir), [&](const ProcRef& r) {
+                              st.wall = r;
+                              return Save();
+                            });
+    if (!ref.ok()) return ref.status();
+    return WaitForLogLine(WallLogPath(st.data_dir), "ready", st.wall, kWallReadyMs, "the honeywall (honeynet wall)");
+  }
+
+  Status Guests() {
+    for (GuestRec& g : st.guests) {
+      if (Status s = CheckInterrupt(); !s.ok()) return s;
+      auto gs = StartGuest(g.spec);
+      if (!gs.ok()) return gs.status();
+      g.st = gs.value();
+      if (Status s = Save(); !s.ok()) return s;
+    }
+    return Status::Ok();
+  }
+};
+
+// The guests' records (specs) for the lab's wall config.
+std::vector<GuestRec> PlanGuests(const Config& wc, const std::string& dd,
+                                 const std::map<std::string, std::string>& images) {
+  std::vector<GuestRec> out;
+  const bool nat = wc.mode == Mode::kNat;
+  for (size_t i = 0; i < wc.honeypots.size(); i++) {
+    const HoneypotConfig& hp = wc.honeypots[i];
+    GuestRec g;
+    g.image_kind = hp.image;
+    g.spec.name = hp.name;
+    g.spec.image = images.at(hp.image);
+    g.spec.dir = GuestDir(dd, hp.name);
+    g.spec.netns = kWallNs;
+    g.spec.tap = TapName(i);
+    g.spec.mac = hp.mac.value_or(LabGuestMac(i));
+    if (nat) {
+      g.spec.ip = Ip4Prefix{hp.ip, wc.inside_gateway_ip->len};
+      g.spec.gateway = wc.inside_gateway_ip->addr;
+      g.public_ip = hp.public_ip;
+      g.target = *hp.public_ip;
+    } else {
+      g.spec.ip = Ip4Prefix{hp.ip, 24};
+      g.spec.gateway = UpstreamGateway(wc);
+      g.target = hp.ip;
+    }
+    g.spec.hostname = hp.hostname.empty() ? hp.name : hp.hostname;
+    g.spec.dns = wc.dns_servers;
+    g.spec.mem_mb = hp.mem_mb;
+    out.push_back(g);
+  }
+  return out;
+}
+
+// The honeynet command as a user would type it: "honeynet" when that is on
+// PATH and the same binary, else the path it was started by.
+std::string CommandName(const std::string& self_exe) {
+  std::string on_path = FindProgram("honeynet");
+  char a[4096], b[4096];
+  if (!on_path.empty() && ::realpath(on_path.c_str(), a) && ::realpath(self_exe.c_str(), b) && std::string(a) == b)
+    return "honeynet";
+  return self_exe;
+}
+
+// How to use the lab, printed once it is ready.
+std::string HowTo(const LabState& st, const LabOptions& opt) {
+  const std::string hn = CommandName(opt.self_exe);
+  const std::string dd = st.data_dir == kLabDefaultDataDir ? "" : " --data-dir " + st.data_dir;
+  const GuestRec& g = st.guests.front();
+  const std::string telnet = HaveProgram("telnet") ? "telnet" : "busybox telnet";
+  std::vector<std::pair<std::string, std::string>> lines = {
+      {fmt::format("ip netns exec {} {} {}", kInetNs, telnet, g.target.ToString()),
+       fmt::format("the attacker ({}) logs into {}: root / root", kAttackerIp, g.spec.name)},
+      {hn + " status" + dd, "honeypots, budgets, counters, capture files"},
+      {hn + " console " + g.spec.name + dd, "the guest's console (Ctrl-] leaves it)"},
+      {hn + " selftest" + dd, "the paper's Part V, automated (spends budget)"},
+      {hn + " reset " + g.spec.name + dd, "a pristine guest again"},
+  };
+  size_t w = 0;
+  for (const auto& l : lines) w = std::max(w, l.first.size());
+  std::string o = "\nTry it (as root):\n";
+  for (const auto& l : lines) o += fmt::format("  {:<{}}  # {}\n", l.first, w, l.second);
+  o += "Capture: " + st.capture_dir + " (pcap files, events.json, honeywall.log)\n";
+  o += opt.detach ? "Stop it with: " + hn + " down" + dd + "\n"
+                  : "Ctrl-C here (or " + hn + " down" + dd + ") stops it and removes everything it made.\n";
+  return o;
+}
+
+// The live status line of a foreground `up`.
+std::string StatusLine(const json& s, int64_t since_ms) {
+  int up = 0, total = 0;
+  for (const auto& h : s.value("honeypots", json::array())) {
+    total++;
+    if (h.value("running", false)) up++;
+  }
+  const json w = s.value("wall", json::object());
+  const json frames = w.value("frames", json::object());
+  uint64_t fr = frames.value("inside_rx", uint64_t(0)) + frames.value("outside_rx", uint64_t(0));
+  return fmt::format("[{}] guests {}/{} up | wall {} | frames {} | drops {} | capture drops {} | Ctrl-C stops",
+                     Duration((MonoMs() - since_ms) / 1000), up, total, w.value("running", false) ? "up" : "DOWN",
+                     fr, w.value("drops", uint64_t(0)), w.value("capture_drops", uint64_t(0)));
+}
+
+// Foreground: the live status line until a signal, the wall's end or a `down`
+// from elsewhere; then down.
+Status RunForeground(const LabOptions& opt, const Say& say, int64_t t0_ms) {
+  const bool tty = ::isatty(1);
+  std::string reason;
+  while (!g_signal.load()) {
+    ReapChildren();
+    auto st = LabStatus(opt.data_dir);
+    if (!st.ok() || !st->value("up", false)) {
+      if (tty) std::printf("\n");
+      say("the lab was taken down by another command");
+      return Status::Ok();
+    }
+    if (!(*st)["wall"].value("running", false)) {
+      reason = "the honeywall stopped (see " + WallLogPath(opt.data_dir) + "):" + Tail(WallLogPath(opt.data_dir), 10);
+      break;
+    }
+    if (tty) {
+      std::printf("\r%s\033[K", StatusLine(*st, t0_ms).c_str());
+      std::fflush(stdout);
+    }
+    for (int i = 0; i < 10 && !g_signal.load(); i++) SleepMs(100);
+  }
+  if (tty) std::printf("\n");
+  if (reason.empty()) say(std::string("stopping (") + strsignal(g_signal.load()) + ") ...");
+  auto lock = LabLock::Take(opt.data_dir, say);
+  if (!lock.ok()) return lock.status();
+  auto state = LoadState(opt.data_dir);
+  if (!state.ok()) return state.status();
+  Status d = DownLocked(opt.data_dir, state.value(), {}, say);
+  if (!reason.empty()) return Status::Error(reason);
+  return d;
+}
+
+// Reads "/proc/self/exe" when the caller gave no binary.
+std::string SelfExe(const std::string& given) {
+  if (!given.empty()) return given;
+  char buf[4096];
+  ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
+  return n > 0 ? std::string(buf, size_t(n)) : std::string("honeynet");
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+// Public API
+
+Mac LabGuestMac(size_t index) {
+  Mac m;
+  m.b = {0x52, 0x54, 0x00, 0x4e, uint8_t((index + 2) >> 8), uint8_t(index + 2)};
+  return m;
+}
+
+Config BuiltinLabConfig(const std::string& data_dir) {
+  Config c;
+  c.source = "<built-in lab>";
+  c.mode = Mode::kNat;
+  c.inside_gateway_ip = Ip4Prefix{*Ip4::Parse("10.0.0.1"), 24};
+  c.outside_gateway = *Ip4::Parse("192.0.2.1");
+  HoneypotConfig hp;
+  hp.name = "hp1";
+  hp.ip = *Ip4::Parse("10.0.0.2");
+  hp.public_ip = *Ip4::Parse("192.0.2.10");
+  hp.limits = c.limits;
+  hp.image = "busybox";
+  hp.mem_mb = 64;
+  hp.hostname = "hp1";
+  c.honeypots.push_back(hp);
+  c.capture.dir = CaptureDir(data_dir);
+  c.capture.stats_interval_ns = kLabStatsIntervalNs;
+  return c;
+}
+
+Result<Config> LabWallConfig(const Config& cfg, const std::string& data_dir) {
+  Config c = cfg;
+  std::vector<std::string> errs;
+  if (c.honeypots.empty()) errs.push_back("the lab needs at least one [[honeypot]]");
+  if (c.honeypots.size() > size_t(kMaxGuests)) {
+    errs.push_back(fmt::format("the lab runs at most {} honeypots, the config has {}", kMaxGuests, c.honeypots.size()));
+  }
+  // Interface names the lab uses itself in hn-wall.
+  for (const PortConfig* p : {&c.inside, &c.outside}) {
+    const std::string& n = p->interface;
+    if (n == kLabBridge || n == kLabBridgeUplink || n.rfind("hn-tap", 0) == 0) {
+      errs.push_back("interface name " + n + " is one the lab uses itself (hn-br, hn-in-br, hn-tapN): pick another");
+    }
+  }
+  const std::vector<std::string> kinds = ImageKinds();
+  const Ip4 gw = UpstreamGateway(c);
+  for (size_t i = 0; i < c.honeypots.size(); i++) {
+    HoneypotConfig& hp = c.honeypots[i];
+    if (std::find(kinds.begin(), kinds.end(), hp.image) == kinds.end()) {
+      errs.push_back("honeypot " + hp.name + ": image \"" + hp.image + "\" is not one the lab can build (" +
+                     Join(kinds, ", ") + ")");
+    }
+    if (!hp.mac) hp.mac = LabGuestMac(i);  // the honeywall knows each guest by its fixed MAC
+    if (hp.hostname.empty()) hp.hostname = hp.name;
+    Ip4 target = c.mode == Mode::kNat ? hp.public_ip.value_or(Ip4{}) : hp.ip;
+    if (target.ToString() == kAttackerIp ||
+        (Ip4Prefix{*Ip4::Parse(kInetNet), 24}.Contains(target) &&
+         ((target.v & 0xff) >= uint32_t(kOutsideHostFirst) && (target.v & 0xff) <= uint32_t(kOutsideHostLast)))) {
+      errs.push_back("honeypot " + hp.name + ": address " + target.ToString() +
+                     " is taken by the lab's internet (attacker 192.0.2.66, outside hosts 192.0.2.20-31)");
+    }
+    if (c.mode == Mode::kBridge && !Ip4Prefix{gw, 24}.Contains(hp.ip)) {
+      errs.push_back("honeypot " + hp.name + ": in bridge mode the lab puts honeypots in the upstream gateway's "
+                     "network " + gw.ToString() + "/24; ip " + hp.ip.ToString() + " is not in it");
+    }
+  }
+  if (!errs.empty()) return Status::Error(c.source + ": " + Join(errs, "\n" + c.source + ": "));
+  c.capture.dir = CaptureDir(data_dir);
+  c.capture.stats_interval_ns = kLabStatsIntervalNs;
+  return c;
+}
+
+Result<int> ConnectInNetns(const std::string& netns, const std::string& src_ip, const std::string& dst_ip,
+                           uint16_t port, int timeout_ms) {
+  sockaddr_in dst{};
+  dst.sin_family = AF_INET;
+  dst.sin_port = htons(port);
+  if (::inet_pton(AF_INET, dst_ip.c_str(), &dst.sin_addr) != 1) return Status::Error("not an IPv4 address: " + dst_ip);
+  int fd = -1;
+  Status made = InNetns(netns, [&]() -> Status {
+    fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) return Status::Error("socket: " + Errno());
+    if (!src_ip.empty()) {
+      sockaddr_in src{};
+      src.sin_family = AF_INET;
+      if (::inet_pton(AF_INET, src_ip.c_str(), &src.sin_addr) != 1 ||
+          ::bind(fd, reinterpret_cast<sockaddr*>(&src), sizeof src) != 0) {
+        return Status::Error("cannot bind to " + src_ip + " in " + netns + ": " + Errno());
+      }
+    }
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&dst), sizeof dst) != 0 && errno != EINPROGRESS) {
+      return Status::Error("connect to " + dst_ip + ":" + std::to_string(port) + ": " + Errno());
+    }
+    return Status::Ok();
+  });
+  if (!made.ok()) {
+    if (fd >= 0) ::close(fd);
+    return made;
+  }
+  pollfd p{fd, POLLOUT, 0};
+  int n;
+  do {
+    n = ::poll(&p, 1, timeout_ms);
+  } while (n < 0 && errno == EINTR);
+  int err = 0;
+  socklen_t len = sizeof err;
+  if (n == 1) ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+  if (n != 1 || err != 0) {
+    ::close(fd);
+    return Status::Error("connect to " + dst_ip + ":" + std::to_string(port) + " from " + netns + ": " +
+                         (n == 1 ? std::strerror(err) : "timed out"));
+  }
+  ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+  return fd;
+}
+
+Status LabUp(const LabOptions& opt_in, const Say& say) {
+  LabOptions opt = opt_in;
+  opt.self_exe = SelfExe(opt.self_exe);
+  const std::string& dd = opt.data_dir;
+  if (::geteuid() != 0) {
+    return Status::Error("honeynet up needs root: it makes network namespaces, veths, taps and a bridge");
+  }
+  for (const char* prog : {"ip", "sysctl"}) {
+    if (!HaveProgram(prog)) {
+      return Status::Error(std::string("`") + prog + "` not found: apt-get install " +
+                           (std::string(prog) == "ip" ? "iproute2" : "procps"));
+    }
+  }
+  Config cfg;
+  if (opt.config_path.empty()) {
+    cfg = BuiltinLabConfig(dd);
+  } else {
+    auto c = LoadConfig(opt.config_path);
+    if (!c.ok()) return c.status();
+    cfg = c.value();
+  }
+  auto wc = LabWallConfig(cfg, dd);
+  if (!wc.ok()) return wc.status();
+
+  SignalScope signals;
+  auto lock = LabLock::Take(dd, say);
+  if (!lock.ok()) return lock.status();
+
+  // A lab already here? Up, or left behind by a crash?
+  auto old = LoadState(dd);
+  if (!old.ok()) return old.status();
+  if (old.value()) {
+    if (AnythingAlive(*old.value())) {
+      return Status::Error("a lab is already up in " + dd + " (state " + StatePath(dd) +
+                           "): see `honeynet status`, or stop it with `honeynet down` first");
+    }
+    say("a previous lab in " + dd + " did not stop cleanly: removing what is left of it");
+    if (Status s = DownLocked(dd, old.value(), {}, say); !s.ok()) return s;
+  }
+  for (const char* ns : {kWallNs, kInetNs}) {
+    if (NetnsExists(ns)) {
+      return Status::Error(std::string("network namespace ") + ns + " exists, but " + dd +
+                           " has no lab state: it belongs to a lab of another --data-dir (stop that one with "
+                           "`honeynet down --data-dir DIR`) or was left behind (`honeynet down --force` removes it)");
+    }
+  }
+
+  // Images first: building one may take minutes, and nothing is made yet.
+  std::map<std::string, std::string> images;
+  for (const HoneypotConfig& hp : wc->honeypots) {
+    if (images.count(hp.image)) continue;
+    auto img = BuildImage(dd, hp.image, false, [&](const std::string& l) { say("  " + l); });
+    if (!img.ok()) return img.status();
+    images[hp.image] = img->path;
+    if (Status s = CheckInterrupt(); !s.ok()) return s;
+  }
+  if (Status s = MakeDirs(CaptureDir(dd)); !s.ok()) return s;
+  if (Status s = WriteFileAtomic(WallConfigPath(dd), DumpConfig(wc.value())); !s.ok()) return s;
+
+  const int64_t t0 = MonoMs();
+  LabState st;
+  st.data_dir = dd;
+  st.config_source = opt.config_path.empty() ? "built-in" : opt.config_path;
+  st.mode = wc->mode == Mode::kNat ? "nat" : "bridge";
+  st.started_unix = ::time(nullptr);
+  st.up = RefOf(::getpid());
+  st.capture_dir = CaptureDir(dd);
+  st.guests = PlanGuests(wc.value(), dd, images);
+  if (Status s = SaveState(st); !s.ok()) return s;
+
+  say(fmt::format("bringing up the lab ({} mode, {} honeypot{}) in {}", st.mode, st.guests.size(),
+                  st.guests.size() == 1 ? "" : "s", dd));
+  Builder b{st, wc.value(), opt, images, say};
+  Status s = b.Namespaces();
+  if (s.ok()) s = CheckInterrupt();
+  if (s.ok()) s = b.Interfaces();
+  if (s.ok()) s = b.Internet();
+  if (s.ok()) s = CheckInterrupt();
+  if (s.ok()) s = b.Services();
+  if (s.ok()) s = b.Wall();
+  if (s.ok()) say(fmt::format("  honeywall ready ({} after start); booting {} guest{}", Seconds((MonoMs() - t0) / 1000.0),
+                              st.guests.size(), st.guests.size() == 1 ? "" : "s"));
+  if (s.ok()) s = b.Guests();
+  if (s.ok()) {
+    std::vector<size_t> all(st.guests.size());
+    for (size_t i = 0; i < all.size(); i++) all[i] = i;
+    s = WaitGuestsAnswer(st, all, opt.ready_timeout_s * 1000, say, t0);
+  }
+  if (s.ok()) {
+    st.ready = true;
+    st.ready_seconds = double(MonoMs() - t0) / 1000;
+    s = SaveState(st);
+  }
+  if (!s.ok()) {
+    say("up failed; taking down what it made ...");
+    Status d = DownLocked(dd, st, {}, say);
+    return Status::Error(s.message() + (d.ok() ? "" : "\nand the clean-up failed too: " + d.message()));
+  }
+  std::vector<std::string> names;
+  for (const GuestRec& g : st.guests) {
+    names.push_back(g.spec.name + " " + PrefixText(g.spec.ip) + (g.public_ip ? " = " + g.public_ip->ToString() : ""));
+  }
+  say(fmt::format("lab ready in {}: {}", Seconds(st.ready_seconds), Join(names, ", ")));
+  say(HowTo(st, opt));
+  if (opt.detach) return Status::Ok();
+  // Later signals stop the foreground lab; the lock is for up/down/reset only.
+  { auto release = std::move(lock.value()); }
+  return RunForeground(opt, say, t0);
+}
+
+Status LabDown(const std::string& data_dir, const Say& say, bool force) {
+  if (::geteuid() != 0) return Status::Error("honeynet down needs root (it deletes network namespaces)");
+  auto lock = LabLock::Take(data_dir, say);
+  if (!lock.ok()) return lock.status();
+  auto state = LoadState(data_dir);
+  if (!state.ok() && !force) return state.status();
+  std::optional<LabState> s = state.ok() ? state.value() : std::nullopt;
+  std::vector<std::string> extra;
+  if (force) extra = {kWallNs, kInetNs};
+  if (!s) {
+    std::vector<std::string> present;
+    for (const char* ns : {kWallNs, kInetNs}) {
+      if (NetnsExists(ns)) present.push_back(ns);
+    }
+    if (!force) {
+      if (present.empty()) {
+        say("no lab is up in " + data_dir + " (no " + StatePath(data_dir) + "): nothing to do");
+      } else {
+        say("no lab state in " + data_dir + ", but namespace" + (present.size() > 1 ? "s " : " ") +
+            Join(present, " and ") + " exist: a lab of another --data-dir, or left behind; " +
+            "`honeynet down --force` removes them");
+      }
+      return Status::Ok();
+    }
+    if (present.empty()) {
+      say("no lab is up in " + data_dir + " and no hn-wall/hn-inet namespace exists: nothing to do");
+      return Status::Ok();
+    }
+  }
+  return DownLocked(data_dir, s, extra, say);
+}
+
+Result<json> LabStatus(const std::string& dd) {
+  auto state = LoadState(dd);
+  if (!state.ok()) return state.status();
+  if (!state.value()) return json{{"up", false}, {"data_dir", dd}};
+  const LabState& s = *state.value();
+  const int64_t now = ::time(nullptr);
+  json j;
+  j["up"] = true;
+  j["ready"] = s.ready;
+  j["data_dir"] = dd;
+  j["config"] = s.config_source;
+  j["mode"] = s.mode;
+  j["started_unix"] = s.started_unix;
+  j["uptime_s"] = now - s.started_unix;
+  j["ready_seconds"] = s.ready_seconds;
+  json ns = json::object();
+  for (const std::string& n : s.namespaces) ns[n] = NetnsExists(n);
+  j["namespaces"] = ns;
+
+  // The honeywall's latest counters (stats.json, rewritten every second).
+  json stats;
+  if (auto text = ReadFile(s.capture_dir + "/stats.json")) {
+    try {
+      stats = json::parse(*text);
+    } catch (const json::exception&) {
+      stats = json();
+    }
+  }
+  json w;
+  w["pid"] = s.wall.pid;
+  w["running"] = Alive(s.wall);
+  w["log"] = WallLogPath(dd);
+  if (stats.is_object()) {
+    auto port = [&](const char* name, const char* key) { return stats.value(name, json::object()).value(key, uint64_t(0)); };
+    w["frames"] = {{"inside_rx", port("inside", "rx_frames")},
+                   {"inside_tx", port("inside", "tx_frames")},
+                   {"outside_rx", port("outside", "rx_frames")},
+                   {"outside_tx", port("outside", "tx_frames")}};
+    w["drops"] = stats.value("drops_total", uint64_t(0));
+    w["drops_by_reason"] = stats.value("drops", json::object());
+    const json cap = stats.value("capture", json::object());
+    w["capture_frames"] = cap.value("frames", uint64_t(0));
+    w["capture_drops"] = cap.value("kernel_drops", uint64_t(0)) + cap.value("write_drops", uint64_t(0));
+    w["events_dropped"] = stats.value("events", json::object()).value("dropped", uint64_t(0));
+    w["flows_active"] = stats.value("flows", json::object()).value("active", uint64_t(0));
+    if (stats.contains("time_unix")) w["stats_age_s"] = double(now) - stats["time_unix"].get<double>();
+  }
+  j["wall"] = w;
+  j["services"] = {{"pid", s.services.pid}, {"running", Alive(s.services)}, {"log", ServicesLogPath(dd)}};
+
+  json hps = json::array();
+  const json stat_hps = stats.is_object() ? stats.value("honeypots", json::object()) : json::object();
+  for (const GuestRec& g : s.guests) {
+    json h;
+    h["name"] = g.spec.name;
+    const bool running = GuestRunning(g.spec, g.st);
+    h["running"] = running;
+    h["pid"] = g.st.pid;
+    h["address"] = PrefixText(g.spec.ip);
+    h["public_address"] = g.public_ip ? json(g.public_ip->ToString()) : json(nullptr);
+    h["telnet"] = g.target.ToString() + ":23";
+    h["mac"] = g.spec.mac.ToString();
+    h["image"] = g.image_kind;
+    h["mem_mb"] = g.spec.mem_mb;
+    h["hostname"] = g.spec.hostname;
+    h["uptime_s"] = running ? json(now - g.st.started_unix) : json(nullptr);
+    h["console_log"] = GuestConsoleLog(g.spec);
+    json budgets = nullptr;
+    if (stat_hps.contains(g.spec.name)) {
+      budgets = json::object();
+      const json per_class = stat_hps[g.spec.name].value("budget", json::object());
+      for (const auto& [cls, b] : per_class.items()) {
+        std::string key = cls;
+        std::transform(key.begin(), key.end(), key.begin(), [](unsigned char ch) { return char(std::tolower(ch)); });
+        budgets[key] = b;
+      }
+    }
+    h["budgets"] = budgets;
+    hps.push_back(h);
+  }
+  j["honeypots"] = hps;
+
+  json files = json::array();
+  if (DIR* d = ::opendir(s.capture_dir.c_str())) {
+    std::vector<std::string> names;
+    while (dirent* e = ::readdir(d)) {
+      std::string n = e->d_name;
+      if (n != "." && n != ".." && n.size() > 4 && n.substr(n.size() - 4) != ".tmp") names.push_back(n);
+    }
+    ::closedir(d);
+    std::sort(names.begin(), names.end());
+    for (const std::string& n : names) {
+      struct stat st {};
+      if (::stat((s.capture_dir + "/" + n).c_str(), &st) == 0 && S_ISREG(st.st_mode)) {
+        files.push_back({{"name", n}, {"bytes", uint64_t(st.st_size)}});
+      }
+    }
+  }
+  j["capture"] = {{"dir", s.capture_dir}, {"files", files}};
+  return j;
+}
+
+std::string FormatLabStatus(const json& s) {
+  if (!s.value("up", false)) return "no lab is up in " + s.value("data_dir", std::string("?")) + "\n";
+  std::string o;
+  o += fmt::format("lab in {} ({} mode, config {}): {}, up {}\n", s.value("data_dir", ""), s.value("mode", ""),
+                   s.value("config", ""), s.value("ready", false) ? "ready" : "NOT READY (starting, or `up` failed)",
+                   Duration(s.value("uptime_s", int64_t(0))));
+  o += "\nhoneypots:\n";
+  o += fmt::format("  {:<10} {:<8} {:<14} {:<14} {:>8}  {}\n", "name", "state", "address", "public", "uptime",
+                   "budgets used/limit (left): tcp udp icmp other");
+  for (const auto& h : s.value("honeypots", json::array())) {
+    std::string budgets = "(no counters yet)";
+    if (h["budgets"].is_object()) {
+      std::vector<std::string> parts;
+      for (const char* cls : {"tcp", "udp", "icmp", "other"}) {
+        const json b = h["budgets"].value(cls, json::object());
+        parts.push_back(fmt::format("{} {}/{} ({})", cls, b.value("used", 0), b.value("limit", 0), b.value("left", 0)));
+      }
+      budgets = Join(parts, ", ");
+    }
+    const bool running = h.value("running", false);
+    o += fmt::format("  {:<10} {:<8} {:<14} {:<14} {:>8}  {}\n", h.value("name", ""), running ? "running" : "STOPPED",
+                     h.value("address", ""), h["public_address"].is_string() ? h["public_address"].get<std::string>() : "-",
+                     running ? Duration(h.value("uptime_s", int64_t(0))) : "-", budgets);
+  }
+  const json w = s.value("wall", json::object());
+  o += fmt::format("\nhoneywall: {} (pid {})", w.value("running", false) ? "running" : "NOT RUNNING", w.value("pid", 0));
+  if (w.contains("frames")) {
+    const json f = w["frames"];
+    o += fmt::format("; frames inside rx {} tx {}, outside rx {} tx {}; drops {}; capture drops {}; events dropped {}",
+                     f.value("inside_rx", 0), f.value("inside_tx", 0), f.value("outside_rx", 0),
+                     f.value("outside_tx", 0), w.value("drops", 0), w.value("capture_drops", 0),
+                     w.value("events_dropped", 0));
+    if (w.contains("stats_age_s") && w["stats_age_s"].get<double>() > 5) {
+      o += fmt::format(" (counters {:.0f} s old)", w["stats_age_s"].get<double>());
+    }
+  } else {
+    o += "; no counters yet";
+  }
+  o += "\n";
+  const json svc = s.value("services", json::object());
+  o += fmt::format("internet ({}): attacker {}, outside hosts 192.0.2.{}-{}, services {}\n", kInetNs, kAttackerIp,
+                   kOutsideHostFirst, kOutsideHostLast, svc.value("running", false) ? "running" : "NOT RUNNING");
+  const json cap = s.value("capture", json::object());
+  o += "\ncapture in " + cap.value("dir", std::string()) + ":\n";
+  for (const auto& f : cap.value("files", json::array())) {
+    o += fmt::format("  {:>12}  {}\n", f.value("bytes", uint64_t(0)), f.value("name", ""));
+  }
+  return o;
+}
+
+Status LabReset(const std::string& dd, const std::string& name, const Say& say) {
+  if (::geteuid() != 0) return Status::Error("honeynet reset needs root");
+  SignalScope signals;
+  auto lock = LabLock::Take(dd, say);
+  if (!lock.ok()) return lock.status();
+  auto state = LoadState(dd);
+  if (!state.ok()) return state.status();
+  if (!state.value()) return Status::Error("no lab is up in " + dd + ": start one with `honeynet up`");
+  LabState st = *state.value();
+  auto it = std::find_if(st.guests.begin(), st.guests.end(), [&](const GuestRec& g) { return g.spec.name == name; });
+  if (it == st.guests.end()) {
+    std::vector<std::string> names;
+    for (const GuestRec& g : st.guests) names.push_back(g.spec.name);
+    return Status::Error("no honeypot named " + name + " in the lab (it has " + Join(names, ", ") + ")");
+  }
+  const int64_t t0 = MonoMs();
+  say("resetting " + name + ": halting it, dropping its disk changes (" + GuestCowPath(it->spec) + "), booting it pristine");
+  auto gs = ResetGuest(it->spec, it->st);
+  if (!gs.ok()) return gs.status();
+  it->st = gs.value();
+  if (Status s = SaveState(st); !s.ok()) return s;
+  size_t idx = size_t(it - st.guests.begin());
+  if (Status s = WaitGuestsAnswer(st, {idx}, 120000, say, t0); !s.ok()) return s;
+  say(fmt::format("{} is pristine again ({})", name, Seconds(double(MonoMs() - t0) / 1000)));
+  return Status::Ok();
+}
+
+Status LabConsole(const std::string& dd, const std::string& name) {
+  auto state = LoadState(dd);
+  if (!state.ok()) return state.status();
+  if (!state.value()) return Status::Error("no lab is up in " + dd + ": start one with `honeynet up`");
+  for (const GuestRec& g : state.value()->guests) {
+    if (g.spec.name != name) continue;
+    if (!GuestRunning(g.spec, g.st)) return Status::Error("honeypot " + name + " is not running");
+    return AttachConsole(g.spec);
+  }
+  return Status::Error("no honeypot named " + name + " in the lab");
+}
+
+}  // namespace hn
