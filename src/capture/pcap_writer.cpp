@@ -115,6 +115,8 @@ Status PcapWriter::Rotate(int64_t ts_ns) {
     unlink(path.c_str());
     return Status::Error(last_error_);
   }
+  // 1 MiB of stdio buffer: a write() per ~700 full-size frames instead of per ~3.
+  setvbuf(f, nullptr, _IOFBF, 1 << 20);
   pcap_dumper_t* d = pcap_dump_fopen(Pcap(pcap_), f);  // writes the file header
   if (d == nullptr) {
     last_error_ = "libpcap cannot write " + path + ": " + pcap_geterr(Pcap(pcap_));
