@@ -407,8 +407,32 @@ def run_honeywall(lab, args, tmp, mode):
     res["capture_dropped"] = int(m.group(2))
     res["stop_line"] = stopped[-1]
     res["pcap_bytes"] = dir_bytes(capdir)
+    res.update(port_losses(os.path.join(capdir, "events.json")))
     shutil.rmtree(capdir, ignore_errors=True)
     return res
+
+
+def port_losses(events_path):
+    """Forwarding-port losses from the last stats event: RX ring overflows
+    (kernel_drops) and frames larger than a ring slot (truncated). The stop
+    line does not show these."""
+    last = None
+    try:
+        with open(events_path) as f:
+            for line in f:
+                if '"event_type":"stats"' in line.replace(" ", ""):
+                    last = line
+    except OSError:
+        return {}
+    if last is None:
+        return {}
+    st = json.loads(last).get("stats", {})
+    out = {}
+    for key in ("kernel_drops", "truncated"):
+        vals = [st.get(port, {}).get(key) for port in ("inside", "outside")]
+        if all(isinstance(v, int) for v in vals):
+            out[f"port_{key}"] = sum(vals)
+    return out
 
 
 def setup_bridge(lab, args, tmp):
@@ -479,6 +503,9 @@ def print_table(report):
         print(f"{label:40} {fmt(r['fwd_gbps'], '10.2f')} {fmt(r['rev_gbps'], '10.2f')} {fmt(r['rtt_ms'], '8.2f')}")
     for s in ("bridge", "nat"):
         r = res.get(s, {})
+        if r.get("port_kernel_drops") or r.get("port_truncated"):
+            print(f"WARNING: honeynet {s}: data ports lost {r.get('port_kernel_drops', 0)} frames to full RX "
+                  f"rings and {r.get('port_truncated', 0)} larger than a ring slot")
         if r.get("capture_dropped"):
             print(f"WARNING: honeynet {s}: capture dropped {r['capture_dropped']} of "
                   f"{r['capture_frames'] + r['capture_dropped']} frames ({r.get('stop_line', '')})")
