@@ -14,6 +14,8 @@ PKGS=(
   python3 python3-pytest procps
   # honeypot guests and their images (src/lab: guest.cpp, image.cpp)
   user-mode-linux busybox-static uml-utilities debootstrap e2fsprogs openssl
+  # the honeypot UML kernel with TTY capture (src/lab/kernel.cpp, `honeynet kernel build`)
+  linux-source-6.1 flex bison bc libelf-dev xz-utils patch ccache
 )
 
 missing=()

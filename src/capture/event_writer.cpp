@@ -1,6 +1,7 @@
 // EventWriter: see event_writer.h.
 #include "capture/event_writer.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <syslog.h>
@@ -12,9 +13,11 @@
 #include <cstdio>
 #include <cstring>
 #include <ctime>
+#include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
 
+#include "analysis/ttylog.h"
 #include "capture/pcap_writer.h"  // MakeDirectories
 #include "common/clock.h"
 #include "flow/community_id.h"
@@ -193,6 +196,250 @@ bool WriteAll(int fd, const std::string& text) {
 
 std::string BudgetsPath(const Config& cfg) { return cfg.capture.dir + "/budgets.json"; }
 
+// ---- tty logs ----------------------------------------------------------------
+
+constexpr int64_t kTtyPollNs = 200'000'000;   // how often DIR/tty is looked at
+constexpr size_t kTtyReadBudget = 4u << 20;   // bytes of tty log per turn, so queued events are not held up
+
+// Follows DIR/tty/*.ttylog: reads the complete records appended since the last
+// poll and turns OPEN, EXEC and CLOSE into event_type "tty" lines. A file that
+// appears later is picked up; a file replaced (other inode) or cut shorter is
+// read again from its start. How far each file was turned into events is kept
+// in the state file (no fsync: after a crash a few events may repeat, none is
+// lost); at start each file is read from its beginning again to rebuild its
+// sessions, quietly up to the saved offset.
+class TtyFollower {
+ public:
+  TtyFollower(std::string tty_dir, std::string state_path)
+      : dir_(std::move(tty_dir)), state_path_(std::move(state_path)) {
+    LoadState();
+  }
+
+  // Reads what is new, at most kTtyReadBudget bytes; appends event lines to
+  // *out and counts them in *events. True: more is waiting.
+  bool Poll(std::string* out, uint64_t* events);
+  // Rewrites the state file when offsets moved.
+  void SaveState();
+
+ private:
+  struct Saved {
+    uint64_t inode = 0, offset = 0, first_tty = 0;
+    int64_t first_us = 0;
+  };
+  struct File {
+    std::string path, honeypot;
+    dev_t dev = 0;
+    ino_t ino = 0;
+    std::unique_ptr<TtyLogReader> reader;
+    std::unique_ptr<TtySessionTracker> tracker;
+    uint64_t quiet_until = 0;  // records ending at or before this offset had their events written before
+    Saved expect;              // the saved first record, to tell a new file with a reused inode
+    uint64_t first_tty = 0;
+    int64_t first_us = 0;
+    bool broken = false;       // corrupt or unreadable: not followed until replaced
+    bool seen = false;
+  };
+
+  void LoadState();
+  void Reset(File* f, const struct stat& st, bool use_saved);
+  bool ReadNew(File* f, size_t* budget, std::string* out, uint64_t* events);
+  void Emit(const File& f, const TtyRecord& rec, const TtySessionTracker::Step& step, std::string* out,
+            uint64_t* events);
+
+  std::string dir_, state_path_;
+  std::map<std::string, Saved> saved_;  // from the state file, by file name
+  std::map<std::string, File> files_;   // by file name
+  TtyRecord rec_;                       // reused: no allocation per record once grown
+  bool dirty_ = false;
+};
+
+void TtyFollower::LoadState() {
+  FILE* f = fopen(state_path_.c_str(), "re");
+  if (f == nullptr) return;  // first start: every file from its beginning
+  std::string text;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, f)) > 0) text.append(buf, n);
+  fclose(f);
+  try {
+    const nlohmann::json j = nlohmann::json::parse(text);
+    for (const auto& [name, v] : j.at("files").items()) {
+      Saved s;
+      s.inode = v.at("inode").get<uint64_t>();
+      s.offset = v.at("offset").get<uint64_t>();
+      s.first_tty = v.value("first_tty", uint64_t{0});
+      s.first_us = v.value("first_us", int64_t{0});
+      saved_[name] = s;
+    }
+  } catch (const nlohmann::json::exception& ex) {
+    saved_.clear();
+    fprintf(stderr, "honeywall: %s is corrupt (%s): tty logs are read from their start again (tty events may repeat)\n",
+            state_path_.c_str(), ex.what());
+  }
+}
+
+void TtyFollower::SaveState() {
+  if (!dirty_) return;
+  dirty_ = false;
+  nlohmann::ordered_json files = nlohmann::ordered_json::object();
+  for (const auto& [name, f] : files_) {
+    if (!f.reader) continue;
+    nlohmann::ordered_json e;
+    e["inode"] = uint64_t(f.ino);
+    e["offset"] = std::max(f.reader->offset(), f.quiet_until);
+    e["first_tty"] = f.first_tty;
+    e["first_us"] = f.first_us;
+    files[name] = std::move(e);
+  }
+  nlohmann::ordered_json j;
+  j["version"] = 1;
+  j["files"] = std::move(files);
+  const std::string text = j.dump(1) + "\n";
+  const std::string tmp = state_path_ + ".tmp";
+  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+  if (fd < 0) return;  // best effort: a restart then repeats some tty events
+  const bool ok = WriteAll(fd, text);
+  close(fd);
+  if (!ok || rename(tmp.c_str(), state_path_.c_str()) != 0) unlink(tmp.c_str());
+}
+
+void TtyFollower::Reset(File* f, const struct stat& st, bool use_saved) {
+  f->dev = st.st_dev;
+  f->ino = st.st_ino;
+  f->broken = false;
+  f->quiet_until = 0;
+  f->expect = Saved{};
+  f->first_tty = 0;
+  f->first_us = 0;
+  f->tracker = std::make_unique<TtySessionTracker>(f->honeypot, /*keep_commands=*/false);
+  auto it = saved_.find(f->path.substr(dir_.size() + 1));
+  if (use_saved && it != saved_.end() && it->second.inode == uint64_t(st.st_ino) &&
+      it->second.offset <= uint64_t(st.st_size)) {
+    f->quiet_until = it->second.offset;
+    f->expect = it->second;
+  }
+  dirty_ = true;
+  auto r = TtyLogReader::Open(f->path, 0);
+  if (!r.ok()) {
+    f->reader.reset();
+    f->broken = true;
+    fprintf(stderr, "honeywall: tty log %s: %s; not followed until it changes\n", f->path.c_str(),
+            r.status().message().c_str());
+    return;
+  }
+  f->reader = std::move(*r);
+}
+
+void TtyFollower::Emit(const File& f, const TtyRecord& rec, const TtySessionTracker::Step& step, std::string* out,
+                       uint64_t* events) {
+  const char* action = nullptr;
+  if (rec.what == kTtyOpen) action = "open";
+  else if (rec.what == kTtyExec) action = "exec";
+  else if (rec.what == kTtyClose && step.ended) action = "close";
+  if (action == nullptr || step.session == nullptr) return;
+  const TtySession& s = *step.session;
+  ojson t;
+  t["id"] = rec.tty;
+  t["session"] = s.id;
+  t["name"] = s.name;
+  t["action"] = action;
+  if (s.parent_tty != 0) t["parent"] = s.parent_tty;
+  if (!s.parent.empty()) t["parent_session"] = s.parent;
+  if (rec.what == kTtyExec) {
+    const std::vector<std::string> argv = rec.Argv();
+    std::string cmd;
+    for (const std::string& a : argv) cmd += (cmd.empty() ? "" : " ") + a;
+    t["command"] = cmd;
+    t["argv"] = argv;
+  } else if (rec.what == kTtyClose) {
+    t["bytes_in"] = s.bytes_in;
+    t["bytes_out"] = s.bytes_out;
+    t["duration"] = double(s.DurationUs()) / 1e6;
+  }
+  ojson j;
+  const int64_t us = std::min<int64_t>(rec.TimeUs(), INT64_MAX / 1000);
+  j["timestamp"] = EveTimestamp(us * 1000);
+  j["event_type"] = "tty";
+  j["honeypot"] = f.honeypot;
+  j["tty"] = std::move(t);
+  *out += j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  *out += '\n';
+  ++*events;
+}
+
+bool TtyFollower::ReadNew(File* f, size_t* budget, std::string* out, uint64_t* events) {
+  while (*budget > 0) {
+    auto next = f->reader->Read(&rec_);
+    if (!next.ok()) {
+      f->broken = true;
+      fprintf(stderr, "honeywall: %s; the tty log is not followed further until it is replaced\n",
+              next.status().message().c_str());
+      return false;
+    }
+    if (*next != TtyLogReader::Next::kRecord) return false;
+    *budget -= std::min(*budget, kTtyHeaderBytes + size_t(rec_.len));
+    if (rec_.offset == 0) {
+      f->first_tty = rec_.tty;
+      f->first_us = rec_.TimeUs();
+      // Same inode, other first record: a new file, not the one the offset was saved for.
+      if (f->quiet_until > 0 && (f->expect.first_tty != f->first_tty || f->expect.first_us != f->first_us))
+        f->quiet_until = 0;
+    }
+    const TtySessionTracker::Step step = f->tracker->Feed(rec_);
+    if (f->reader->offset() > f->quiet_until) Emit(*f, rec_, step, out, events);
+    f->tracker->finished().clear();  // closed sessions are not needed any more
+    dirty_ = true;
+  }
+  return true;
+}
+
+bool TtyFollower::Poll(std::string* out, uint64_t* events) {
+  DIR* d = opendir(dir_.c_str());
+  if (d == nullptr) return false;  // no tty logs (yet)
+  std::vector<std::string> names;
+  while (dirent* e = readdir(d)) {
+    const std::string name = e->d_name;
+    if (name.size() > 7 && name[0] != '.' && name.compare(name.size() - 7, 7, ".ttylog") == 0) names.push_back(name);
+  }
+  closedir(d);
+  for (auto& [name, f] : files_) f.seen = false;
+  size_t budget = kTtyReadBudget;
+  bool more = false;
+  for (const std::string& name : names) {
+    const std::string path = dir_ + "/" + name;
+    struct stat st {};
+    if (stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+    auto [it, is_new] = files_.try_emplace(name);
+    File& f = it->second;
+    f.seen = true;
+    if (is_new) {
+      f.path = path;
+      f.honeypot = HoneypotOfTtyLog(name);
+      Reset(&f, st, /*use_saved=*/true);
+    } else if (st.st_ino != f.ino || st.st_dev != f.dev ||
+               (f.reader && uint64_t(st.st_size) < f.reader->offset())) {
+      Reset(&f, st, /*use_saved=*/false);  // replaced or cut: a new log
+    }
+    if (f.broken || !f.reader) continue;
+    if (uint64_t(st.st_size) <= f.reader->offset() + f.reader->pending()) continue;  // nothing new
+    if (budget == 0) {
+      more = true;
+      continue;
+    }
+    more |= ReadNew(&f, &budget, out, events);
+  }
+  for (auto it = files_.begin(); it != files_.end();) {
+    if (!it->second.seen) {
+      it = files_.erase(it);
+      dirty_ = true;
+    } else {
+      ++it;
+    }
+  }
+  saved_.clear();  // applied to the files present at the first poll
+  return more;
+}
+
 }  // namespace
 
 struct EventWriter::Impl {
@@ -208,6 +455,8 @@ struct EventWriter::Impl {
   std::condition_variable wake_cv;
   bool closed = false;
   std::string budget_error;    // last budgets.json write error
+  std::unique_ptr<TtyFollower> tty;  // writer thread only (and Stop after the join)
+  int64_t next_tty_poll_ns = 0;
 
   std::string Iface(uint8_t port) const {
     if (port == 0) return cfg.inside.interface;
@@ -427,6 +676,7 @@ Result<std::unique_ptr<EventWriter>> EventWriter::Open(const Config& cfg, const 
     return st;
   }
   im.mirror = budgets;
+  im.tty = std::make_unique<TtyFollower>(cfg.capture.dir + "/tty", cfg.capture.dir + "/tty-offsets.json");
   tzset();  // localtime_r does not re-read TZ by itself
   char host[256] = {};
   if (gethostname(host, sizeof host - 1) != 0) snprintf(host, sizeof host, "localhost");
@@ -458,13 +708,17 @@ void EventWriter::Stop() {
   stop_.store(true);
   while (DrainBatch() > 0) {
   }  // never started, or posted while stopping
+  while (PollTty(/*force=*/true)) {
+  }  // tty records written up to now
   std::lock_guard<std::mutex> lock(impl_->out_mu);
   impl_->Close();
 }
 
 void EventWriter::Run() {
   for (;;) {
-    if (DrainBatch() > 0) continue;
+    const size_t n = DrainBatch();
+    const bool tty_more = PollTty(/*force=*/false);
+    if (n > 0 || tty_more) continue;
     if (stop_.load()) break;
     std::unique_lock<std::mutex> lock(impl_->wake_mu);
     impl_->wake_cv.wait_for(lock, kIdleWait, [this] { return stop_.load(); });
@@ -507,6 +761,33 @@ size_t EventWriter::DrainBatch() {
   if (fflush(im.log) != 0 || ferror(im.log)) clearerr(im.log);
   if (counted) im.SaveBudgets();
   return n;
+}
+
+bool EventWriter::PollTty(bool force) {
+  Impl& im = *impl_;
+  const int64_t now = MonoNowNs();
+  if (!force && now < im.next_tty_poll_ns) return false;
+  {
+    std::lock_guard<std::mutex> lock(im.out_mu);
+    if (im.closed || !im.tty) return false;
+  }
+  std::string lines;
+  uint64_t n = 0;
+  const bool more = im.tty->Poll(&lines, &n);
+  im.next_tty_poll_ns = more ? now : now + kTtyPollNs;
+  if (n > 0) {
+    std::lock_guard<std::mutex> lock(im.out_mu);
+    if (im.closed) return false;
+    fwrite(lines.data(), 1, lines.size(), im.events);
+    if (fflush(im.events) != 0 || ferror(im.events)) {
+      dropped_.fetch_add(n, std::memory_order_relaxed);
+      clearerr(im.events);
+    } else {
+      tty_written_.fetch_add(n, std::memory_order_relaxed);
+    }
+  }
+  im.tty->SaveState();
+  return more;
 }
 
 void EventWriter::PostStats(const std::string& stats_json_object) {

@@ -8,6 +8,11 @@
 //   DIR/budgets.json   every honeypot's budget, rewritten (atomically) after each start,
 //                      so a restart or crash does not refill budgets
 //   syslog             the log lines too, when capture.syslog is set
+// It also follows the honeypots' tty logs, DIR/tty/*.ttylog (written by their
+// kernels, docs/tty-log.md): every ~200 ms it reads the complete records
+// appended since, and writes event_type "tty" lines for OPEN, CLOSE and EXEC
+// (not for the data). How far each file was read is kept in
+// DIR/tty-offsets.json, so a restart neither repeats nor skips events.
 // The forwarding thread Post()s (never blocks; a full queue counts a drop).
 //
 // The writer thread looks at the queue every 20 ms when idle (Post() stays a
@@ -64,19 +69,22 @@ class EventWriter {
 
   // Events lost: queue full, or events.json could not be written.
   uint64_t dropped() const { return dropped_.load(std::memory_order_relaxed); }
-  // Events written to events.json (stats events not included).
+  // Events written to events.json (stats and tty events not included).
   uint64_t written() const { return written_.load(std::memory_order_relaxed); }
+  // tty events written to events.json.
+  uint64_t tty_events() const { return tty_written_.load(std::memory_order_relaxed); }
 
  private:
   explicit EventWriter(const Config& cfg);
   void Run();
   size_t DrainBatch();  // writes up to one batch of queued events; returns how many
+  bool PollTty(bool force);  // tty logs: reads what is new (when due, or force); true: more is waiting
   struct Impl;
   std::unique_ptr<Impl> impl_;
   SpscRing<Event> queue_;
   std::thread thread_;
   std::atomic<bool> stop_{false};
-  std::atomic<uint64_t> dropped_{0}, written_{0};
+  std::atomic<uint64_t> dropped_{0}, written_{0}, tty_written_{0};
 };
 
 }  // namespace hn

@@ -12,6 +12,8 @@ inline constexpr const char* kVersion = "0.1.0";
 void AddWallCommand(CLI::App& app);   // cmd_wall.cpp
 void AddImageCommand(CLI::App& app);  // cmd_image.cpp: image build|list
 void AddLabCommands(CLI::App& app);   // cmd_lab.cpp: up, down, status, reset, console, selftest (+ hidden lab-services)
+void AddTtyCommand(CLI::App& app);    // cmd_tty.cpp: tty list|play
+void AddKernelCommand(CLI::App& app);  // cmd_kernel.cpp: kernel build|status
 
 // Subcommands set this to the function that runs them (from their callback).
 void SetRun(std::function<int()> run);

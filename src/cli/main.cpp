@@ -22,6 +22,8 @@ int main(int argc, char** argv) {
   hn::AddWallCommand(app);
   hn::AddImageCommand(app);
   hn::AddLabCommands(app);
+  hn::AddTtyCommand(app);
+  hn::AddKernelCommand(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

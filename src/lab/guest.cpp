@@ -22,6 +22,7 @@
 #include <sstream>
 #include <thread>
 
+#include "lab/kernel.h"
 #include "lab/mconsole.h"
 #include "lab/run.h"
 
@@ -37,6 +38,9 @@ constexpr const char* kInit = "/sbin/hn-init";    // the images' init (images/<k
 // PREFIX/<what the guest asks>, and ".." cannot climb out of a directory that
 // does not exist. StartGuest refuses to run if it exists.
 constexpr const char* kHostfsRoot = "/nonexistent/hostfs";
+// The TTY log's descriptor in the UML process is at least this (UML closes
+// and reuses fd 3 at start-up; the child's pipes sit just above 3).
+constexpr int kTtyLogMinFd = 10;
 
 struct Fd {
   int fd = -1;
@@ -181,8 +185,9 @@ std::string GuestTmpDir(const GuestSpec& g) {
   return g.dir;
 }
 
-std::vector<std::string> UmlArgs(const GuestSpec& g) {
-  return {
+// tty_fd: the TTY log's descriptor in the UML process, -1 for none.
+std::vector<std::string> UmlArgs(const GuestSpec& g, int tty_fd) {
+  std::vector<std::string> args = {
       g.kernel,
       "mem=" + std::to_string(g.mem_mb) + "M",
       "umid=" + g.name,
@@ -196,9 +201,14 @@ std::vector<std::string> UmlArgs(const GuestSpec& g) {
       "ssl=null",
       "pty.legacy_count=0",
       "eth0=tuntap," + g.tap + "," + g.mac.ToString(),
-      std::string("hostfs=") + kHostfsRoot,
       std::string("init=") + kInit,
   };
+  // The project kernel has no hostfs at all; there the option would end up in
+  // init's environment.
+  if (!KernelHasFeature(g.kernel, "no_hostfs")) args.push_back(std::string("hostfs=") + kHostfsRoot);
+  // Consumed by the kernel before the command line is made: not in the guest's /proc/cmdline.
+  if (tty_fd >= 0) args.push_back("tty_log_fd=" + std::to_string(tty_fd));
+  return args;
 }
 
 Status CheckSpec(const GuestSpec& g) {
@@ -228,6 +238,13 @@ Status CheckSpec(const GuestSpec& g) {
                          "that guests cannot reach the host's files; remove it");
   }
   if (g.mem_mb < 16 || g.mem_mb > 65536) return Status::Error("guest " + g.name + ": mem_mb must be 16..65536");
+  if (!g.tty_log.empty() && g.tty_log[0] != '/') {
+    return Status::Error("guest " + g.name + ": the TTY log path must be absolute: " + g.tty_log);
+  }
+  if (!g.tty_log.empty() && !KernelHasFeature(g.kernel, "tty_log")) {
+    return Status::Error("guest " + g.name + ": kernel " + g.kernel +
+                         " cannot log TTYs (not a project kernel with tty_log_fd=): run `honeynet kernel build`");
+  }
   return Status::Ok();
 }
 
@@ -265,9 +282,10 @@ const char* ChildStepName(int step) {
 
 // Starts the UML process detached: double fork (so it is nobody's child here
 // and never a zombie of ours), new session (its own process group), inside
-// netns_fd's namespace, stdout/stderr to log_fd. Returns its pid.
-Result<int> SpawnDetached(const GuestSpec& g, int netns_fd, int log_fd, const std::string& tmpdir) {
-  std::vector<std::string> args = UmlArgs(g);
+// netns_fd's namespace, stdout/stderr to log_fd, tty_fd (the TTY log, -1:
+// none) inherited under its own number. Returns its pid.
+Result<int> SpawnDetached(const GuestSpec& g, int netns_fd, int log_fd, int tty_fd, const std::string& tmpdir) {
+  std::vector<std::string> args = UmlArgs(g, tty_fd);
   std::vector<std::string> env = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "TMPDIR=" + tmpdir, "HOME=" + g.dir};
   std::vector<char*> argv, envp;
   for (auto& a : args) argv.push_back(a.data());
@@ -303,6 +321,7 @@ Result<int> SpawnDetached(const GuestSpec& g, int netns_fd, int log_fd, const st
       ::dup2(log_fd, 2);
       // Nothing else of the caller's (sockets, pipes, capture files) reaches the guest.
       ::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
+      if (tty_fd >= 0) ::fcntl(tty_fd, F_SETFD, 0);  // the one the kernel writes the TTY log to
       ::execve(kernel.c_str(), argv.data(), envp.data());
       ReportChildError(errpipe[1], 5);
       ::_exit(127);
@@ -404,7 +423,20 @@ Result<GuestState> StartGuest(const GuestSpec& g) {
                            std::strerror(errno));
     }
   }
-  auto pid = SpawnDetached(g, netns_fd.fd, log_fd.fd, GuestTmpDir(g));
+  // The TTY log: appended to, never truncated (a reboot adds to the same file).
+  Fd tty_fd;
+  if (!g.tty_log.empty()) {
+    const std::string dir = g.tty_log.substr(0, g.tty_log.rfind('/'));
+    if (Status s = MakeDirs(dir, 0750); !s.ok()) return s;
+    Fd f(::open(g.tty_log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
+    if (f.fd < 0) return Status::Error("cannot open the TTY log " + g.tty_log + ": " + std::strerror(errno));
+    tty_fd.fd = ::fcntl(f.fd, F_DUPFD_CLOEXEC, kTtyLogMinFd);
+    if (tty_fd.fd < 0) {
+      return Status::Error("cannot move the TTY log's descriptor above " + std::to_string(kTtyLogMinFd) + ": " +
+                           std::strerror(errno));
+    }
+  }
+  auto pid = SpawnDetached(g, netns_fd.fd, log_fd.fd, tty_fd.fd, GuestTmpDir(g));
   if (!pid.ok()) return pid.status();
   GuestState st;
   st.pid = pid.value();

@@ -36,6 +36,9 @@ struct GuestSpec {
   std::vector<Ip4> dns;
   uint32_t mem_mb = 64;
   std::string kernel = "/usr/bin/linux";  // UML kernel binary
+  // Host file the kernel's TTY log is appended to (tty_log_fd=, a project
+  // kernel with the "tty_log" feature: kernel.h); empty: no TTY capture.
+  std::string tty_log;
 };
 
 struct GuestState {

@@ -33,6 +33,7 @@
 
 #include "lab/guest.h"
 #include "lab/image.h"
+#include "lab/kernel.h"
 #include "lab/run.h"
 #include "lab/services.h"
 
@@ -442,7 +443,8 @@ json SpecJson(const GuestSpec& g) {
   return {{"name", g.name},         {"image", g.image},       {"dir", g.dir},
           {"netns", g.netns},       {"tap", g.tap},           {"mac", g.mac.ToString()},
           {"ip", PrefixText(g.ip)}, {"gateway", g.gateway.ToString()}, {"hostname", g.hostname},
-          {"dns", dns},             {"mem_mb", g.mem_mb},     {"kernel", g.kernel}};
+          {"dns", dns},             {"mem_mb", g.mem_mb},     {"kernel", g.kernel},
+          {"tty_log", g.tty_log}};
 }
 
 GuestSpec SpecFrom(const json& j) {
@@ -463,6 +465,7 @@ GuestSpec SpecFrom(const json& j) {
   }
   g.mem_mb = j.value("mem_mb", 64u);
   g.kernel = j.value("kernel", "/usr/bin/linux");
+  g.tty_log = j.value("tty_log", "");
   return g;
 }
 
@@ -863,8 +866,9 @@ struct Builder {
 };
 
 // The guests' records (specs) for the lab's wall config.
+// Every guest boots `kernel`; with TTY capture, each logs to CAPTURE/tty/NAME.ttylog.
 std::vector<GuestRec> PlanGuests(const Config& wc, const std::string& dd,
-                                 const std::map<std::string, std::string>& images) {
+                                 const std::map<std::string, std::string>& images, const LabKernel& kernel) {
   std::vector<GuestRec> out;
   const bool nat = wc.mode == Mode::kNat;
   for (size_t i = 0; i < wc.honeypots.size(); i++) {
@@ -890,6 +894,8 @@ std::vector<GuestRec> PlanGuests(const Config& wc, const std::string& dd,
     g.spec.hostname = hp.hostname.empty() ? hp.name : hp.hostname;
     g.spec.dns = wc.dns_servers;
     g.spec.mem_mb = hp.mem_mb;
+    g.spec.kernel = kernel.path;
+    if (kernel.tty_log) g.spec.tty_log = CaptureDir(dd) + "/tty/" + hp.name + ".ttylog";
     out.push_back(g);
   }
   return out;
@@ -1170,7 +1176,9 @@ Status LabUp(const LabOptions& opt_in, const Say& say) {
   st.started_unix = ::time(nullptr);
   st.up = RefOf(::getpid());
   st.capture_dir = CaptureDir(dd);
-  st.guests = PlanGuests(wc.value(), dd, images);
+  const LabKernel kernel = ChooseLabKernel(dd);
+  say(std::string(kernel.tty_log ? "  kernel: " : "  warning: ") + kernel.note);
+  st.guests = PlanGuests(wc.value(), dd, images, kernel);
   if (Status s = SaveState(st); !s.ok()) return s;
 
   say(fmt::format("bringing up the lab ({} mode, {} honeypot{}) in {}", st.mode, st.guests.size(),

@@ -238,6 +238,16 @@ std::string Honeywall::Summary() const {
       ld(c.rx_frames[0]), ld(c.tx_frames[0]), ld(c.rx_frames[1]), ld(c.tx_frames[1]), total,
       drops.empty() ? "" : " (", drops, drops.empty() ? "" : ")");
   if (ld(c.tx_full)) s += fmt::format("; tx ring full {}", ld(c.tx_full));
+  // Frames lost before the engine saw them: RX ring overflow, frames bigger than a slot
+  // (a neighbour sending GSO super-frames: turn TSO/GSO off on it).
+  uint64_t overflow = 0, truncated = 0;
+  for (AfPacketPort* port : m.ports) {
+    const PortStats& ps = port->stats();
+    overflow += ps.kernel_drops;
+    truncated += ps.rx_truncated;
+  }
+  if (overflow) s += fmt::format("; rx ring overflow {}", overflow);
+  if (truncated) s += fmt::format("; oversized frames {} (turn TSO/GSO off on the neighbours)", truncated);
   if (m.sniffer) {
     SnifferStats ss = m.sniffer->stats();
     s += fmt::format("; capture {} frames, {} dropped", ss.frames, ss.kernel_drops + ss.write_drops);

@@ -1,6 +1,7 @@
 // EventWriter: every kind of event, checked field by field in events.json
 // (parsed back with nlohmann, key order included) and line by line in
-// honeywall.log; budgets.json round trip through LoadBudgets; queue overflow.
+// honeywall.log; budgets.json round trip through LoadBudgets; queue overflow;
+// tty events from DIR/tty/*.ttylog files written while the writer runs.
 #include "capture/event_writer.h"
 
 #include <gtest/gtest.h>
@@ -17,6 +18,7 @@
 #include <thread>
 #include <vector>
 
+#include "analysis/ttylog.h"
 #include "common/clock.h"
 
 namespace hn {
@@ -545,6 +547,166 @@ TEST_F(EventWriterTest, OpenFailsWithAClearMessage) {
   auto w = EventWriter::Open(cfg_, FullBudgets());
   ASSERT_FALSE(w.ok());
   EXPECT_NE(w.status().message().find("capture.dir"), std::string::npos) << w.status().message();
+}
+
+// ---- tty logs --------------------------------------------------------------
+
+class EventWriterTtyTest : public EventWriterTest {
+ protected:
+  std::string TtyPath(const std::string& honeypot) const { return cfg_.capture.dir + "/tty/" + honeypot + ".ttylog"; }
+  void Append(const std::string& honeypot, const TtyLogBuilder& b) {
+    fs::create_directories(cfg_.capture.dir + "/tty");
+    Status st = b.AppendTo(TtyPath(honeypot));
+    ASSERT_TRUE(st.ok()) << st.message();
+  }
+  std::vector<ojson> TtyEvents() const {
+    std::vector<ojson> out;
+    for (const auto& l : Lines(cfg_.capture.dir + "/events.json")) {
+      ojson j = ojson::parse(l);
+      if (j["event_type"] == "tty") out.push_back(std::move(j));
+    }
+    return out;
+  }
+  // Polls events.json until it holds n tty events (or 5 s passed).
+  std::vector<ojson> WaitTty(size_t n) const {
+    const int64_t deadline = MonoNowNs() + 5 * kNsPerSec;
+    std::vector<ojson> ev = TtyEvents();
+    while (ev.size() < n && MonoNowNs() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      ev = TtyEvents();
+    }
+    return ev;
+  }
+  static std::vector<std::string> Actions(const std::vector<ojson>& ev) {
+    std::vector<std::string> a;
+    for (const ojson& e : ev) a.push_back(e["honeypot"].get<std::string>() + " " + e["tty"]["session"].get<std::string>() +
+                                         " " + e["tty"]["action"].get<std::string>());
+    return a;
+  }
+  int64_t T() const { return EventTime() / 1000; }  // the records' time, in microseconds
+};
+
+TEST_F(EventWriterTtyTest, FollowsTtyLogsWrittenWhileItRuns) {
+  auto w = EventWriter::Open(cfg_, FullBudgets());
+  ASSERT_TRUE(w.ok()) << w.status().message();
+  (*w)->Start();
+  // The tty directory and the file appear after the start.
+  TtyLogBuilder a;
+  a.Open(3, 0, "pts/0", T())
+      .Output(3, "login: ", T() + 1)
+      .Input(3, "root\r", T() + 2)
+      .Input(3, "secret\n", T() + 3)
+      .Exec(3, {"uname", "-a"}, T() + 4)
+      .Output(3, "Linux\r\n", T() + 5);
+  Append("hp1", a);
+  std::vector<ojson> ev = WaitTty(2);
+  ASSERT_EQ(ev.size(), 2u);
+  EXPECT_EQ(Keys(ev[0]), (std::vector<std::string>{"timestamp", "event_type", "honeypot", "tty"}));
+  EXPECT_EQ(ev[0]["timestamp"], kStamp);
+  EXPECT_EQ(ev[0]["honeypot"], "hp1");
+  EXPECT_EQ(ev[0]["tty"], ojson::parse(R"({"id":3,"session":"hp1:3","name":"pts/0","action":"open"})"));
+  EXPECT_EQ(ev[1]["timestamp"], "2026-11-26T18:42:29.123460+0200");
+  EXPECT_EQ(ev[1]["tty"], ojson::parse(R"({"id":3,"session":"hp1:3","name":"pts/0","action":"exec",
+                                           "command":"uname -a","argv":["uname","-a"]})"));
+
+  // A nested pty opened and closed, and half of the next EXEC record.
+  const std::string exec = EncodeTtyRecord(kTtyExec, 3, 0, T() + 20, std::string("wget\0http://x/\0", 15));
+  TtyLogBuilder b;
+  b.Open(4, 3, "pts/1", T() + 10).Output(4, "$ ", T() + 11).Close(4, T() + 12).Raw(exec.substr(0, 40));
+  Append("hp1", b);
+  ev = WaitTty(4);
+  ASSERT_EQ(ev.size(), 4u);
+  EXPECT_EQ(ev[2]["tty"], ojson::parse(R"({"id":4,"session":"hp1:4","name":"pts/1","action":"open","parent":3,
+                                           "parent_session":"hp1:3"})"));
+  EXPECT_EQ(ev[3]["tty"]["action"], "close");
+  EXPECT_EQ(ev[3]["tty"]["bytes_out"], 2);
+  EXPECT_EQ(ev[3]["tty"]["bytes_in"], 0);
+
+  // The rest of the EXEC, the CLOSE, and a second honeypot's log.
+  TtyLogBuilder c;
+  c.Raw(exec.substr(40)).Close(3, T() + 30);
+  Append("hp1", c);
+  TtyLogBuilder d;
+  d.Open(1, 0, "ttyS0", T()).Exec(1, {"/bin/sh"}, T() + 1);
+  Append("web-2", d);
+  ev = WaitTty(8);
+  (*w)->Stop();
+  ev = TtyEvents();
+  EXPECT_EQ(Actions(ev), (std::vector<std::string>{"hp1 hp1:3 open", "hp1 hp1:3 exec", "hp1 hp1:4 open",
+                                                   "hp1 hp1:4 close", "hp1 hp1:3 exec", "hp1 hp1:3 close",
+                                                   "web-2 web-2:1 open", "web-2 web-2:1 exec"}));
+  ASSERT_EQ(ev.size(), 8u);
+  EXPECT_EQ(ev[4]["tty"]["command"], "wget http://x/");
+  EXPECT_EQ(ev[5]["tty"], ojson::parse(R"({"id":3,"session":"hp1:3","name":"pts/0","action":"close",
+                                           "bytes_in":12,"bytes_out":14,"duration":0.00003})"));
+  EXPECT_EQ(ev[7]["tty"]["command"], "/bin/sh");
+  EXPECT_EQ((*w)->tty_events(), 8u);
+  EXPECT_EQ((*w)->written(), 0u) << "tty events are not counted with the forwarder's";
+  EXPECT_EQ((*w)->dropped(), 0u);
+}
+
+TEST_F(EventWriterTtyTest, RestartsNeitherRepeatNorSkipTtyEvents) {
+  TtyLogBuilder a;
+  a.Open(3, 0, "pts/0", T()).Output(3, "12345", T() + 1).Exec(3, {"id"}, T() + 2);
+  Append("hp1", a);
+  {
+    auto w = EventWriter::Open(cfg_, FullBudgets());
+    ASSERT_TRUE(w.ok());
+    (*w)->Stop();  // reads the tty logs up to now even without Start
+  }
+  EXPECT_EQ(Actions(TtyEvents()), (std::vector<std::string>{"hp1 hp1:3 open", "hp1 hp1:3 exec"}));
+
+  // Written while no honeywall ran: picked up at the next start, and the
+  // session's byte count includes what came before the restart.
+  TtyLogBuilder b;
+  b.Output(3, "678", T() + 3).Exec(3, {"ps"}, T() + 4).Close(3, T() + 5).Open(3, 0, "pts/0", T() + 6);
+  Append("hp1", b);
+  {
+    auto w = EventWriter::Open(cfg_, FullBudgets());
+    ASSERT_TRUE(w.ok());
+    (*w)->Start();
+    WaitTty(5);
+    (*w)->Stop();
+  }
+  std::vector<ojson> ev = TtyEvents();
+  EXPECT_EQ(Actions(ev), (std::vector<std::string>{"hp1 hp1:3 open", "hp1 hp1:3 exec", "hp1 hp1:3 exec",
+                                                   "hp1 hp1:3 close", "hp1 hp1:3.2 open"}));
+  ASSERT_EQ(ev.size(), 5u);
+  EXPECT_EQ(ev[2]["tty"]["command"], "ps");
+  EXPECT_EQ(ev[3]["tty"]["bytes_out"], 8);
+
+  // The log replaced by a new one (a longer one, possibly on the same inode):
+  // read from its start.
+  fs::remove(TtyPath("hp1"));
+  TtyLogBuilder c;
+  c.Open(7, 0, "pts/5", T() + 100).Output(7, std::string(1000, 'x'), T() + 101).Close(7, T() + 102);
+  Append("hp1", c);
+  {
+    auto w = EventWriter::Open(cfg_, FullBudgets());
+    ASSERT_TRUE(w.ok());
+    (*w)->Stop();
+  }
+  ev = TtyEvents();
+  ASSERT_EQ(ev.size(), 7u);
+  EXPECT_EQ(Actions(ev)[5], "hp1 hp1:7 open");
+  EXPECT_EQ(Actions(ev)[6], "hp1 hp1:7 close");
+  EXPECT_EQ(ev[6]["tty"]["bytes_out"], 1000);
+}
+
+TEST_F(EventWriterTtyTest, ACorruptTtyLogStopsOnlyItself) {
+  TtyLogBuilder bad;
+  bad.Open(3, 0, "pts/0", T()).Raw(EncodeTtyRecord(kTtyWrite, 3, 7, T(), "x")).Exec(3, {"never"}, T() + 1);
+  Append("hp1", bad);
+  TtyLogBuilder good;
+  good.Open(2, 0, "pts/0", T()).Exec(2, {"ls", "-la"}, T() + 1);
+  Append("hp2", good);
+  fs::create_directories(cfg_.capture.dir + "/tty/sub.ttylog");  // not a file: ignored
+  auto w = EventWriter::Open(cfg_, FullBudgets());
+  ASSERT_TRUE(w.ok());
+  (*w)->Start();
+  WaitTty(3);
+  (*w)->Stop();
+  EXPECT_EQ(Actions(TtyEvents()), (std::vector<std::string>{"hp1 hp1:3 open", "hp2 hp2:2 open", "hp2 hp2:2 exec"}));
 }
 
 }  // namespace
