@@ -1,4 +1,5 @@
 // Guests: one User-Mode Linux process per honeypot (see guest.h).
+#include "common/fs.h"
 #include "lab/guest.h"
 
 #include <dirent.h>
@@ -80,33 +81,7 @@ std::string ReadFile(const std::string& p) {
   return ss.str();
 }
 
-Status WriteFile(const std::string& p, const std::string& data, mode_t mode = 0644) {
-  Fd f(::open(p.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode));
-  if (f.fd < 0) return Status::Error("cannot write " + p + ": " + std::strerror(errno));
-  size_t off = 0;
-  while (off < data.size()) {
-    ssize_t n = ::write(f.fd, data.data() + off, data.size() - off);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return Status::Error("cannot write " + p + ": " + std::strerror(errno));
-    off += static_cast<size_t>(n);
-  }
-  return Status::Ok();
-}
 
-Status MakeDirs(const std::string& path, mode_t mode) {
-  std::string cur;
-  std::stringstream ss(path);
-  std::string part;
-  if (!path.empty() && path[0] == '/') cur = "/";
-  while (std::getline(ss, part, '/')) {
-    if (part.empty()) continue;
-    cur += part + "/";
-    if (::mkdir(cur.c_str(), mode) != 0 && errno != EEXIST) {
-      return Status::Error("cannot create directory " + cur + ": " + std::strerror(errno));
-    }
-  }
-  return Status::Ok();
-}
 
 // The arguments of a process (empty for a zombie or a process that is gone).
 std::vector<std::string> ProcArgs(int pid) {
@@ -405,9 +380,9 @@ Result<GuestState> StartGuest(const GuestSpec& g) {
   if (Status s = CheckTap(g); !s.ok()) return s;
   if (Status s = RetireStaleCow(g); !s.ok()) return s;
   if (!FileExists(GuestCowPath(g))) {
-    if (Status s = WriteFile(BaseInfoPath(g), BaseInfo(g.image)); !s.ok()) return s;
+    if (Status s = WriteFileAtomic(BaseInfoPath(g), BaseInfo(g.image)); !s.ok()) return s;
   }
-  if (Status s = WriteFile(SettingsPath(g), SettingsDisk(g), 0600); !s.ok()) return s;
+  if (Status s = WriteFileAtomic(SettingsPath(g), SettingsDisk(g), 0600); !s.ok()) return s;
 
   // The previous boot's console stays readable as console.log.1.
   const std::string log = GuestConsoleLog(g);

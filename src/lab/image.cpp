@@ -1,4 +1,5 @@
 // Guest images: build, cache, list (see image.h).
+#include "common/fs.h"
 #include "lab/image.h"
 
 #include <dirent.h>
@@ -75,19 +76,6 @@ Status WriteText(const std::string& p, std::string_view text, mode_t mode = 0644
   return Status::Ok();
 }
 
-Status MkdirP(const std::string& path, mode_t mode = 0755) {
-  std::string cur = path[0] == '/' ? "/" : "";
-  std::stringstream ss(path);
-  std::string part;
-  while (std::getline(ss, part, '/')) {
-    if (part.empty()) continue;
-    cur += part + "/";
-    if (::mkdir(cur.c_str(), mode) != 0 && errno != EEXIST) {
-      return Status::Error("cannot create directory " + cur + ": " + std::strerror(errno));
-    }
-  }
-  return Status::Ok();
-}
 
 // The embedded text of images/<name> (empty if missing: a build error).
 std::string_view Embedded(std::string_view name) {
@@ -191,7 +179,7 @@ Status InstallInit(const std::string& tree, const std::string& kind) {
   std::string_view init = Embedded(kind + "/init");
   std::string_view common = Embedded("common/settings.sh");
   if (init.empty() || common.empty()) return Status::Error("build is missing images/" + kind + "/init");
-  if (Status s = MkdirP(tree + "/lib/hn"); !s.ok()) return s;
+  if (Status s = MakeDirs(tree + "/lib/hn"); !s.ok()) return s;
   if (Status s = WriteText(tree + "/sbin/hn-init", init, 0755); !s.ok()) return s;
   return WriteText(tree + "/lib/hn/settings.sh", common, 0644);
 }
@@ -245,7 +233,7 @@ Status BuildBusyboxTree(const std::string& tree, const Progress& say) {
   }
   for (const char* d : {"bin", "sbin", "usr/bin", "usr/sbin", "etc", "dev", "proc", "sys", "run", "var/log",
                         "home", "mnt", "lib/hn", "root", "tmp"}) {
-    if (Status s = MkdirP(tree + "/" + d); !s.ok()) return s;
+    if (Status s = MakeDirs(tree + "/" + d); !s.ok()) return s;
   }
   ::chmod((tree + "/tmp").c_str(), 01777);
   ::chmod((tree + "/root").c_str(), 0700);
@@ -266,7 +254,7 @@ Status BuildBusyboxTree(const std::string& tree, const Progress& say) {
     const std::string link = tree + "/" + applet;
     if (Exists(link)) continue;
     size_t slash = link.rfind('/');
-    if (Status s = MkdirP(link.substr(0, slash)); !s.ok()) return s;
+    if (Status s = MakeDirs(link.substr(0, slash)); !s.ok()) return s;
     if (::symlink("/bin/busybox", link.c_str()) != 0) {
       return Status::Error("symlink " + link + ": " + std::strerror(errno));
     }
@@ -383,7 +371,7 @@ Status ConfigureDebianTree(const std::string& tree) {
     return s;
   }
   ::chown((tree + "/etc/shadow").c_str(), 0, 42);  // group shadow, as Debian has it
-  if (Status s = MkdirP(tree + "/etc/ssh/sshd_config.d"); !s.ok()) return s;
+  if (Status s = MakeDirs(tree + "/etc/ssh/sshd_config.d"); !s.ok()) return s;
   if (Status s = WriteText(tree + "/etc/ssh/sshd_config.d/honeynet.conf",
                            "# root/root, like the seed's honeypot\nPermitRootLogin yes\nPasswordAuthentication yes\n"
                            "UseDNS no\n");
@@ -419,7 +407,7 @@ Status BuildDebianTree(const std::string& data_dir, const std::string& tree, con
   if (::geteuid() != 0) return Status::Error("building the Debian image needs root (debootstrap)");
   if (!HaveProgram("debootstrap")) return Status::Error("debootstrap not found: apt-get install debootstrap");
   const std::string cache = data_dir + "/cache/debootstrap";
-  if (Status s = MkdirP(cache); !s.ok()) return s;
+  if (Status s = MakeDirs(cache); !s.ok()) return s;
   const std::string mirror = DebianMirror();
   say("debian: debootstrap " + std::string(kDebianSuite) + " from " + mirror + " (a few minutes)");
   RunResult r = RunCommandLines({"debootstrap", "--variant=minbase", std::string("--include=") + kDebianPackages,
@@ -499,7 +487,7 @@ Result<ImageInfo> BuildImage(const std::string& data_dir, const std::string& kin
     return Status::Error("unknown image kind '" + kind + "': use busybox or debian");
   }
   const std::string dir = data_dir + "/images";
-  if (Status s = MkdirP(dir); !s.ok()) return s;
+  if (Status s = MakeDirs(dir); !s.ok()) return s;
   BuildLock lock;
   if (Status s = Lock(dir, kind, &lock, say); !s.ok()) return s;
 
@@ -534,7 +522,7 @@ Result<ImageInfo> BuildImage(const std::string& data_dir, const std::string& kin
   }
   const std::string tree = dir + "/.build-" + kind + "-" + std::to_string(::getpid());
   RemoveTree(tree);
-  if (Status s = MkdirP(tree); !s.ok()) return s;
+  if (Status s = MakeDirs(tree); !s.ok()) return s;
   struct Cleanup {
     std::string t;
     ~Cleanup() { RemoveTree(t); }

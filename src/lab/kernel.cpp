@@ -1,4 +1,5 @@
 // The honeypot UML kernel: build, cache, choice (see kernel.h).
+#include "common/fs.h"
 #include "lab/kernel.h"
 
 #include <dirent.h>
@@ -57,44 +58,7 @@ std::optional<std::string> ReadFile(const std::string& p) {
   return ss.str();
 }
 
-Status WriteFile(const std::string& p, const std::string& data, mode_t mode = 0644) {
-  const std::string tmp = p + ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-  if (fd < 0) return Status::Error("cannot write " + tmp + ": " + Errno());
-  size_t off = 0;
-  while (off < data.size()) {
-    ssize_t n = ::write(fd, data.data() + off, data.size() - off);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      std::string e = Errno();
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      return Status::Error("cannot write " + tmp + ": " + e);
-    }
-    off += size_t(n);
-  }
-  ::close(fd);
-  if (::rename(tmp.c_str(), p.c_str()) != 0) {
-    std::string e = Errno();
-    ::unlink(tmp.c_str());
-    return Status::Error("cannot write " + p + ": " + e);
-  }
-  return Status::Ok();
-}
 
-Status MkdirP(const std::string& path) {
-  std::string cur;
-  std::stringstream ss(path);
-  if (!path.empty() && path[0] == '/') cur = "/";
-  for (std::string part; std::getline(ss, part, '/');) {
-    if (part.empty()) continue;
-    cur += part + "/";
-    if (::mkdir(cur.c_str(), 0755) != 0 && errno != EEXIST) {
-      return Status::Error("cannot create directory " + cur + ": " + Errno());
-    }
-  }
-  return Status::Ok();
-}
 
 // rm -rf of a directory we made under DATA/kernels (never anything else).
 void RemoveTree(const std::string& dir, const std::string& kernels_dir) {
@@ -531,7 +495,7 @@ Result<KernelInfo> BuildKernel(const KernelBuildOptions& opt, const KernelProgre
   auto in = ReadKernelInputs();
   if (!in.ok()) return in.status();
   const std::string kdir = KernelsDir(opt.data_dir);
-  if (Status s = MkdirP(kdir); !s.ok()) return s;
+  if (Status s = MakeDirs(kdir); !s.ok()) return s;
   BuildLock lock;
   if (Status s = lock.Take(kdir, say); !s.ok()) return s;
 
@@ -570,7 +534,7 @@ Result<KernelInfo> BuildKernel(const KernelBuildOptions& opt, const KernelProgre
   }
   const std::string tree = kdir + "/build-" + in->hash;
   const std::string src = tree + "/linux";
-  if (Status s = MkdirP(src); !s.ok()) return s;
+  if (Status s = MakeDirs(src); !s.ok()) return s;
   const std::string log_path = tree + "/build.log";
   std::ofstream log(log_path);
   say("kernel " + in->hash + ": building in " + tree + " with -j" + std::to_string(jobs) + " (log: " + log_path +
@@ -593,7 +557,7 @@ Result<KernelInfo> BuildKernel(const KernelBuildOptions& opt, const KernelProgre
               "KBUILD_BUILD_TIMESTAMP=" + BuildTimestamp(in->tarball), "KBUILD_BUILD_VERSION=1", "LC_ALL=C"};
   if (HaveProgram("ccache")) {
     const std::string cache = kdir + "/ccache";
-    if (Status s = MkdirP(cache); !s.ok()) return s;
+    if (Status s = MakeDirs(cache); !s.ok()) return s;
     env.cc = "ccache gcc";
     env.vars.insert(env.vars.end(), {"CCACHE_DIR=" + cache, "CCACHE_BASEDIR=" + src, "CCACHE_NOHASHDIR=1",
                                      "CCACHE_MAXSIZE=3G"});
@@ -603,7 +567,7 @@ Result<KernelInfo> BuildKernel(const KernelBuildOptions& opt, const KernelProgre
   auto fragment = ReadFile(in->kernel_dir + "/" + kFragmentName);
   auto config = ReadFile(src + "/.config");
   if (!fragment || !config) return Status::Error("cannot read the fragment or " + src + "/.config");
-  if (Status s = WriteFile(src + "/.config", *config + "\n# honeynet kernel/config-fragment\n" + *fragment); !s.ok()) {
+  if (Status s = WriteFileAtomic(src + "/.config", *config + "\n# honeynet kernel/config-fragment\n" + *fragment); !s.ok()) {
     return s;
   }
   if (Status s = RunStep(Make(env, src, {"olddefconfig"}), "make olddefconfig", log); !s.ok()) return s;
@@ -662,19 +626,19 @@ Result<KernelInfo> BuildKernel(const KernelBuildOptions& opt, const KernelProgre
 
   const std::string tmp_entry = kdir + "/.new-" + in->hash;
   RemoveTree(tmp_entry, kdir);
-  if (Status s = MkdirP(tmp_entry); !s.ok()) return s;
+  if (Status s = MakeDirs(tmp_entry); !s.ok()) return s;
   if (Status s = RunStep({"cp", src + "/linux", tmp_entry + "/linux"}, "copying the kernel", log); !s.ok()) return s;
   ::chmod((tmp_entry + "/linux").c_str(), 0755);
   RunCommand({"cp", src + "/.config", tmp_entry + "/config"});
   k.built_unix = ::time(nullptr);
   k.build_seconds = elapsed();
   k.path = entry + "/linux";
-  if (Status s = WriteFile(tmp_entry + "/kernel.json", InfoJson(k).dump(2) + "\n"); !s.ok()) return s;
+  if (Status s = WriteFileAtomic(tmp_entry + "/kernel.json", InfoJson(k).dump(2) + "\n"); !s.ok()) return s;
   RemoveTree(entry, kdir);  // --force over an existing entry
   if (::rename(tmp_entry.c_str(), entry.c_str()) != 0) {
     return Status::Error("cannot move " + tmp_entry + " to " + entry + ": " + Errno());
   }
-  (void)WriteFile(kdir + "/last-build.json",
+  (void)WriteFileAtomic(kdir + "/last-build.json",
                   json{{"cc_lines", cc}, {"hash", k.hash}, {"seconds", k.build_seconds}}.dump() + "\n");
   if (!opt.keep_tree) RemoveTreeInBackground(tree, kdir);
   std::string features;

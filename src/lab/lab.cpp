@@ -1,4 +1,5 @@
 // Lab: the virtual honeynet as a whole (see lab.h).
+#include "common/fs.h"
 #include "lab/lab.h"
 
 #include <arpa/inet.h>
@@ -114,45 +115,7 @@ std::string ConsoleTail(const std::string& path) {
 }
 
 // Writes a file atomically: temp file, fsync, rename.
-Status WriteFileAtomic(const std::string& path, const std::string& text) {
-  const std::string tmp = path + ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-  if (fd < 0) return Status::Error("cannot write " + tmp + ": " + Errno());
-  size_t off = 0;
-  bool ok = true;
-  while (off < text.size()) {
-    ssize_t n = ::write(fd, text.data() + off, text.size() - off);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      ok = false;
-      break;
-    }
-    off += size_t(n);
-  }
-  if (ok) ok = ::fsync(fd) == 0;
-  std::string err = ok ? "" : Errno();
-  ::close(fd);
-  if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0) {
-    if (ok) err = Errno();
-    ::unlink(tmp.c_str());
-    return Status::Error("cannot write " + path + ": " + err);
-  }
-  return Status::Ok();
-}
 
-Status MakeDirs(const std::string& path) {
-  std::string cur;
-  std::stringstream ss(path);
-  if (!path.empty() && path[0] == '/') cur = "/";
-  for (std::string part; std::getline(ss, part, '/');) {
-    if (part.empty()) continue;
-    cur += part + "/";
-    if (::mkdir(cur.c_str(), 0750) != 0 && errno != EEXIST) {
-      return Status::Error("cannot create directory " + cur + ": " + Errno());
-    }
-  }
-  return Status::Ok();
-}
 
 std::string LabDir(const std::string& dd) { return dd + "/lab"; }
 std::string StatePath(const std::string& dd) { return LabDir(dd) + "/state.json"; }
@@ -532,7 +495,7 @@ Result<LabState> StateFrom(const json& j, const std::string& path) {
 }
 
 Status SaveState(const LabState& s) {
-  return WriteFileAtomic(StatePath(s.data_dir), StateJson(s).dump(2) + "\n");
+  return WriteFileAtomic(StatePath(s.data_dir), StateJson(s).dump(2) + "\n", 0640);
 }
 
 // The state of the lab in data dir dd; nullopt when there is none.
@@ -557,7 +520,7 @@ Result<std::optional<LabState>> LoadState(const std::string& dd) {
 class LabLock {
  public:
   static Result<LabLock> Take(const std::string& dd, const Say& say) {
-    if (Status s = MakeDirs(LabDir(dd)); !s.ok()) return s;
+    if (Status s = MakeDirs(LabDir(dd), 0750); !s.ok()) return s;
     const std::string path = LabDir(dd) + "/lock";
     int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0640);
     if (fd < 0) return Status::Error("cannot open " + path + ": " + Errno());
@@ -1165,8 +1128,8 @@ Status LabUp(const LabOptions& opt_in, const Say& say) {
     images[hp.image] = img->path;
     if (Status s = CheckInterrupt(); !s.ok()) return s;
   }
-  if (Status s = MakeDirs(CaptureDir(dd)); !s.ok()) return s;
-  if (Status s = WriteFileAtomic(WallConfigPath(dd), DumpConfig(wc.value())); !s.ok()) return s;
+  if (Status s = MakeDirs(CaptureDir(dd), 0750); !s.ok()) return s;
+  if (Status s = WriteFileAtomic(WallConfigPath(dd), DumpConfig(wc.value()), 0640); !s.ok()) return s;
 
   const int64_t t0 = MonoMs();
   LabState st;

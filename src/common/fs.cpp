@@ -1,0 +1,54 @@
+#include "common/fs.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace hn {
+
+Status MakeDirs(const std::string& path, mode_t mode) {
+  std::string cur = !path.empty() && path[0] == '/' ? "/" : "";
+  size_t pos = 0;
+  while (pos <= path.size()) {
+    size_t next = path.find('/', pos);
+    if (next == std::string::npos) next = path.size();
+    if (next > pos) {
+      cur += path.substr(pos, next - pos) + "/";
+      if (::mkdir(cur.c_str(), mode) != 0 && errno != EEXIST)
+        return Status::Error("cannot create directory " + cur + ": " + std::strerror(errno));
+    }
+    pos = next + 1;
+  }
+  return Status::Ok();
+}
+
+Status WriteFileAtomic(const std::string& path, const std::string& data, mode_t mode) {
+  const std::string tmp = path + ".tmp";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+  if (fd < 0) return Status::Error("cannot write " + tmp + ": " + std::strerror(errno));
+  size_t off = 0;
+  bool ok = true;
+  while (off < data.size()) {
+    ssize_t n = ::write(fd, data.data() + off, data.size() - off);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      ok = false;
+      break;
+    }
+    off += size_t(n);
+  }
+  if (ok) ok = ::fsync(fd) == 0;
+  const std::string err = ok ? "" : std::strerror(errno);
+  ::close(fd);
+  if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0) {
+    const std::string why = ok ? std::strerror(errno) : err;
+    ::unlink(tmp.c_str());
+    return Status::Error("cannot write " + path + ": " + why);
+  }
+  return Status::Ok();
+}
+
+}  // namespace hn

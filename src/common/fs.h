@@ -1,0 +1,20 @@
+// Small file-system helpers shared by the lab and capture code (never used on
+// the per-packet path): mkdir -p, and whole-file writes that are atomic.
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+
+#include "common/status.h"
+
+namespace hn {
+
+// mkdir -p: creates path and its missing parents with mode (existing ones are kept).
+Status MakeDirs(const std::string& path, mode_t mode = 0755);
+
+// Writes data to path atomically: a temporary file beside it, fsync, rename.
+// Readers see the old content or the new, never a part.
+Status WriteFileAtomic(const std::string& path, const std::string& data, mode_t mode = 0644);
+
+}  // namespace hn
