@@ -479,3 +479,90 @@ TEST_F(EngineTest, NatIgnoresFramesNotAddressedToIt) {
 
 }  // namespace
 }  // namespace hn
+
+namespace hn {
+namespace {
+
+using namespace hn::test;
+
+// Attempts to get more out after the budget is spent: none may pass.
+class EngineEvasionTest : public EngineTest {
+ protected:
+  void SpendTcp() {
+    for (int i = 0; i < 9; i++) {
+      std::string dst = "192.0.2." + std::to_string(100 + i);
+      ASSERT_EQ(Feed(kInside, Syn(kHpMac, kOutMac, "192.0.2.10", dst.c_str(), uint16_t(30000 + i), 80)).size(), 1u);
+    }
+  }
+  int OutsideFrames(const std::vector<Sent>& s) {
+    int n = 0;
+    for (auto& x : s) n += x.port == kOutside;
+    return n;
+  }
+};
+
+TEST_F(EngineEvasionTest, SynWithPayloadAndResequencedSynsAreStillNewConnections) {
+  Make(BridgeConfig());
+  SpendTcp();
+  Ip4Spec s{I("192.0.2.10"), I("192.0.2.50")};
+  auto syn_data = Ipv4Frame(kOutMac, kHpMac, s, TcpSeg(s.src, s.dst, 41000, 80, kSyn, "GET / HTTP/1.0\r\n\r\n"));
+  EXPECT_EQ(OutsideFrames(Feed(kInside, syn_data)), 0);
+  // The same 5-tuple with another sequence number is the same (denied) attempt.
+  auto reseq = Ipv4Frame(kOutMac, kHpMac, s, TcpSeg(s.src, s.dst, 41000, 80, kSyn, "", 999999));
+  EXPECT_EQ(OutsideFrames(Feed(kInside, reseq)), 0);
+  EXPECT_EQ(ev.Count(EventKind::kFlowDrop, Reason::kBudgetExhausted), 1u);
+}
+
+TEST_F(EngineEvasionTest, ProbesCannotCreateEstablishedState) {
+  Make(BridgeConfig());
+  SpendTcp();
+  for (uint8_t flags : {uint8_t(kSyn | kAck), uint8_t(kAck), uint8_t(kRst), uint8_t(kFin | kAck), uint8_t(kPsh | kAck)}) {
+    EXPECT_EQ(OutsideFrames(Feed(kInside, Syn(kHpMac, kOutMac, "192.0.2.10", "192.0.2.51", 42000, 80, flags))), 0)
+        << "flags " << int(flags);
+  }
+  // ... and after those probes a SYN on that 5-tuple is still a new, denied connection.
+  EXPECT_EQ(OutsideFrames(Feed(kInside, Syn(kHpMac, kOutMac, "192.0.2.10", "192.0.2.51", 42000, 80))), 0);
+  EXPECT_EQ(engine->budget(0).Used(ProtoClass::kTcp, kT0), 9u);
+}
+
+TEST_F(EngineEvasionTest, AnInboundFlowDoesNotCarryAnotherFiveTuple) {
+  Make(BridgeConfig());
+  SpendTcp();
+  ASSERT_EQ(Feed(kOutside, Syn(kOutMac, kHpMac, "192.0.2.99", "192.0.2.10", 50000, 23)).size(), 1u);
+  // Replies on that flow pass; the same peer on another port is a new outbound attempt.
+  EXPECT_EQ(Feed(kInside, Syn(kHpMac, kOutMac, "192.0.2.10", "192.0.2.99", 23, 50000, kSyn | kAck)).size(), 1u);
+  EXPECT_EQ(OutsideFrames(Feed(kInside, Syn(kHpMac, kOutMac, "192.0.2.10", "192.0.2.99", 23, 50001))), 0);
+  EXPECT_EQ(OutsideFrames(Feed(kInside, Syn(kHpMac, kOutMac, "192.0.2.10", "192.0.2.99", 24, 50000))), 0);
+  EXPECT_EQ(ev.Count(EventKind::kFlowDrop, Reason::kBudgetExhausted), 2u);
+}
+
+TEST_F(EngineEvasionTest, ForgedOutsideSourceAndQinQAreDropped) {
+  Make(BridgeConfig());
+  SpendTcp();
+  EXPECT_EQ(OutsideFrames(Feed(kInside, Syn(kHpMac, kOutMac, "192.0.2.99", "192.0.2.52", 43000, 80))), 0);
+  auto qinq = Syn(kHpMac, kOutMac, "192.0.2.10", "192.0.2.53", 43001, 80);
+  uint8_t tags[8] = {0x88, 0xa8, 0x00, 0x07, 0x81, 0x00, 0x00, 0x05};
+  qinq.insert(qinq.begin() + 12, tags, tags + 8);
+  EXPECT_EQ(OutsideFrames(Feed(kInside, qinq)), 0);
+  // UDP to port 53 of a server that is not listed is counted like any UDP.
+  Ip4Spec s{I("192.0.2.10"), I("192.0.2.54"), kProtoUdp};
+  Feed(kInside, Ipv4Frame(kOutMac, kHpMac, s, UdpDgram(s.src, s.dst, 5353, 53, "x")));
+  EXPECT_EQ(engine->budget(0).Used(ProtoClass::kUdp, kT0), 1u);
+  EXPECT_EQ(engine->budget(0).Used(ProtoClass::kTcp, kT0), 9u);
+}
+
+TEST_F(EngineEvasionTest, NatSpentBudgetHoldsAndTtlOneIsNotAWayOut) {
+  Make(NatConfig());
+  LearnGateway();
+  for (int i = 0; i < 9; i++) {
+    std::string dst = "192.0.2." + std::to_string(100 + i);
+    ASSERT_EQ(Feed(kInside, Syn(kHpMac, kWallIn, "10.0.0.2", dst.c_str(), uint16_t(30000 + i), 80)).size(), 1u);
+  }
+  EXPECT_EQ(OutsideFrames(Feed(kInside, Syn(kHpMac, kWallIn, "10.0.0.2", "192.0.2.60", 31000, 80))), 0);
+  EXPECT_EQ(OutsideFrames(Feed(kInside, Syn(kHpMac, kWallIn, "10.0.0.2", "192.0.2.61", 31001, 80, kSyn, 1))), 0);
+  EXPECT_EQ(OutsideFrames(Feed(kInside, Syn(kHpMac, kWallIn, "10.0.0.2", "192.0.2.62", 31002, 80, kAck))), 0);
+  EXPECT_EQ(engine->budget(0).Used(ProtoClass::kTcp, kT0), 9u);
+}
+
+}  // namespace
+}  // namespace hn
