@@ -25,72 +25,13 @@ from pathlib import Path
 
 import pytest
 
+import labtools
 import netlab as nl
+from labtools import hn
 
 LAB_NS = ("hn-wall", "hn-inet")
 UML_KERNEL = "/usr/bin/linux"
 
-# A telnet client run inside hn-inet (the attacker host, 192.0.2.66): refuses
-# every option, logs in, runs each command with a marker, prints JSON
-# {"outputs": [...]} or {"error": "..."}. Stdlib only.
-TELNET_CLIENT = r'''
-import json, socket, sys, time
-host, user, password = sys.argv[1], sys.argv[2], sys.argv[3]
-cmds = json.loads(sys.argv[4])
-IAC, DONT, DO, WONT, WILL, SB, SE = 255, 254, 253, 252, 251, 250, 240
-s = socket.create_connection((host, 23), timeout=10)
-s.settimeout(0.2)
-buf = bytearray()
-state = 0
-cmd = 0
-def feed(data):
-    global state, cmd
-    out = bytearray()
-    for c in data:
-        if state == 0:
-            if c == IAC: state = 1
-            else: buf.append(c)
-        elif state == 1:
-            if c == IAC: buf.append(c); state = 0
-            elif c in (DO, DONT, WILL, WONT): cmd = c; state = 2
-            elif c == SB: state = 3
-            else: state = 0
-        elif state == 2:
-            if cmd == DO: out += bytes([IAC, WONT, c])
-            if cmd == WILL: out += bytes([IAC, DONT, c])
-            state = 0
-        elif state == 3:
-            if c == IAC: state = 4
-        else:
-            state = 0 if c == SE else 3
-    if out: s.sendall(out)
-def expect(word, timeout):
-    end = time.time() + timeout
-    while word.encode() not in buf:
-        if time.time() > end:
-            raise SystemExit(json.dumps({"error": "no %r within %ds; got %r" % (word, timeout, bytes(buf[-300:]))}))
-        try:
-            d = s.recv(4096)
-        except socket.timeout:
-            continue
-        if not d:
-            raise SystemExit(json.dumps({"error": "closed; got %r" % bytes(buf[-300:])}))
-        feed(d)
-expect("login:", 20); s.sendall(user.encode() + b"\r\n")
-expect("assword:", 10); s.sendall(password.encode() + b"\r\n")
-del buf[:]
-s.sendall(b"echo HN''LOGGEDIN\r\n"); expect("HNLOGGEDIN", 15)
-outs = []
-for i, c in enumerate(cmds):
-    del buf[:]
-    s.sendall(("echo HN''BEGIN%d; %s; echo HN''END%d\r\n" % (i, c, i)).encode())
-    expect("HNEND%d" % i, 30)
-    text = buf.decode("utf-8", "replace")
-    text = text[text.rfind("HNBEGIN%d" % i) + len("HNBEGIN%d" % i):text.rfind("HNEND%d" % i)]
-    outs.append(text.replace("\r", "").strip())
-s.sendall(b"exit\r\n")
-print(json.dumps({"outputs": outs}))
-'''
 
 TWO_HONEYPOTS = """\
 # test_lab.py: the paper's NAT walk-through with two honeypots
@@ -118,24 +59,9 @@ pytestmark = pytest.mark.skipif(not os.access(UML_KERNEL, os.X_OK),
                                 % UML_KERNEL)
 
 
-def hn(binary, *args, timeout=120, check=True) -> subprocess.CompletedProcess:
-    """Runs `honeynet ARGS`, output merged; raises with the output on failure."""
-    p = subprocess.run([binary, *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                       timeout=timeout, stdin=subprocess.DEVNULL)
-    if check and p.returncode != 0:
-        raise AssertionError("honeynet %s failed (%d):\n%s" % (" ".join(map(str, args)), p.returncode, p.stdout))
-    return p
-
-
-def telnet(host: str, commands: list[str], user="root", password="root") -> list[str]:
+def telnet(host: str, commands: list[str]) -> list[str]:
     """Logs into host:23 from the attacker host in hn-inet and runs commands; their outputs."""
-    p = subprocess.run(["ip", "netns", "exec", "hn-inet", nl.PYTHON, "-c", TELNET_CLIENT, host, user, password,
-                        json.dumps(commands)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=90)
-    lines = [l for l in p.stdout.splitlines() if l.startswith("{")]
-    assert lines, "telnet client gave no result (rc %d): %s %s" % (p.returncode, p.stdout, p.stderr)
-    r = json.loads(lines[-1])
-    assert "error" not in r, "telnet to %s: %s" % (host, r["error"])
-    return r["outputs"]
+    return labtools.telnet(host, commands, timeout=90)["outputs"]
 
 
 def processes_of(data_dir: Path) -> list[str]:

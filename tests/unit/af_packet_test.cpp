@@ -1,6 +1,7 @@
 // AfPacketPort on a veth pair inside a network namespace made by each test.
 // Frames go from a port on hw-a to a port on hw-b (and back) and must arrive
 // byte for byte, in order, with VLAN tags as they were sent.
+#include "netns_guard.h"
 #include "io/af_packet.h"
 
 #include <arpa/inet.h>
@@ -28,51 +29,9 @@ using Clock = std::chrono::steady_clock;
 constexpr auto kWait = std::chrono::milliseconds(1500);
 constexpr uint16_t kTestType = 0x88b5;  // IEEE local experimental EtherType
 
-bool Sh(const std::string& cmd) { return std::system((cmd + " >/dev/null 2>&1").c_str()) == 0; }
-
-// A network namespace named hnt-io-<pid>-N, deleted on destruction.
-class TestNetns {
- public:
-  TestNetns() {
-    static int counter = 0;
-    name_ = "hnt-io-" + std::to_string(::getpid()) + "-" + std::to_string(++counter);
-    Sh("ip netns del " + name_);
-    ok_ = Sh("ip netns add " + name_);
-  }
-  ~TestNetns() { Sh("ip netns del " + name_); }
-  TestNetns(const TestNetns&) = delete;
-  TestNetns& operator=(const TestNetns&) = delete;
-  bool ok() const { return ok_; }
-  const std::string& name() const { return name_; }
-
- private:
-  std::string name_;
-  bool ok_ = false;
-};
-
-// Moves the calling thread into a namespace; back to the original on destruction.
-class NetnsEnter {
- public:
-  explicit NetnsEnter(const std::string& name) {
-    orig_ = ::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-    int fd = ::open(("/run/netns/" + name).c_str(), O_RDONLY | O_CLOEXEC);
-    ok_ = orig_ >= 0 && fd >= 0 && ::setns(fd, CLONE_NEWNET) == 0;
-    if (fd >= 0) ::close(fd);
-  }
-  ~NetnsEnter() {
-    if (orig_ >= 0) {
-      if (ok_ && ::setns(orig_, CLONE_NEWNET) != 0) std::abort();  // must never stay inside
-      ::close(orig_);
-    }
-  }
-  NetnsEnter(const NetnsEnter&) = delete;
-  NetnsEnter& operator=(const NetnsEnter&) = delete;
-  bool ok() const { return ok_; }
-
- private:
-  int orig_ = -1;
-  bool ok_ = false;
-};
+using test::NetnsEnter;
+using test::Sh;
+using test::TestNetns;
 
 const uint8_t kMacA[6] = {0x02, 0, 0, 0, 0, 0x0a};
 const uint8_t kMacB[6] = {0x02, 0, 0, 0, 0, 0x0b};
