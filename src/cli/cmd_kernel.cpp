@@ -64,16 +64,9 @@ int RunKernelStatus() {
     j["cached"] = current_cached;
     nlohmann::json arr = nlohmann::json::array();
     for (const auto& k : kernels) {
-      arr.push_back({{"hash", k.hash},
-                     {"path", k.path},
-                     {"release", k.release},
-                     {"source_version", k.source_version},
-                     {"patches", k.patches},
-                     {"features", k.features},
-                     {"built_unix", k.built_unix},
-                     {"build_seconds", k.build_seconds},
-                     {"jobs", k.jobs},
-                     {"current", in.ok() && k.hash == in->hash}});
+      nlohmann::json e = KernelInfoJson(k);
+      e["current"] = in.ok() && k.hash == in->hash;
+      arr.push_back(std::move(e));
     }
     j["kernels"] = arr;
     j["lab_kernel"] = {{"path", lab.path}, {"tty_log", lab.tty_log}, {"note", lab.note}};

@@ -226,7 +226,9 @@ std::string EntryDir(const std::string& data_dir, const std::string& hash) {
   return KernelsDir(data_dir) + "/" + hash;
 }
 
-json InfoJson(const KernelInfo& k) {
+}  // namespace
+
+json KernelInfoJson(const KernelInfo& k) {
   return {{"hash", k.hash},
           {"path", k.path},
           {"release", k.release},
@@ -237,6 +239,8 @@ json InfoJson(const KernelInfo& k) {
           {"build_seconds", k.build_seconds},
           {"jobs", k.jobs}};
 }
+
+namespace {
 
 std::optional<KernelInfo> InfoFromDir(const std::string& dir) {
   auto text = ReadFile(dir + "/kernel.json");
@@ -633,7 +637,7 @@ Result<KernelInfo> BuildKernel(const KernelBuildOptions& opt, const KernelProgre
   k.built_unix = ::time(nullptr);
   k.build_seconds = elapsed();
   k.path = entry + "/linux";
-  if (Status s = WriteFileAtomic(tmp_entry + "/kernel.json", InfoJson(k).dump(2) + "\n"); !s.ok()) return s;
+  if (Status s = WriteFileAtomic(tmp_entry + "/kernel.json", KernelInfoJson(k).dump(2) + "\n"); !s.ok()) return s;
   RemoveTree(entry, kdir);  // --force over an existing entry
   if (::rename(tmp_entry.c_str(), entry.c_str()) != 0) {
     return Status::Error("cannot move " + tmp_entry + " to " + entry + ": " + Errno());

@@ -16,6 +16,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "common/status.h"
 
 namespace hn {
@@ -46,6 +48,9 @@ struct KernelInfo {
   double build_seconds = 0;
   int jobs = 0;
 };
+
+// A kernel's description as JSON (kernel.json in its cache entry; `kernel status --json`).
+nlohmann::json KernelInfoJson(const KernelInfo& k);
 
 struct KernelBuildOptions {
   std::string data_dir = "/var/lib/honeynet";
