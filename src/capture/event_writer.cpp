@@ -20,6 +20,7 @@
 #include "analysis/ttylog.h"
 #include "capture/pcap_writer.h"  // MakeDirectories
 #include "common/clock.h"
+#include "common/fs.h"
 #include "flow/community_id.h"
 
 namespace hn {
@@ -182,18 +183,6 @@ FILE* OpenAppend(const std::string& path, Status* st) {
   return f;
 }
 
-// Writes all of text to fd.
-bool WriteAll(int fd, const std::string& text) {
-  size_t off = 0;
-  while (off < text.size()) {
-    ssize_t n = write(fd, text.data() + off, text.size() - off);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    off += size_t(n);
-  }
-  return true;
-}
-
 std::string BudgetsPath(const Config& cfg) { return cfg.capture.dir + "/budgets.json"; }
 
 // ---- tty logs ----------------------------------------------------------------
@@ -295,12 +284,8 @@ void TtyFollower::SaveState() {
   j["version"] = 1;
   j["files"] = std::move(files);
   const std::string text = j.dump(1) + "\n";
-  const std::string tmp = state_path_ + ".tmp";
-  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-  if (fd < 0) return;  // best effort: a restart then repeats some tty events
-  const bool ok = WriteAll(fd, text);
-  close(fd);
-  if (!ok || rename(tmp.c_str(), state_path_.c_str()) != 0) unlink(tmp.c_str());
+  // Best effort, no fsync: after a crash a restart repeats some tty events.
+  (void)WriteFileAtomic(state_path_, text, 0640, Sync::kNone);
 }
 
 void TtyFollower::Reset(File* f, const struct stat& st, bool use_saved) {
@@ -625,24 +610,9 @@ bool EventWriter::Impl::SaveBudgets() {
   }
   j["honeypots"] = std::move(hps);
   const std::string text = j.dump(2) + "\n";
-  const std::string tmp = budgets_path + ".tmp";
-  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-  if (fd < 0) {
-    budget_error = "cannot write " + tmp + ": " + Errno();
+  if (Status st = WriteFileAtomic(budgets_path, text, 0640, Sync::kFileAndDir); !st.ok()) {
+    budget_error = st.message();
     return false;
-  }
-  const bool ok = WriteAll(fd, text) && fsync(fd) == 0;
-  if (!ok) budget_error = "cannot write " + tmp + ": " + Errno();
-  close(fd);
-  if (!ok || rename(tmp.c_str(), budgets_path.c_str()) != 0) {
-    if (ok) budget_error = "cannot rename " + tmp + ": " + Errno();
-    unlink(tmp.c_str());
-    return false;
-  }
-  int dfd = open(cfg.capture.dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    fsync(dfd);
-    close(dfd);
   }
   return true;
 }
@@ -816,12 +786,8 @@ void EventWriter::PostStats(const std::string& stats_json_object) {
   fwrite(line.data(), 1, line.size(), impl_->events);
   if (fflush(impl_->events) != 0) clearerr(impl_->events);
   const std::string path = impl_->cfg.capture.dir + "/stats.json";
-  const std::string tmp = path + ".tmp";
-  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-  if (fd < 0) return;  // best effort: the same counters are in events.json
-  const bool ok = WriteAll(fd, latest_text);
-  close(fd);
-  if (!ok || rename(tmp.c_str(), path.c_str()) != 0) unlink(tmp.c_str());
+  // Best effort, no fsync (every stats interval): the same counters are in events.json.
+  (void)WriteFileAtomic(path, latest_text, 0640, Sync::kNone);
 }
 
 Status EventWriter::LoadBudgets(const Config& cfg, std::vector<Budget>* budgets, int64_t now_ns) {

@@ -25,7 +25,7 @@ Status MakeDirs(const std::string& path, mode_t mode) {
   return Status::Ok();
 }
 
-Status WriteFileAtomic(const std::string& path, const std::string& data, mode_t mode) {
+Status WriteFileAtomic(const std::string& path, const std::string& data, mode_t mode, Sync sync) {
   const std::string tmp = path + ".tmp";
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
   if (fd < 0) return Status::Error("cannot write " + tmp + ": " + std::strerror(errno));
@@ -40,13 +40,22 @@ Status WriteFileAtomic(const std::string& path, const std::string& data, mode_t 
     }
     off += size_t(n);
   }
-  if (ok) ok = ::fsync(fd) == 0;
+  if (ok && sync != Sync::kNone) ok = ::fsync(fd) == 0;
   const std::string err = ok ? "" : std::strerror(errno);
   ::close(fd);
   if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0) {
     const std::string why = ok ? std::strerror(errno) : err;
     ::unlink(tmp.c_str());
     return Status::Error("cannot write " + path + ": " + why);
+  }
+  if (sync == Sync::kFileAndDir) {
+    const size_t slash = path.rfind('/');
+    const std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
+    int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+      ::fsync(dfd);
+      ::close(dfd);
+    }
   }
   return Status::Ok();
 }

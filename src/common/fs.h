@@ -13,8 +13,15 @@ namespace hn {
 // mkdir -p: creates path and its missing parents with mode (existing ones are kept).
 Status MakeDirs(const std::string& path, mode_t mode = 0755);
 
-// Writes data to path atomically: a temporary file beside it, fsync, rename.
+// How durable WriteFileAtomic makes a write: kNone only renames (readers still
+// see whole files; a machine crash may lose the latest), kFile fsyncs the file
+// before the rename, kFileAndDir also fsyncs the directory after it (the new
+// name survives a crash too).
+enum class Sync { kNone, kFile, kFileAndDir };
+
+// Writes data to path atomically: a temporary file beside it, then rename.
 // Readers see the old content or the new, never a part.
-Status WriteFileAtomic(const std::string& path, const std::string& data, mode_t mode = 0644);
+Status WriteFileAtomic(const std::string& path, const std::string& data, mode_t mode = 0644,
+                       Sync sync = Sync::kFile);
 
 }  // namespace hn
