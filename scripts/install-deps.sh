@@ -16,6 +16,10 @@ PKGS=(
   user-mode-linux busybox-static uml-utilities debootstrap e2fsprogs openssl
   # the honeypot UML kernel with TTY capture (src/lab/kernel.cpp, `honeynet kernel build`)
   linux-source-6.1 flex bison bc libelf-dev xz-utils patch ccache
+  # TTY capture of namespace honeypots: eBPF, CO-RE (src/capture/tty_bpf.*, bpf/)
+  libbpf-dev bpftool clang
+  # adversarial tests (crafted frames) and SSH sessions into guests; fuzzing (libFuzzer runtime)
+  python3-scapy sshpass openssh-client libclang-rt-14-dev
 )
 
 missing=()
