@@ -1,6 +1,14 @@
 // `honeynet tty list|play`: the honeypots' recorded terminal sessions
 // (docs/tty.md). The reading itself is src/analysis/ttylog.*.
+// `honeynet tty capture`: records a namespace honeypot's terminals with eBPF
+// (src/capture/tty_bpf.*, docs/tty-log.md).
+#include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
 
 #include <algorithm>
 #include <chrono>
@@ -16,6 +24,7 @@
 #include <nlohmann/json.hpp>
 
 #include "analysis/ttylog.h"
+#include "capture/tty_bpf.h"
 #include "cli/commands.h"
 
 namespace hn {
@@ -35,6 +44,17 @@ struct TtyArgs {
   bool real_gaps = false;
   bool no_children = false;
 } g_tty;
+
+struct TtyCaptureArgs {
+  int pid = 0;
+  std::string out;
+  std::string name;
+  std::string ready_file;
+} g_capture;
+
+// Exit code of `tty capture` when this host cannot run the eBPF capture at all
+// (not root, no BTF, no ring buffer): callers may go on without tty capture.
+constexpr int kCaptureUnsupported = 3;
 
 std::string DefaultTtyDir() { return g_tty.data_dir + "/lab/capture/tty"; }
 
@@ -257,6 +277,81 @@ int RunTtyPlay() {
   return 0;
 }
 
+std::atomic<bool> g_capture_stop{false};
+
+void OnCaptureSignal(int) { g_capture_stop = true; }
+
+// Writes "ok\n" to path through a temporary file and rename: whoever polls for
+// it never sees it half-written.
+Status WriteReadyFile(const std::string& path) {
+  const std::string tmp = path + ".tmp." + std::to_string(getpid());
+  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return Status::Error("cannot write the ready file " + tmp + ": " + std::strerror(errno));
+  const bool ok = write(fd, "ok\n", 3) == 3;
+  close(fd);
+  if (!ok || rename(tmp.c_str(), path.c_str()) != 0) {
+    const int e = errno;
+    unlink(tmp.c_str());
+    return Status::Error("cannot write the ready file " + path + ": " + std::strerror(e));
+  }
+  return Status::Ok();
+}
+
+int RunTtyCapture() {
+  const char* me = "honeynet tty capture";
+  struct sigaction sa {};
+  sa.sa_handler = OnCaptureSignal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+  // A ready file left by an earlier run must not announce this one.
+  if (!g_capture.ready_file.empty()) unlink(g_capture.ready_file.c_str());
+
+  Status sup = TtyBpfSupported();
+  if (!sup.ok()) {
+    std::cerr << me << ": not supported on this host: " << sup.message() << "\n";
+    return kCaptureUnsupported;
+  }
+  auto inode = PidNamespaceInode(g_capture.pid);
+  if (!inode.ok()) {
+    std::cerr << me << ": " << inode.status().message() << "\n";
+    return 1;
+  }
+  TtyBpfTarget target;
+  target.name = g_capture.name.empty() ? HoneypotOfTtyLog(g_capture.out) : g_capture.name;
+  target.pidns_inode = *inode;
+  target.log_path = g_capture.out;
+  target.init_pid = g_capture.pid;
+  auto cap = TtyBpfCapture::Start({target});
+  if (!cap.ok()) {
+    std::cerr << me << ": " << cap.status().message() << "\n";
+    return 1;
+  }
+  if (!g_capture.ready_file.empty()) {
+    Status st = WriteReadyFile(g_capture.ready_file);
+    if (!st.ok()) {
+      std::cerr << me << ": " << st.message() << "\n";
+      return 1;
+    }
+  }
+  std::cerr << me << ": recording the ttys of pid namespace pid:[" << *inode << "] (" << target.name
+            << ", init pid " << g_capture.pid << ") into " << g_capture.out << "\n";
+  Status st = (*cap)->Run(g_capture_stop);
+  const TtyBpfStats s = (*cap)->stats();
+  std::cerr << me << ": stopped (" << (g_capture_stop.load() ? "signal" : "the namespace's init exited")
+            << "): " << s.records << " records, " << s.bytes << " bytes, " << s.lost << " lost";
+  if (s.lost) std::cerr << " (" << s.lost_bytes << " bytes; the ring buffer was full)";
+  if (s.cut_bytes) std::cerr << ", " << s.cut_bytes << " bytes not copied (huge reads/writes)";
+  if (s.faults) std::cerr << ", " << s.faults << " unreadable buffers";
+  std::cerr << "\n";
+  if (!st.ok()) {
+    std::cerr << me << ": " << st.message() << "\n";
+    return 1;
+  }
+  return 0;
+}
+
 }  // namespace
 
 void AddTtyCommand(CLI::App& app) {
@@ -292,6 +387,19 @@ void AddTtyCommand(CLI::App& app) {
   play->add_flag("--real-gaps", g_tty.real_gaps, "Do not cap pauses at 5 s");
   play->add_flag("--no-children", g_tty.no_children, "Only this tty, without the sessions opened from it");
   play->callback([] { SetRun(RunTtyPlay); });
+
+  CLI::App* capture = tty->add_subcommand(
+      "capture",
+      "Record the terminals of a namespace honeypot with eBPF from the host kernel (root; exit code 3 when "
+      "this host cannot): every tty read/write and exec in the pid namespace of PID (and namespaces nested in "
+      "it), appended to FILE in the tty log format. Runs until SIGTERM/SIGINT or until PID exits.");
+  capture->add_option("--pid", g_capture.pid, "Host pid of the honeypot's init (pid 1 in its namespace)")
+      ->required();
+  capture->add_option("--out", g_capture.out, "Tty log to append to, e.g. CAPTURE/tty/hp1.ttylog")->required();
+  capture->add_option("--name", g_capture.name, "Honeypot name for messages (default: from --out)");
+  capture->add_option("--ready-file", g_capture.ready_file,
+                      "Written (\"ok\\n\", atomically) once recording has started");
+  capture->callback([] { SetRun(RunTtyCapture); });
 }
 
 }  // namespace hn
