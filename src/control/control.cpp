@@ -19,7 +19,7 @@ constexpr const char* kReasonNames[] = {
     "roach_motel",      "not_flow_start",  "spoofed_source",  "unknown_source",
     "ipv6_disabled",    "vlan_tagged",     "non_ip",          "malformed",
     "link_local_control", "fragment_no_head", "flow_table_full", "ttl_exceeded",
-    "no_route",
+    "no_route",         "fragment_overlap", "source_route",
 };
 static_assert(std::size(kReasonNames) == size_t(Reason::kCount), "a Reason has no name");
 

@@ -42,6 +42,8 @@ enum class Reason : uint8_t {
   kFlowTableFull,      // no room to track it: fail closed (outbound), counted
   kTtlExceeded,        // nat: TTL reached 0, answered with ICMP time exceeded
   kNoRoute,            // nat: no honeypot owns the destination / next hop unknown
+  kFragmentOverlap,    // TCP fragment from inside starting within the TCP header (offset 8/16): rewrites its flags (RFC 1858)
+  kSourceRoute,        // IPv4 loose/strict source route option from inside: the route goes on past the checked hop
   kCount
 };
 const char* ReasonName(Reason r);  // short snake_case names used in events: "budget_exhausted", ...

@@ -19,12 +19,59 @@ bool IsLinkLocalControl(const uint8_t* dst) {
 }
 
 constexpr int64_t kSec = 1'000'000'000;
-constexpr int64_t kFragTimeoutNs = 30 * kSec;
-constexpr size_t kFragSlots = 1024;
 constexpr uint32_t kFrameEventsPerSecond = 20;  // per drop reason
 constexpr size_t kExpireSlotsPerTimer = 512;
 
 const Mac kBroadcastMac{{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}};
+constexpr uint16_t kTcpMinHeader = 20;
+
+// True when an IPv4 header carries a loose or strict source route option
+// (option number 3 or 9, whatever the copy/class bits). Stops at a malformed
+// option: the receiver rejects those itself.
+bool HasSourceRoute(const Packet& p) {
+  const uint8_t* o = p.data + p.l3_off + 20;
+  const uint8_t* end = p.data + p.l3_off + p.ip_hdr_len;
+  while (o < end) {
+    const uint8_t type = o[0];
+    if (type == 0) return false;  // end of options
+    if (type == 1) {              // no-operation
+      o++;
+      continue;
+    }
+    if (end - o < 2 || o[1] < 2 || o[1] > end - o) return false;
+    if ((type & 0x1f) == 3 || (type & 0x1f) == 9) return true;
+    o += o[1];
+  }
+  return false;
+}
+
+// A DHCP client's first message: UDP 68 -> 67, to 255.255.255.255.
+bool IsDhcpClientBroadcast(const Packet& p, Ip4 dst) {
+  return p.is_ipv4() && p.has_l4 && p.ip_proto == kProtoUdp && p.sport == 68 && p.dport == 67 &&
+         dst.v == 0xffffffffu;
+}
+
+// A bare SYN (SYN without ACK) on a known TCP flow is a new connection once
+// the old one is set up or over: from the initiator after the handshake
+// (established, closing, closed), from the responder once it has answered
+// (its own SYN before that is a simultaneous open of the same connection).
+// Otherwise a honeypot could reuse an allowed 5-tuple, once the server has
+// forgotten the connection, for as many new connections as it likes. A SYN
+// repeated before any answer, or the initiator's after the SYN-ACK (lost on
+// its way), is a retransmission of the same attempt.
+bool StartsNewConnection(const Flow& f, const Packet& p, bool reply) {
+  if (!p.has_l4 || p.ip_proto != kProtoTcp || (p.tcp_flags & (kSyn | kAck)) != kSyn) return false;
+  switch (f.tcp) {
+    case TcpState::kEstablished:
+    case TcpState::kClosing:
+    case TcpState::kClosed:
+      return true;
+    case TcpState::kSynAckSeen:
+      return reply;
+    default:
+      return false;
+  }
+}
 
 }  // namespace
 
@@ -54,6 +101,12 @@ Engine::Engine(const Config& cfg, std::vector<Budget> budgets, TxSink* tx, Event
 }
 
 bool Engine::ready() const { return !nat_ || gw_known_; }
+
+bool Engine::AnyHoneypotUnlearned() const {
+  for (const Honeypot& h : hp_)
+    if (!h.mac_known) return true;
+  return false;
+}
 
 int Engine::FindHoneypotByIp(Ip4 ip) const {
   for (size_t i = 0; i < hp_.size(); i++)
@@ -259,10 +312,21 @@ void Engine::HandleIp(int port, Packet& p, int64_t now, bool csum_not_ready) {
       } else if (by_ip >= 0) {
         DropFrame(port, p, Reason::kSpoofedSource, now, by_ip);  // a honeypot's IP from a MAC not its own
         return;
-      } else if (!(src.v == 0 && l2_multi)) {  // DHCP discover comes from 0.0.0.0 to broadcast
+      } else if (v6 || src.v != 0 || !l2_multi || !IsDhcpClientBroadcast(p, dst) || !AnyHoneypotUnlearned()) {
+        // From a MAC no honeypot owns, only a DHCP discover (0.0.0.0:68 to
+        // 255.255.255.255:67) may pass, and only while some honeypot's MAC is
+        // not known yet (it may be that honeypot asking for its address).
+        // Anything else is no honeypot's: a flood of random MACs must not get
+        // out as "DHCP" (nor starve the outside's DHCP server).
         DropFrame(port, p, Reason::kUnknownSource, now);
         return;
       }
+    }
+    // A source route would carry the packet on from the hop Data Control
+    // checked to wherever the honeypot likes.
+    if (!v6 && p.has_ip_options && HasSourceRoute(p)) {
+      DropFrame(port, p, Reason::kSourceRoute, now, hp_src);
+      return;
     }
     if (nat_) {
       if (l2_multi || Mac::From(p.dst_mac()) != port_mac_[kInside]) {
@@ -274,10 +338,16 @@ void Engine::HandleIp(int port, Packet& p, int64_t now, bool csum_not_ready) {
         else Inc(c_.not_for_us);
         return;
       }
+      // A router does not forward broadcasts or multicast (RFC 1812): sent to the
+      // gateway's MAC they would reach the upstream router, uncounted.
+      if (!v6 && (dst.v == 0xffffffffu || (dst.v >> 28) == 0xe)) {
+        DropFrame(port, p, Reason::kNoRoute, now, hp_src);
+        return;
+      }
       hp_dst = FindHoneypotByIp(dst);
       if (p.ttl <= 1) {
         SendIcmpError(kInside, p, 11, 0, cfg_.inside_gateway_ip->addr, now);
-        Inc(c_.drops[size_t(Reason::kTtlExceeded)]);
+        DropFrame(port, p, Reason::kTtlExceeded, now, hp_src);
         return;
       }
     } else {
@@ -296,7 +366,7 @@ void Engine::HandleIp(int port, Packet& p, int64_t now, bool csum_not_ready) {
       }
       if (p.ttl <= 1) {
         SendIcmpError(kOutside, p, 11, 0, dst, now);
-        Inc(c_.drops[size_t(Reason::kTtlExceeded)]);
+        DropFrame(port, p, Reason::kTtlExceeded, now, hp_dst);
         return;
       }
     } else {
@@ -310,6 +380,12 @@ void Engine::HandleIp(int port, Packet& p, int64_t now, bool csum_not_ready) {
 
   // Non-first fragments carry no ports: they follow their first fragment's verdict.
   if (p.is_fragment && p.frag_offset > 0) {
+    // A TCP fragment starting inside the TCP header overwrites its flags at the
+    // receiver (RFC 1858): Data Control would judge other flags than it gets.
+    if (port == kInside && p.ip_proto == kProtoTcp && p.frag_offset < kTcpMinHeader) {
+      DropFrame(port, p, Reason::kFragmentOverlap, now, hp_src);
+      return;
+    }
     FragEntry* fe = FragFind(p, false, now);
     if (fe == nullptr ? port == kOutside : fe->allowed) {
       ForwardIp(port, p, nullptr, port == kInside ? hp_src : hp_dst, now);
@@ -324,12 +400,11 @@ void Engine::HandleIp(int port, Packet& p, int64_t now, bool csum_not_ready) {
 
   bool reply = false;
   Flow* f = flows_.Find(key, &reply);
-  // A new SYN on the 5-tuple of a closed connection starts a new connection.
-  if (f != nullptr && !reply && p.has_l4 && p.ip_proto == kProtoTcp && (p.tcp_flags & (kSyn | kAck)) == kSyn &&
-      f->tcp == TcpState::kClosed) {
+  if (f != nullptr && StartsNewConnection(*f, p, reply)) {
     EmitFlowEnd(*f, 1, now);
     flows_.Remove(f);
     f = nullptr;
+    reply = false;  // the new flow runs the way this SYN does
   }
   if (f == nullptr) {
     bool related_reply = false;
@@ -352,7 +427,10 @@ void Engine::HandleIp(int port, Packet& p, int64_t now, bool csum_not_ready) {
     fs.sport = p.sport;
     fs.dport = p.dport;
     fs.dst_ip = dst;
-    fs.dst_broadcast = l2_multi || dst.v == 0xffffffffu || (dst.v >> 28) == 0xe;
+    // What the IP destination says, not the frame's: a unicast address in an L2
+    // broadcast/multicast frame is delivered to that host (Linux takes it for
+    // UDP and ICMP), so it is a flow like any other.
+    fs.dst_broadcast = v6 ? p.data[p.ip_dst_off] == 0xff : (dst.v == 0xffffffffu || (dst.v >> 28) == 0xe);
     fs.tcp_syn_only = p.ip_proto != kProtoTcp || (p.tcp_flags & (kSyn | kAck)) == kSyn;
     fs.tcp_syn_ack = p.ip_proto == kProtoTcp && (p.tcp_flags & (kSyn | kAck)) == (kSyn | kAck);
     if (p.ip_proto == kProtoTcp && !p.has_l4) fs.tcp_syn_only = false;
@@ -404,6 +482,11 @@ void Engine::HandleIp(int port, Packet& p, int64_t now, bool csum_not_ready) {
 bool Engine::RelatedIcmpError(const Packet& p, int port, int hp, bool* reply_dir) {
   if (!p.is_ipv4() || p.ip_proto != kProtoIcmp || !IcmpIsError(p.icmp_type)) return false;
   const uint8_t* inner = p.data + p.inner_ip_off;
+  // An error goes back to the sender of the datagram it quotes; a honeypot (an
+  // end host, no router) only reports on datagrams addressed to it. Otherwise
+  // a honeypot could quote any allowed flow in "errors" to any host it likes.
+  if (std::memcmp(inner + 12, p.data + p.ip_dst_off, 4) != 0) return false;
+  if (port == kInside && std::memcmp(inner + 16, p.data + p.ip_src_off, 4) != 0) return false;
   FlowKey k;
   std::memcpy(k.src.data(), inner + 12, 4);
   std::memcpy(k.dst.data(), inner + 16, 4);
@@ -647,6 +730,8 @@ Engine::FragEntry* Engine::FragFind(const Packet& p, bool create, int64_t now) {
                      std::memcmp(e.dst.data(), p.data + p.ip_dst_off, alen) == 0;
   if (match) return &e;
   if (!create) return nullptr;
+  Inc(c_.frag_heads);
+  if (e.used && now - e.ts_ns < kFragTimeoutNs) Inc(c_.frag_evicted);
   e = FragEntry{};
   std::memcpy(e.src.data(), p.data + p.ip_src_off, alen);
   std::memcpy(e.dst.data(), p.data + p.ip_dst_off, alen);

@@ -54,11 +54,20 @@ struct EngineCounters {
   std::atomic<uint64_t> arp_replies{0}, arp_requests{0}, icmp_sent{0};
   std::atomic<uint64_t> flows_new{0}, flows_ended{0};
   std::atomic<uint64_t> checksums_finished{0};  // frames whose partial checksum we completed
+  // Fragment table (Engine::kFragSlots entries, one per datagram whose first
+  // fragment was seen, kept Engine::kFragTimeoutNs): datagrams recorded,
+  // and live entries overwritten by another datagram (whose later fragments
+  // are then dropped as fragment_no_head: fail closed).
+  std::atomic<uint64_t> frag_heads{0}, frag_evicted{0};
   std::array<std::atomic<uint64_t>, 16> decode_errors{};  // by DecodeError
 };
 
 class Engine {
  public:
+  // Fragment table: fixed size, allocated once; an entry lives this long.
+  static constexpr size_t kFragSlots = 1024;
+  static constexpr int64_t kFragTimeoutNs = 30'000'000'000;
+
   // budgets: one per cfg.honeypots entry, as loaded from disk.
   Engine(const Config& cfg, std::vector<Budget> budgets, TxSink* tx, EventSink* events);
 
@@ -122,6 +131,7 @@ class Engine {
   int FindHoneypotByIp(Ip4 ip) const;
   int FindHoneypotByPublic(Ip4 ip) const;
   int FindHoneypotByMac(const uint8_t* mac) const;
+  bool AnyHoneypotUnlearned() const;  // some honeypot's MAC is neither configured nor learned yet
   bool EventAllowed(Reason r, int64_t now);
 
   const Config& cfg_;

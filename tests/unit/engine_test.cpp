@@ -566,3 +566,275 @@ TEST_F(EngineEvasionTest, NatSpentBudgetHoldsAndTtlOneIsNotAWayOut) {
 
 }  // namespace
 }  // namespace hn
+
+// Evasions found by the integration tests (tests/integration/test_evasion.py).
+namespace hn {
+namespace {
+
+using namespace hn::test;
+
+class EngineEvasionFixTest : public EngineTest {
+ protected:
+  // Bridge config whose hp1 may start `tcp` TCP, `udp` UDP and `icmp` ICMP flows.
+  static Config Limited(uint32_t tcp, uint32_t udp, uint32_t icmp) {
+    Config c = BridgeConfig();
+    for (auto& h : c.honeypots) h.limits.max = {tcp, udp, icmp, 10};
+    return c;
+  }
+  static int OutsideFrames(const std::vector<Sent>& s) {
+    int n = 0;
+    for (auto& x : s) n += x.port == kOutside;
+    return n;
+  }
+  std::vector<uint8_t> Tcp(Mac src_mac, Mac dst_mac, const char* src, const char* dst, uint16_t sport,
+                           uint16_t dport, uint8_t flags, uint32_t seq) {
+    Ip4Spec s{I(src), I(dst)};
+    return Ipv4Frame(dst_mac, src_mac, s, TcpSeg(s.src, s.dst, sport, dport, flags, "", seq));
+  }
+  std::vector<uint8_t> Udp(Mac src_mac, Mac dst_mac, Ip4 src, Ip4 dst, uint16_t sport, uint16_t dport) {
+    Ip4Spec s{src, dst, kProtoUdp};
+    return Ipv4Frame(dst_mac, src_mac, s, UdpDgram(src, dst, sport, dport, "data"));
+  }
+  // The frame with IPv4 options inserted after the 20-byte header (IHL, length, checksum fixed).
+  static std::vector<uint8_t> WithIpOptions(std::vector<uint8_t> f, std::vector<uint8_t> opts) {
+    while (opts.size() % 4) opts.push_back(0);
+    f.insert(f.begin() + 14 + 20, opts.begin(), opts.end());
+    uint8_t* ip = f.data() + 14;
+    ip[0] = uint8_t(0x40 | (5 + opts.size() / 4));
+    Store16(ip + 2, uint16_t(Load16(ip + 2) + opts.size()));
+    Store16(ip + 10, 0);
+    Store16(ip + 10, Ipv4HeaderChecksum(ip, 20 + opts.size()));
+    return f;
+  }
+  size_t Ends() const {
+    size_t n = 0;
+    for (const Event& e : ev.events) n += e.kind == EventKind::kFlowEnd;
+    return n;
+  }
+};
+
+// The server closed first and forgot the connection; the honeypot never
+// closed. A SYN with a new ISN on the allowed 5-tuple used to pass as a
+// "retransmission" and open a second connection outside the budget.
+TEST_F(EngineEvasionFixTest, SynOnAnEstablishedOrClosingFlowIsANewConnection) {
+  Make(Limited(1, 20, 50));
+  ASSERT_EQ(OutsideFrames(Feed(kInside, Tcp(kHpMac, kOutMac, "192.0.2.10", "192.0.2.20", 40000, 80, kSyn, 100))), 1);
+  Feed(kOutside, Tcp(kOutMac, kHpMac, "192.0.2.20", "192.0.2.10", 80, 40000, kSyn | kAck, 900));
+  Feed(kInside, Tcp(kHpMac, kOutMac, "192.0.2.10", "192.0.2.20", 40000, 80, kAck, 101));
+  Feed(kOutside, Tcp(kOutMac, kHpMac, "192.0.2.20", "192.0.2.10", 80, 40000, kFin | kAck, 901));  // server closes
+  Feed(kInside, Tcp(kHpMac, kOutMac, "192.0.2.10", "192.0.2.20", 40000, 80, kAck, 101));
+  EXPECT_EQ(OutsideFrames(Feed(kInside, Tcp(kHpMac, kOutMac, "192.0.2.10", "192.0.2.20", 40000, 80, kSyn, 77777))), 0);
+  EXPECT_EQ(ev.Count(EventKind::kFlowDrop, Reason::kBudgetExhausted), 1u);
+  EXPECT_EQ(Ends(), 1u);  // the old connection's flow ended
+  // Its retransmission is the same (denied) attempt: dropped, not logged again.
+  EXPECT_EQ(OutsideFrames(Feed(kInside, Tcp(kHpMac, kOutMac, "192.0.2.10", "192.0.2.20", 40000, 80, kSyn, 77777))), 0);
+  EXPECT_EQ(ev.Count(EventKind::kFlowDrop, Reason::kBudgetExhausted), 1u);
+  EXPECT_EQ(engine->budget(0).Used(ProtoClass::kTcp, kT0), 1u);
+
+  // Established (no FIN at all): the same.
+  ev.events.clear();
+  Make(Limited(1, 20, 50));
+  Feed(kInside, Tcp(kHpMac, kOutMac, "192.0.2.10", "192.0.2.21", 40001, 80, kSyn, 100));
+  Feed(kOutside, Tcp(kOutMac, kHpMac, "192.0.2.21", "192.0.2.10", 80, 40001, kSyn | kAck, 900));
+  Feed(kInside, Tcp(kHpMac, kOutMac, "192.0.2.10", "192.0.2.21", 40001, 80, kAck, 101));
+  EXPECT_EQ(OutsideFrames(Feed(kInside, Tcp(kHpMac, kOutMac, "192.0.2.10", "192.0.2.21", 40001, 80, kSyn, 5))), 0);
+  EXPECT_EQ(ev.Count(EventKind::kFlowDrop, Reason::kBudgetExhausted), 1u);
+}
+
+TEST_F(EngineEvasionFixTest, SynRepeatedBeforeTheHandshakeEndsIsStillARetransmission) {
+  Make(Limited(1, 20, 50));
+  Feed(kInside, Tcp(kHpMac, kOutMac, "192.0.2.10", "192.0.2.20", 40000, 80, kSyn, 100));
+  // no answer yet: a SYN with another ISN is the same attempt
+  EXPECT_EQ(OutsideFrames(Feed(kInside, Tcp(kHpMac, kOutMac, "192.0.2.10", "192.0.2.20", 40000, 80, kSyn, 555))), 1);
+  // the SYN-ACK was lost on its way to the honeypot: its SYN again passes
+  Feed(kOutside, Tcp(kOutMac, kHpMac, "192.0.2.20", "192.0.2.10", 80, 40000, kSyn | kAck, 900));
+  EXPECT_EQ(OutsideFrames(Feed(kInside, Tcp(kHpMac, kOutMac, "192.0.2.10", "192.0.2.20", 40000, 80, kSyn, 100))), 1);
+  EXPECT_EQ(engine->budget(0).Used(ProtoClass::kTcp, kT0), 1u);
+  EXPECT_EQ(ev.Count(EventKind::kFlowDrop, Reason::kBudgetExhausted), 0u);
+  EXPECT_EQ(Ends(), 0u);
+}
+
+TEST_F(EngineEvasionFixTest, BareSynBackOnAnInboundConnectionIsAnOutboundAttempt) {
+  Make(Limited(0, 20, 50));
+  ASSERT_EQ(Feed(kOutside, Tcp(kOutMac, kHpMac, "192.0.2.99", "192.0.2.10", 50000, 23, kSyn, 1)).size(), 1u);
+  EXPECT_EQ(Feed(kInside, Tcp(kHpMac, kOutMac, "192.0.2.10", "192.0.2.99", 23, 50000, kSyn | kAck, 7)).size(), 1u);
+  Feed(kOutside, Tcp(kOutMac, kHpMac, "192.0.2.99", "192.0.2.10", 50000, 23, kAck, 2));
+  EXPECT_EQ(OutsideFrames(Feed(kInside, Tcp(kHpMac, kOutMac, "192.0.2.10", "192.0.2.99", 23, 50000, kSyn, 99))), 0);
+  EXPECT_EQ(ev.Count(EventKind::kFlowDrop, Reason::kBudgetExhausted), 1u);
+  // A simultaneous open (the honeypot's SYN before it answered) is part of the inbound connection.
+  ASSERT_EQ(Feed(kOutside, Tcp(kOutMac, kHpMac, "192.0.2.99", "192.0.2.10", 50001, 23, kSyn, 1)).size(), 1u);
+  EXPECT_EQ(OutsideFrames(Feed(kInside, Tcp(kHpMac, kOutMac, "192.0.2.10", "192.0.2.99", 23, 50001, kSyn, 7))), 1);
+  EXPECT_EQ(engine->budget(0).Used(ProtoClass::kTcp, kT0), 0u);
+}
+
+TEST_F(EngineEvasionFixTest, UnicastIpInABroadcastFrameIsCountedNotExempt) {
+  Make(Limited(1, 1, 0));
+  ASSERT_EQ(OutsideFrames(Feed(kInside, Udp(kHpMac, kOutMac, I("192.0.2.10"), I("192.0.2.20"), 5000, 7000))), 1);
+  for (Mac m : {M("ff:ff:ff:ff:ff:ff"), M("01:00:5e:00:00:fb"), M("33:33:00:00:00:01")}) {
+    EXPECT_EQ(OutsideFrames(Feed(kInside, Udp(kHpMac, m, I("192.0.2.10"), I("192.0.2.20"), 5001, 7001))), 0);
+    Ip4Spec s{I("192.0.2.10"), I("192.0.2.20"), kProtoIcmp};
+    EXPECT_EQ(OutsideFrames(Feed(kInside, Ipv4Frame(m, kHpMac, s, IcmpMsg(8, 0, 9, 1, {})))), 0);
+  }
+  EXPECT_EQ(ev.Count(EventKind::kFlowDrop, Reason::kBudgetExhausted), 2u);  // one UDP flow, one ICMP flow
+  // A real broadcast is still exempt and not counted.
+  EXPECT_EQ(OutsideFrames(Feed(kInside, Udp(kHpMac, M("ff:ff:ff:ff:ff:ff"), I("192.0.2.10"), I("255.255.255.255"), 5002, 7002))), 1);
+  EXPECT_EQ(ev.Count(EventKind::kFlowNew, Reason::kExemptBroadcast), 1u);
+  EXPECT_EQ(engine->budget(0).Used(ProtoClass::kUdp, kT0), 1u);
+
+  // IPv6 (ipv6 = true): a unicast address in a 33:33 frame is counted too.
+  Config c = Limited(1, 0, 1);
+  c.allow_ipv6 = true;
+  ev.events.clear();
+  Make(c);
+  Feed(kInside, Udp(kHpMac, kOutMac, I("192.0.2.10"), I("192.0.2.20"), 5000, 7000));  // learns the MAC (udp 0: dropped)
+  auto v6 = Eth(M("33:33:00:00:00:01"), kHpMac, kEthIpv6);
+  std::vector<uint8_t> ip6(48, 0);
+  ip6[0] = 0x60;
+  Store16(ip6.data() + 4, 8);
+  ip6[6] = kProtoUdp;
+  ip6[7] = 64;
+  ip6[8] = 0x20, ip6[9] = 0x01, ip6[10] = 0x0d, ip6[11] = 0xb8, ip6[23] = 0x10;  // 2001:db8::10
+  ip6[24] = 0x20, ip6[25] = 0x01, ip6[26] = 0x0d, ip6[27] = 0xb8, ip6[39] = 0x01;  // 2001:db8::1
+  Store16(ip6.data() + 40, 5000);
+  Store16(ip6.data() + 42, 7000);
+  Store16(ip6.data() + 44, 8);
+  v6.insert(v6.end(), ip6.begin(), ip6.end());
+  EXPECT_EQ(OutsideFrames(Feed(kInside, v6)), 0);
+  EXPECT_EQ(ev.Count(EventKind::kFlowDrop, Reason::kBudgetExhausted), 2u);
+}
+
+TEST_F(EngineEvasionFixTest, IcmpErrorsGoOnlyToTheSenderOfTheQuotedDatagram) {
+  Make(Limited(9, 20, 0));
+  ASSERT_EQ(Feed(kOutside, Tcp(kOutMac, kHpMac, "192.0.2.99", "192.0.2.10", 50000, 23, kSyn, 1)).size(), 1u);
+  // What the honeypot received on the inbound flow, quoted in a port unreachable.
+  auto in = Tcp(kOutMac, kHpMac, "192.0.2.99", "192.0.2.10", 50000, 23, kAck, 2);
+  std::vector<uint8_t> quote(in.begin() + 14, in.begin() + 14 + 28);
+  quote.insert(quote.end(), 500, 'C');  // and a payload of its own
+  auto err_to = [&](const char* dst) {
+    Ip4Spec s{I("192.0.2.10"), I(dst), kProtoIcmp};
+    return Ipv4Frame(kOutMac, kHpMac, s, IcmpMsg(3, 3, 0, 0, quote));
+  };
+  EXPECT_EQ(OutsideFrames(Feed(kInside, err_to("192.0.2.77"))), 0);
+  EXPECT_EQ(ev.Count(EventKind::kFlowDrop, Reason::kBudgetExhausted), 1u);  // a new ICMP flow, over budget
+  EXPECT_EQ(OutsideFrames(Feed(kInside, err_to("192.0.2.99"))), 1);  // to the quoted datagram's sender: related
+  // An "error" about a datagram the honeypot sent itself is no error it could get.
+  Feed(kInside, Udp(kHpMac, kOutMac, I("192.0.2.10"), I("192.0.2.20"), 5000, 7000));
+  auto out = Udp(kHpMac, kOutMac, I("192.0.2.10"), I("192.0.2.20"), 5000, 7000);
+  std::vector<uint8_t> own(out.begin() + 14, out.begin() + 14 + 28);
+  Ip4Spec s{I("192.0.2.10"), I("192.0.2.20"), kProtoIcmp};
+  EXPECT_EQ(OutsideFrames(Feed(kInside, Ipv4Frame(kOutMac, kHpMac, s, IcmpMsg(11, 0, 0, 0, own)))), 0);
+  EXPECT_EQ(engine->budget(0).Used(ProtoClass::kIcmp, kT0), 0u);
+}
+
+TEST_F(EngineEvasionFixTest, UnknownMacsMayOnlyAskForAnAddressWhileAHoneypotIsUnlearned) {
+  Make(BridgeConfig());  // hp1 and hp2, MACs learned
+  const Mac bc = M("ff:ff:ff:ff:ff:ff");
+  auto discover = [&](Mac m) { return Udp(m, bc, Ip4{}, I("255.255.255.255"), 68, 67); };
+  EXPECT_EQ(OutsideFrames(Feed(kInside, discover(M("02:00:00:00:77:01")))), 1);  // may be hp1 or hp2 booting
+  // Other traffic from 0.0.0.0 in a broadcast frame is no DHCP discover.
+  EXPECT_EQ(OutsideFrames(Feed(kInside, Udp(M("02:00:00:00:77:02"), bc, Ip4{}, I("192.0.2.20"), 68, 67))), 0);
+  EXPECT_EQ(OutsideFrames(Feed(kInside, Udp(M("02:00:00:00:77:03"), bc, Ip4{}, I("192.0.2.20"), 5000, 7000))), 0);
+  Feed(kInside, Udp(kHpMac, kOutMac, I("192.0.2.10"), I("192.0.2.20"), 5000, 7000));
+  Feed(kInside, Udp(kHp2Mac, kOutMac, I("192.0.2.11"), I("192.0.2.20"), 5000, 7000));
+  // Every honeypot is known now: a discover from another MAC is nobody's.
+  for (int i = 0; i < 5; i++) {
+    Mac m = M("02:00:00:00:78:00");
+    m.b[5] = uint8_t(i);
+    EXPECT_EQ(OutsideFrames(Feed(kInside, discover(m))), 0);
+  }
+  EXPECT_EQ(engine->counters().drops[size_t(Reason::kUnknownSource)].load(), 7u);
+  // The honeypots themselves may still ask.
+  EXPECT_EQ(OutsideFrames(Feed(kInside, discover(kHpMac))), 1);
+}
+
+TEST_F(EngineEvasionFixTest, TcpFragmentInsideTheTcpHeaderIsDropped) {
+  Make(BridgeConfig());
+  Feed(kInside, Tcp(kHpMac, kOutMac, "192.0.2.10", "192.0.2.20", 40000, 80, kSyn, 100));
+  Feed(kOutside, Tcp(kOutMac, kHpMac, "192.0.2.20", "192.0.2.10", 80, 40000, kSyn | kAck, 900));
+  Ip4Spec s{I("192.0.2.10"), I("192.0.2.20")};
+  auto ack = TcpSeg(s.src, s.dst, 40000, 80, kAck, std::string(32, 'd'), 101);
+  auto syn = TcpSeg(s.src, s.dst, 40000, 80, kSyn, std::string(32, 'd'), 101);
+  s.id = 9;
+  s.mf = true;
+  EXPECT_EQ(OutsideFrames(Feed(kInside, Ipv4Frame(kOutMac, kHpMac, s, {ack.begin(), ack.begin() + 24}))), 1);
+  Ip4Spec o = s;
+  o.frag_off_bytes = 8;  // bytes 8..39: ack number, flags, window: rewritten to a SYN
+  EXPECT_EQ(OutsideFrames(Feed(kInside, Ipv4Frame(kOutMac, kHpMac, o, {syn.begin() + 8, syn.begin() + 40}))), 0);
+  o.frag_off_bytes = 16;
+  EXPECT_EQ(OutsideFrames(Feed(kInside, Ipv4Frame(kOutMac, kHpMac, o, {syn.begin() + 16, syn.begin() + 40}))), 0);
+  EXPECT_EQ(engine->counters().drops[size_t(Reason::kFragmentOverlap)].load(), 2u);
+  EXPECT_EQ(ev.Count(EventKind::kFrameDrop, Reason::kFragmentOverlap), 2u);
+  Ip4Spec last = s;
+  last.mf = false;
+  last.frag_off_bytes = 24;  // past the header: follows its head
+  EXPECT_EQ(OutsideFrames(Feed(kInside, Ipv4Frame(kOutMac, kHpMac, last, {ack.begin() + 24, ack.end()}))), 1);
+}
+
+TEST_F(EngineEvasionFixTest, SourceRoutedPacketsFromInsideAreDropped) {
+  Make(BridgeConfig());
+  auto udp = Udp(kHpMac, kOutMac, I("192.0.2.10"), I("192.0.2.20"), 5000, 7000);
+  ASSERT_EQ(OutsideFrames(Feed(kInside, udp)), 1);  // the allowed flow
+  const std::vector<uint8_t> lsrr = {0x01, 0x83, 7, 4, 192, 0, 2, 77};
+  const std::vector<uint8_t> ssrr = {0x89, 7, 4, 192, 0, 2, 77, 0x00};
+  EXPECT_EQ(OutsideFrames(Feed(kInside, WithIpOptions(udp, lsrr))), 0);
+  EXPECT_EQ(OutsideFrames(Feed(kInside, WithIpOptions(udp, ssrr))), 0);
+  EXPECT_EQ(ev.Count(EventKind::kFrameDrop, Reason::kSourceRoute), 2u);
+  // Other options pass on the allowed flow.
+  const std::vector<uint8_t> rr = {7, 11, 4, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+  EXPECT_EQ(OutsideFrames(Feed(kInside, WithIpOptions(udp, rr))), 1);
+  const std::vector<uint8_t> bad_len = {0x44, 0x00, 0x83, 7};  // malformed option first: stop reading
+  EXPECT_EQ(OutsideFrames(Feed(kInside, WithIpOptions(udp, bad_len))), 1);
+}
+
+// A flood of incomplete datagrams: the fragment table stays at its fixed size,
+// remembers at most kFragSlots datagrams (older ones' tails are dropped: fail
+// closed) and counts what it recorded and overwrote.
+TEST_F(EngineEvasionFixTest, FragmentTableIsBoundedAndCountsEvictions) {
+  Make(BridgeConfig());
+  Ip4Spec s{I("192.0.2.10"), I("192.0.2.20"), kProtoUdp};
+  s.mf = true;
+  const auto head = UdpDgram(s.src, s.dst, 5000, 6000, std::string(24, 'a'));
+  const int n = 3 * int(Engine::kFragSlots);
+  int heads_out = 0;
+  for (int i = 0; i < n; i++) {
+    s.id = uint16_t(i);
+    heads_out += OutsideFrames(Feed(kInside, Ipv4Frame(kOutMac, kHpMac, s, head)));
+  }
+  EXPECT_EQ(heads_out, n);  // one allowed flow: its heads pass
+  const auto& c = engine->counters();
+  EXPECT_EQ(c.frag_heads.load(), uint64_t(n));
+  EXPECT_GE(c.frag_evicted.load(), uint64_t(n) - Engine::kFragSlots);
+  Ip4Spec t = s;
+  t.mf = false;
+  t.frag_off_bytes = 32;
+  int tails_out = 0;
+  for (int i = n - 1; i >= 0; i--) {
+    t.id = uint16_t(i);
+    tails_out += OutsideFrames(Feed(kInside, Ipv4Frame(kOutMac, kHpMac, t, std::vector<uint8_t>(8, 'b'))));
+  }
+  EXPECT_GE(tails_out, 1);
+  EXPECT_LE(tails_out, int(Engine::kFragSlots));
+  EXPECT_EQ(engine->counters().drops[size_t(Reason::kFragmentNoHead)].load(), uint64_t(n - tails_out));
+  // After the timeout nothing of them is left.
+  t.id = uint16_t(n - 1);
+  EXPECT_EQ(OutsideFrames(Feed(kInside, Ipv4Frame(kOutMac, kHpMac, t, std::vector<uint8_t>(8, 'b')),
+                               kT0 + Engine::kFragTimeoutNs + kSec)), 0);
+}
+
+TEST_F(EngineEvasionFixTest, NatLogsTtlExceededAndDoesNotRouteBroadcasts) {
+  Make(NatConfig());
+  LearnGateway();
+  auto r = Feed(kInside, Syn(kHpMac, kWallIn, "10.0.0.2", "192.0.2.20", 40000, 80, kSyn, 1));
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].port, kInside);  // time exceeded
+  EXPECT_EQ(ev.Count(EventKind::kFrameDrop, Reason::kTtlExceeded), 1u);
+  EXPECT_EQ(engine->counters().drops[size_t(Reason::kTtlExceeded)].load(), 1u);
+  for (const char* dst : {"255.255.255.255", "224.0.0.251", "239.1.2.3"}) {
+    EXPECT_EQ(OutsideFrames(Feed(kInside, Udp(kHpMac, kWallIn, I("10.0.0.2"), I(dst), 5000, 7000))), 0) << dst;
+  }
+  EXPECT_EQ(ev.Count(EventKind::kFrameDrop, Reason::kNoRoute), 3u);
+  EXPECT_EQ(engine->budget(0).Used(ProtoClass::kUdp, kT0), 0u);
+}
+
+}  // namespace
+}  // namespace hn
