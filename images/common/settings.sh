@@ -6,15 +6,27 @@
 # /proc/cmdline does not see them. Known keys:
 #   HN_IP=10.0.0.2/24   HN_GW=10.0.0.1   HN_HOSTNAME=hp1   HN_DNS="192.0.2.53 ..."
 # Values are taken literally (never evaluated), only from these keys.
+# A namespace honeypot (src/lab/nsguest.h) has no disk: the lab writes the
+# same lines to /run/hn-settings before its init runs (hn_read_settings_file).
 
-hn_log() { echo "hn-init: $*" > /dev/console 2>/dev/null || echo "hn-init: $*"; }
+# To the console; a namespace honeypot has none (its output is the host's log).
+hn_log() {
+  if [ -c /dev/console ]; then echo "hn-init: $*" > /dev/console 2>/dev/null && return; fi
+  echo "hn-init: $*"
+}
 
 hn_read_settings() {
-  HN_IP= HN_GW= HN_HOSTNAME= HN_DNS=
   dev=/dev/ubdb
   [ -b "$dev" ] || mknod /dev/ubdb b 98 16 2>/dev/null
-  if [ ! -b "$dev" ]; then hn_log "no settings disk ($dev): network left unconfigured"; return 1; fi
+  if [ ! -b "$dev" ]; then HN_IP= HN_GW= HN_HOSTNAME= HN_DNS=; hn_log "no settings disk ($dev): network left unconfigured"; return 1; fi
   tr -d '\000' < "$dev" > /run/hn-settings 2>/dev/null
+  hn_read_settings_file /run/hn-settings
+}
+
+# Reads KEY=VALUE lines from the file, then removes it.
+hn_read_settings_file() {
+  HN_IP= HN_GW= HN_HOSTNAME= HN_DNS=
+  if [ ! -f "$1" ]; then hn_log "no settings ($1): network left unconfigured"; return 1; fi
   while IFS= read -r line; do
     key=${line%%=*}
     val=${line#*=}
@@ -24,8 +36,8 @@ hn_read_settings() {
       HN_HOSTNAME) HN_HOSTNAME=$val ;;
       HN_DNS) HN_DNS=$val ;;
     esac
-  done < /run/hn-settings
-  rm -f /run/hn-settings
+  done < "$1"
+  rm -f "$1"
   return 0
 }
 

@@ -399,9 +399,20 @@ bool ValidHostname(const std::string& s) {
 constexpr uint64_t kMinGuestMem = 16ULL << 20;
 constexpr uint64_t kMaxGuestMem = 16ULL << 30;
 
-// The lab's keys of a honeypot (image, mem, hostname); the honeywall ignores
-// them. hostname defaults to the name (set by the caller once the name is read).
+// The lab's keys of a honeypot (kind, image, mem, hostname); the honeywall
+// ignores them. hostname defaults to the name (set by the caller once the name
+// is read).
 void ParseGuestKeys(const toml::table& t, const std::string& prefix, Ctx& c, HoneypotConfig* hp) {
+  std::string kind;
+  if (ReadString(t, "kind", prefix, c, &kind)) {
+    if (kind == "uml" || kind == "netns") {
+      hp->kind = kind;
+    } else {
+      c.err.Add(LineOf(*t.get("kind")), prefix + ".kind",
+                "must be \"uml\" (a User-Mode Linux guest, the default) or \"netns\" (a namespace honeypot: "
+                "lighter, contains far less), got " + Quote(kind));
+    }
+  }
   std::string image;
   if (ReadString(t, "image", prefix, c, &image)) {
     if (ValidImageName(image)) {
@@ -444,7 +455,7 @@ struct HoneypotLines {
 HoneypotConfig ParseHoneypot(const toml::table& t, size_t index, const Limits& global, Ctx& c,
                              HoneypotLines* lines) {
   std::string prefix = "honeypot[" + std::to_string(index) + "]";
-  CheckKeys(t, prefix, {"name", "ip", "public_ip", "mac", "limits", "image", "mem", "hostname"}, c.err);
+  CheckKeys(t, prefix, {"name", "ip", "public_ip", "mac", "limits", "kind", "image", "mem", "hostname"}, c.err);
   HoneypotConfig hp;
   hp.limits = global;
   lines->table = LineOf(t, c.fallback_line);
@@ -974,6 +985,7 @@ std::string DumpConfig(const Config& c) {
     o += "ip = " + Quote(hp.ip.ToString()) + "\n";
     if (hp.public_ip) o += "public_ip = " + Quote(hp.public_ip->ToString()) + "\n";
     if (hp.mac) o += "mac = " + Quote(hp.mac->ToString()) + "\n";
+    o += "kind = " + Quote(hp.kind) + "\n";
     o += "image = " + Quote(hp.image) + "\n";
     o += "mem = " + Quote(FormatSize(uint64_t(hp.mem_mb) << 20)) + "\n";
     if (!hp.hostname.empty() && hp.hostname != hp.name) o += "hostname = " + Quote(hp.hostname) + "\n";

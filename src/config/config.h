@@ -31,8 +31,9 @@ struct HoneypotConfig {
   std::optional<Mac> mac;           // honeypot.mac: pin identity to this MAC (else learned)
   Limits limits;                    // [honeypot.limits] overrides of [limits]
   // Used by the lab (`honeynet up`), ignored by the honeywall:
+  std::string kind = "uml";         // honeypot.kind: "uml" (User-Mode Linux guest) or "netns" (namespace honeypot)
   std::string image = "busybox";    // honeypot.image: guest image kind (see `honeynet image list`)
-  uint32_t mem_mb = 64;             // honeypot.mem ("64M"): guest RAM, whole MiB
+  uint32_t mem_mb = 64;             // honeypot.mem ("64M"): guest RAM, whole MiB (uml only; netns ignores it)
   std::string hostname;             // honeypot.hostname (default: name)
 };
 

@@ -11,8 +11,23 @@ const std::vector<EmbeddedFile>& EmbeddedImageFiles() {
 # Mounts the basics, reads the guest's settings from the second disk, sets up
 # lo, eth0, the default route and the hostname, then execs busybox init, which
 # runs /etc/inittab (telnetd with /bin/login, a getty on the host-pty console).
+#
+# "hn-init netns": a namespace honeypot (src/lab/nsguest.h). The lab has
+# mounted /proc, /sys, /dev, /run and /tmp, set the host name and written the
+# settings to /run/hn-settings; there is no console, so busybox init runs an
+# inittab without the getty (bound over /etc/inittab, which stays as it is).
 export PATH=/sbin:/bin:/usr/sbin:/usr/bin
 . /lib/hn/settings.sh
+if [ "$1" = netns ]; then
+  mkdir -p /var/log /run/utmp.d
+  touch /run/utmp /var/log/wtmp
+  hn_read_settings_file /run/hn-settings && hn_apply_settings
+  printf '%s\n' "# busybox init of a namespace honeypot (no console: no getty)" \
+    "::respawn:/usr/sbin/telnetd -F -l /bin/login" > /run/hn-inittab
+  mount --bind /run/hn-inittab /etc/inittab
+  hn_log "ready"
+  exec /sbin/init
+fi
 hn_mount_basics
 mkdir -p /var/log /run/utmp.d
 touch /run/utmp /var/log/wtmp
@@ -34,15 +49,27 @@ tty1::respawn:/sbin/getty -L 38400 tty1 vt100
 # /proc/cmdline does not see them. Known keys:
 #   HN_IP=10.0.0.2/24   HN_GW=10.0.0.1   HN_HOSTNAME=hp1   HN_DNS="192.0.2.53 ..."
 # Values are taken literally (never evaluated), only from these keys.
+# A namespace honeypot (src/lab/nsguest.h) has no disk: the lab writes the
+# same lines to /run/hn-settings before its init runs (hn_read_settings_file).
 
-hn_log() { echo "hn-init: $*" > /dev/console 2>/dev/null || echo "hn-init: $*"; }
+# To the console; a namespace honeypot has none (its output is the host's log).
+hn_log() {
+  if [ -c /dev/console ]; then echo "hn-init: $*" > /dev/console 2>/dev/null && return; fi
+  echo "hn-init: $*"
+}
 
 hn_read_settings() {
-  HN_IP= HN_GW= HN_HOSTNAME= HN_DNS=
   dev=/dev/ubdb
   [ -b "$dev" ] || mknod /dev/ubdb b 98 16 2>/dev/null
-  if [ ! -b "$dev" ]; then hn_log "no settings disk ($dev): network left unconfigured"; return 1; fi
+  if [ ! -b "$dev" ]; then HN_IP= HN_GW= HN_HOSTNAME= HN_DNS=; hn_log "no settings disk ($dev): network left unconfigured"; return 1; fi
   tr -d '\000' < "$dev" > /run/hn-settings 2>/dev/null
+  hn_read_settings_file /run/hn-settings
+}
+
+# Reads KEY=VALUE lines from the file, then removes it.
+hn_read_settings_file() {
+  HN_IP= HN_GW= HN_HOSTNAME= HN_DNS=
+  if [ ! -f "$1" ]; then hn_log "no settings ($1): network left unconfigured"; return 1; fi
   while IFS= read -r line; do
     key=${line%%=*}
     val=${line#*=}
@@ -52,8 +79,8 @@ hn_read_settings() {
       HN_HOSTNAME) HN_HOSTNAME=$val ;;
       HN_DNS) HN_DNS=$val ;;
     esac
-  done < /run/hn-settings
-  rm -f /run/hn-settings
+  done < "$1"
+  rm -f "$1"
   return 0
 }
 

@@ -35,6 +35,7 @@
 #include "lab/guest.h"
 #include "lab/image.h"
 #include "lab/kernel.h"
+#include "lab/nsguest.h"
 #include "lab/run.h"
 #include "lab/services.h"
 
@@ -51,6 +52,10 @@ constexpr int kWallReadyMs = 30000;      // `honeynet wall` prints "ready" (wait
 constexpr int kServicesReadyMs = 10000;
 constexpr int kWallStopMs = 10000;       // SIGTERM, then SIGKILL
 constexpr int kGuestStopMs = 10000;      // mconsole halt, then SIGKILL
+constexpr int kTtyCaptureReadyMs = 20000;  // `honeynet tty capture` writes its ready file (BPF load: ~1 s, more when busy)
+constexpr int kTtyCaptureStopMs = 3000;
+constexpr const char* kKindUml = "uml";
+constexpr const char* kKindNetns = "netns";
 const char* const kInetNet = "192.0.2.0";  // the lab's "internet" /24 (TEST-NET-1)
 
 // Set by the signal handlers while `up` runs.
@@ -125,6 +130,10 @@ std::string ServicesLogPath(const std::string& dd) { return LabDir(dd) + "/servi
 std::string CaptureDir(const std::string& dd) { return LabDir(dd) + "/capture"; }
 std::string GuestDir(const std::string& dd, const std::string& name) { return dd + "/guests/" + name; }
 std::string TapName(size_t i) { return "hn-tap" + std::to_string(i); }
+std::string VethName(size_t i) { return "hn-veth" + std::to_string(i); }  // a namespace honeypot's host end
+std::string TtyLogPath(const std::string& dd, const std::string& name) {
+  return CaptureDir(dd) + "/tty/" + name + ".ttylog";
+}
 
 std::string PrefixText(const Ip4Prefix& p) { return p.addr.ToString() + "/" + std::to_string(p.len); }
 
@@ -333,6 +342,21 @@ Status WaitForLogLine(const std::string& log, const std::string& word, const Pro
 
 bool NetnsExists(const std::string& ns) { return FileExists("/run/netns/" + ns); }
 
+// hn-wall, hn-inet and every namespace honeypot's hn-g-* on this machine
+// (what `down --force` removes without a state file).
+std::vector<std::string> LabNamespacesOnHost() {
+  std::vector<std::string> out = {kWallNs, kInetNs};
+  if (DIR* d = ::opendir("/run/netns")) {
+    while (dirent* e = ::readdir(d)) {
+      const std::string n = e->d_name;
+      if (n.rfind(NsGuestNetnsName(""), 0) == 0 && n.size() > NsGuestNetnsName("").size()) out.push_back(n);
+    }
+    ::closedir(d);
+  }
+  std::sort(out.begin() + 2, out.end());
+  return out;
+}
+
 // Pids of the processes whose network namespace is ns (what `ip netns pids` shows).
 std::vector<int> PidsInNetns(const std::string& ns) {
   std::vector<int> pids;
@@ -367,9 +391,16 @@ Status Sysctl(const std::string& ns, const std::vector<std::string>& settings) {
 // ---------------------------------------------------------------------------
 // State (DATA/lab/state.json)
 
+// One honeypot of the lab. spec holds what both kinds share (name, dir, MAC,
+// addresses, host name, DNS, image); st is a UML guest's, ns/nst/tty a
+// namespace honeypot's (tty: its `honeynet tty capture` process).
 struct GuestRec {
+  std::string kind = kKindUml;  // "uml" | "netns"
   GuestSpec spec;
   GuestState st;
+  NsGuestSpec ns;
+  NsGuestState nst;
+  ProcRef tty;
   std::string image_kind;
   std::optional<Ip4> public_ip;  // nat
   Ip4 target;                    // where telnet answers from hn-inet
@@ -432,6 +463,32 @@ GuestSpec SpecFrom(const json& j) {
   return g;
 }
 
+json NsSpecJson(const NsGuestSpec& g) {
+  return {{"rootfs", g.rootfs}, {"netns", g.netns}, {"bridge_netns", g.bridge_netns}, {"bridge", g.bridge},
+          {"veth", g.veth}};
+}
+
+// The rest of a namespace honeypot's spec is the shared one (spec).
+NsGuestSpec NsSpecFrom(const json& j, const GuestSpec& spec) {
+  NsGuestSpec g;
+  g.name = spec.name;
+  g.image = spec.image;
+  g.dir = spec.dir;
+  g.mac = spec.mac;
+  g.ip = spec.ip;
+  g.gateway = spec.gateway;
+  g.hostname = spec.hostname;
+  g.dns = spec.dns;
+  if (j.is_object()) {
+    g.rootfs = j.value("rootfs", "");
+    g.netns = j.value("netns", "");
+    g.bridge_netns = j.value("bridge_netns", "");
+    g.bridge = j.value("bridge", "");
+    g.veth = j.value("veth", "");
+  }
+  return g;
+}
+
 json StateJson(const LabState& s) {
   json j;
   j["version"] = kStateVersion;
@@ -451,11 +508,20 @@ json StateJson(const LabState& s) {
   j["capture_dir"] = s.capture_dir;
   json guests = json::array();
   for (const GuestRec& g : s.guests) {
-    json gj = {{"spec", SpecJson(g.spec)},
+    json gj = {{"kind", g.kind},
+               {"spec", SpecJson(g.spec)},
                {"pid", g.st.pid},
                {"started_unix", g.st.started_unix},
                {"image_kind", g.image_kind},
                {"target", g.target.ToString()}};
+    if (g.kind == kKindNetns) {
+      gj["ns"] = NsSpecJson(g.ns);
+      gj["pid"] = g.nst.pid;  // the host pid of its pid 1
+      gj["started_unix"] = g.nst.started_unix;
+      gj["start_ticks"] = g.nst.start_ticks;
+      gj["pidns"] = g.nst.pidns;
+      gj["tty_capture"] = ProcJson(g.tty);
+    }
     if (g.public_ip) gj["public_ip"] = g.public_ip->ToString();
     guests.push_back(gj);
   }
@@ -483,9 +549,19 @@ Result<LabState> StateFrom(const json& j, const std::string& path) {
   s.capture_dir = j.value("capture_dir", "");
   for (const auto& gj : j.value("guests", json::array())) {
     GuestRec g;
+    g.kind = gj.value("kind", std::string(kKindUml));
     g.spec = SpecFrom(gj.value("spec", json::object()));
-    g.st.pid = gj.value("pid", 0);
-    g.st.started_unix = gj.value("started_unix", int64_t(0));
+    if (g.kind == kKindNetns) {
+      g.ns = NsSpecFrom(gj.value("ns", json::object()), g.spec);
+      g.nst.pid = gj.value("pid", 0);
+      g.nst.started_unix = gj.value("started_unix", int64_t(0));
+      g.nst.start_ticks = gj.value("start_ticks", int64_t(0));
+      g.nst.pidns = gj.value("pidns", uint64_t(0));
+      g.tty = ProcFrom(gj.value("tty_capture", json::object()));
+    } else {
+      g.st.pid = gj.value("pid", 0);
+      g.st.started_unix = gj.value("started_unix", int64_t(0));
+    }
     g.image_kind = gj.value("image_kind", "");
     if (gj.contains("public_ip")) g.public_ip = Ip4::Parse(gj.value("public_ip", ""));
     if (auto t = Ip4::Parse(gj.value("target", ""))) g.target = *t;
@@ -512,6 +588,32 @@ Result<std::optional<LabState>> LoadState(const std::string& dd) {
     return Status::Error(path + ": corrupt (" + std::string(e.what()) +
                          "); `honeynet down --force` removes the lab's namespaces without it");
   }
+}
+
+// ---------------------------------------------------------------------------
+// The two kinds of guest, behind one set of questions.
+
+bool IsNetns(const GuestRec& g) { return g.kind == kKindNetns; }
+
+bool GuestRecRunning(const GuestRec& g) { return IsNetns(g) ? NsGuestRunning(g.nst) : GuestRunning(g.spec, g.st); }
+
+// Any process of the guest left (also after a crash that lost the main one).
+bool GuestRecAnyProcess(const GuestRec& g) {
+  return IsNetns(g) ? !NsGuestProcesses(g.nst).empty() : !GuestProcesses(g.spec).empty();
+}
+
+int GuestRecPid(const GuestRec& g) { return IsNetns(g) ? g.nst.pid : g.st.pid; }
+
+int64_t GuestRecStarted(const GuestRec& g) { return IsNetns(g) ? g.nst.started_unix : g.st.started_unix; }
+
+std::string GuestRecLog(const GuestRec& g) { return IsNetns(g) ? NsGuestConsoleLog(g.ns) : GuestConsoleLog(g.spec); }
+
+// Stops a guest (a namespace honeypot's TTY capture too).
+Status StopGuestRec(const GuestRec& g) {
+  if (!IsNetns(g)) return StopGuest(g.spec, g.st, kGuestStopMs);
+  Status s = StopNsGuest(g.ns, g.nst);
+  StopProc(g.tty, kTtyCaptureStopMs);  // it ends by itself once the pid namespace is gone
+  return s;
 }
 
 // ---------------------------------------------------------------------------
@@ -572,18 +674,25 @@ Status WaitGuestsAnswer(const LabState& st, const std::vector<size_t>& idx, int 
                         int64_t t0_ms) {
   std::set<size_t> waiting(idx.begin(), idx.end());
   int64_t end = MonoMs() + timeout_ms;
+  // A UML guest is probed every 200 ms. A namespace honeypot only once its
+  // telnetd listens (a cheap look, every 20 ms): a probe into a network that
+  // is not up yet would wait out its connect timeout.
+  int64_t next_uml_probe = 0;
   while (!waiting.empty()) {
+    const bool uml_turn = MonoMs() >= next_uml_probe;
+    if (uml_turn) next_uml_probe = MonoMs() + 200;
     for (auto it = waiting.begin(); it != waiting.end();) {
       const GuestRec& g = st.guests[*it];
-      if (TelnetAnswers(g.target)) {
+      const bool probe = IsNetns(g) ? NsGuestListening(g.nst, kTelnetPort) : uml_turn;
+      if (probe && TelnetAnswers(g.target)) {
         say(fmt::format("  {} answers telnet at {}:23 ({} after start)", g.spec.name, g.target.ToString(),
                         Seconds(double(MonoMs() - t0_ms) / 1000)));
         it = waiting.erase(it);
         continue;
       }
-      if (!GuestRunning(g.spec, g.st)) {
-        return Status::Error("guest " + g.spec.name + " stopped while booting; its console (" +
-                             GuestConsoleLog(g.spec) + "):" + ConsoleTail(GuestConsoleLog(g.spec)));
+      if (!GuestRecRunning(g)) {
+        return Status::Error("guest " + g.spec.name + " stopped while booting; its console (" + GuestRecLog(g) +
+                             "):" + ConsoleTail(GuestRecLog(g)));
       }
       ++it;
     }
@@ -595,9 +704,9 @@ Status WaitGuestsAnswer(const LabState& st, const std::vector<size_t>& idx, int 
       const GuestRec& g = st.guests[*waiting.begin()];
       return Status::Error("guest" + std::string(names.size() > 1 ? "s " : " ") + Join(names, ", ") +
                            " did not answer telnet within " + std::to_string(timeout_ms / 1000) + " s; console of " +
-                           g.spec.name + " (" + GuestConsoleLog(g.spec) + "):" + ConsoleTail(GuestConsoleLog(g.spec)));
+                           g.spec.name + " (" + GuestRecLog(g) + "):" + ConsoleTail(GuestRecLog(g)));
     }
-    SleepMs(200);
+    SleepMs(20);
   }
   return Status::Ok();
 }
@@ -608,7 +717,7 @@ Status WaitGuestsAnswer(const LabState& st, const std::vector<size_t>& idx, int 
 bool AnythingAlive(const LabState& s) {
   if (Alive(s.wall) || Alive(s.services)) return true;
   for (const GuestRec& g : s.guests) {
-    if (!GuestProcesses(g.spec).empty()) return true;
+    if (GuestRecAnyProcess(g) || Alive(g.tty)) return true;
   }
   return false;
 }
@@ -625,9 +734,14 @@ Status DownLocked(const std::string& dd, const std::optional<LabState>& state,
     std::vector<Status> results(s.guests.size());
     size_t n_running = 0;
     for (size_t i = 0; i < s.guests.size(); i++) {
-      if (GuestProcesses(s.guests[i].spec).empty()) continue;
+      if (!GuestRecAnyProcess(s.guests[i])) {
+        if (std::string how = StopProc(s.guests[i].tty, kTtyCaptureStopMs); !how.empty()) {
+          done.push_back("tty capture of " + s.guests[i].spec.name + " " + how);
+        }
+        continue;
+      }
       n_running++;
-      stoppers.emplace_back([&, i] { results[i] = StopGuest(s.guests[i].spec, s.guests[i].st, kGuestStopMs); });
+      stoppers.emplace_back([&, i] { results[i] = StopGuestRec(s.guests[i]); });
     }
     for (auto& t : stoppers) t.join();
     for (const Status& r : results) {
@@ -704,6 +818,77 @@ Status CheckInterrupt() {
   return Status::Ok();
 }
 
+// Starts `honeynet tty capture` for namespace honeypot g, whose pid 1 (ns)
+// is held before its init: recorded in the state before it runs, in hn-wall
+// (so `down` also finds it by namespace), appending to CAPTURE/tty/NAME.ttylog
+// like a UML guest's kernel. Waits for its ready file (it has attached to the
+// pid namespace) so init's first process is already seen. When it fails or
+// this binary has no such command, says loudly that TTY capture is off for g
+// and goes on: only a failure to save the state is an error.
+Status StartTtyCapture(LabState& st, GuestRec& g, const NsGuestState& ns, const std::string& self_exe,
+                       const Say& say) {
+  StopProc(g.tty, kTtyCaptureStopMs);  // the previous run's (reset), if it is still there
+  const std::string ready = g.spec.dir + "/tty-capture.ready";
+  const std::string log = g.spec.dir + "/tty-capture.log";
+  const std::string out = TtyLogPath(st.data_dir, g.spec.name);
+  ::unlink(ready.c_str());
+  auto off = [&](const std::string& why) {
+    say("  WARNING: TTY capture is OFF for honeypot " + g.spec.name + ": `honeynet tty capture` " + why +
+        ". What is typed in " + g.spec.name + " is not recorded (its network traffic still is).");
+    return Status::Ok();
+  };
+  if (Status s = MakeDirs(CaptureDir(st.data_dir) + "/tty", 0750); !s.ok()) return off(s.message());
+  auto ref = SpawnInNetns(kWallNs,
+                          {self_exe, "tty", "capture", "--pid", std::to_string(ns.pid), "--out", out, "--name",
+                           g.spec.name, "--ready-file", ready},
+                          log, [&](const ProcRef& r) {
+                            g.tty = r;
+                            return SaveState(st);
+                          });
+  if (!ref.ok()) {
+    if (!Alive(g.tty)) g.tty = ProcRef{};
+    if (Status s = SaveState(st); !s.ok()) return s;
+    return off("could not start: " + ref.status().message());
+  }
+  const int64_t end = MonoMs() + kTtyCaptureReadyMs;
+  for (;;) {
+    if (FileExists(ready)) return Status::Ok();
+    ReapChildren();
+    if (!Alive(g.tty)) return off("exited while starting; its output (" + log + "):" + Tail(log, 6));
+    if (MonoMs() >= end || g_signal.load()) {
+      StopProc(g.tty, kTtyCaptureStopMs);
+      return off("was not ready within " + std::to_string(kTtyCaptureReadyMs / 1000) + " s (stopped it); its output (" +
+                 log + "):" + Tail(log, 6));
+    }
+    SleepMs(10);
+  }
+}
+
+// Starts guest g of the lab (either kind); a namespace honeypot's network
+// namespace is in the state before it is made, its pid 1 before init runs.
+Status StartGuestRec(LabState& st, GuestRec& g, const std::string& self_exe, const Say& say) {
+  if (!IsNetns(g)) {
+    auto gs = StartGuest(g.spec);
+    if (!gs.ok()) return gs.status();
+    g.st = gs.value();
+    return SaveState(st);
+  }
+  if (std::find(st.namespaces.begin(), st.namespaces.end(), g.ns.netns) == st.namespaces.end()) {
+    st.namespaces.push_back(g.ns.netns);
+    st.links.emplace_back(g.ns.bridge_netns, g.ns.veth);
+    if (Status s = SaveState(st); !s.ok()) return s;
+  }
+  auto before_init = [&](const NsGuestState& ns) -> Status {
+    g.nst = ns;
+    if (Status s = SaveState(st); !s.ok()) return s;
+    return StartTtyCapture(st, g, ns, self_exe, say);
+  };
+  auto ns = StartNsGuest(g.ns, before_init);
+  if (!ns.ok()) return ns.status();
+  g.nst = ns.value();
+  return SaveState(st);
+}
+
 struct Builder {
   LabState& st;
   const Config& wc;
@@ -756,6 +941,7 @@ struct Builder {
       return s;
     if (Status s = Ip({"-n", w, "link", "set", kLabBridgeUplink, "master", kLabBridge}); !s.ok()) return s;
     for (size_t i = 0; i < wc.honeypots.size(); i++) {
+      if (wc.honeypots[i].kind == kKindNetns) continue;  // its veth is made with it (nsguest.h)
       const std::string tap = TapName(i);
       if (Status s = AddLinks({{w, tap}}, {"-n", w, "tuntap", "add", "dev", tap, "mode", "tap"}); !s.ok()) return s;
       if (Status s = Ip({"-n", w, "link", "set", tap, "master", kLabBridge}); !s.ok()) return s;
@@ -819,19 +1005,20 @@ struct Builder {
   Status Guests() {
     for (GuestRec& g : st.guests) {
       if (Status s = CheckInterrupt(); !s.ok()) return s;
-      auto gs = StartGuest(g.spec);
-      if (!gs.ok()) return gs.status();
-      g.st = gs.value();
-      if (Status s = Save(); !s.ok()) return s;
+      if (Status s = StartGuestRec(st, g, opt.self_exe, say); !s.ok()) return s;
     }
     return Status::Ok();
   }
 };
 
 // The guests' records (specs) for the lab's wall config.
-// Every guest boots `kernel`; with TTY capture, each logs to CAPTURE/tty/NAME.ttylog.
+// Every UML guest boots `kernel`; with TTY capture, each logs to
+// CAPTURE/tty/NAME.ttylog. A namespace honeypot runs over rootfs[image] and
+// joins the bridge by its veth hn-vethI (I: its index, as hn-tapI for UML);
+// its TTY capture writes the same file.
 std::vector<GuestRec> PlanGuests(const Config& wc, const std::string& dd,
-                                 const std::map<std::string, std::string>& images, const LabKernel& kernel) {
+                                 const std::map<std::string, std::string>& images,
+                                 const std::map<std::string, std::string>& rootfs, const LabKernel& kernel) {
   std::vector<GuestRec> out;
   const bool nat = wc.mode == Mode::kNat;
   for (size_t i = 0; i < wc.honeypots.size(); i++) {
@@ -858,7 +1045,28 @@ std::vector<GuestRec> PlanGuests(const Config& wc, const std::string& dd,
     g.spec.dns = wc.dns_servers;
     g.spec.mem_mb = hp.mem_mb;
     g.spec.kernel = kernel.path;
-    if (kernel.tty_log) g.spec.tty_log = CaptureDir(dd) + "/tty/" + hp.name + ".ttylog";
+    if (kernel.tty_log) g.spec.tty_log = TtyLogPath(dd, hp.name);
+    if (hp.kind == kKindNetns) {
+      g.kind = kKindNetns;
+      g.spec.tap.clear();
+      g.spec.netns.clear();
+      g.spec.kernel.clear();
+      g.spec.tty_log = TtyLogPath(dd, hp.name);
+      NsGuestSpec& n = g.ns;
+      n.name = g.spec.name;
+      n.image = g.spec.image;
+      n.rootfs = rootfs.count(hp.image) ? rootfs.at(hp.image) : std::string();
+      n.dir = g.spec.dir;
+      n.netns = NsGuestNetnsName(hp.name);
+      n.bridge_netns = kWallNs;
+      n.bridge = kLabBridge;
+      n.veth = VethName(i);
+      n.mac = g.spec.mac;
+      n.ip = g.spec.ip;
+      n.gateway = g.spec.gateway;
+      n.hostname = g.spec.hostname;
+      n.dns = g.spec.dns;
+    }
     out.push_back(g);
   }
   return out;
@@ -884,7 +1092,10 @@ std::string HowTo(const LabState& st, const LabOptions& opt) {
       {fmt::format("ip netns exec {} {} {}", kInetNs, telnet, g.target.ToString()),
        fmt::format("the attacker ({}) logs into {}: root / root", kAttackerIp, g.spec.name)},
       {hn + " status" + dd, "honeypots, budgets, counters, capture files"},
-      {hn + " console " + g.spec.name + dd, "the guest's console (Ctrl-] leaves it)"},
+      IsNetns(g) ? std::pair<std::string, std::string>{hn + " console " + g.spec.name + dd,
+                                                       "a namespace honeypot has no console: says how to get a shell"}
+                 : std::pair<std::string, std::string>{hn + " console " + g.spec.name + dd,
+                                                       "the guest's console (Ctrl-] leaves it)"},
       {hn + " selftest" + dd, "the paper's Part V, automated (spends budget)"},
       {hn + " reset " + g.spec.name + dd, "a pristine guest again"},
   };
@@ -996,8 +1207,9 @@ Result<Config> LabWallConfig(const Config& cfg, const std::string& data_dir) {
   // Interface names the lab uses itself in hn-wall.
   for (const PortConfig* p : {&c.inside, &c.outside}) {
     const std::string& n = p->interface;
-    if (n == kLabBridge || n == kLabBridgeUplink || n.rfind("hn-tap", 0) == 0) {
-      errs.push_back("interface name " + n + " is one the lab uses itself (hn-br, hn-in-br, hn-tapN): pick another");
+    if (n == kLabBridge || n == kLabBridgeUplink || n.rfind("hn-tap", 0) == 0 || n.rfind("hn-veth", 0) == 0) {
+      errs.push_back("interface name " + n +
+                     " is one the lab uses itself (hn-br, hn-in-br, hn-tapN, hn-vethN): pick another");
     }
   }
   const std::vector<std::string> kinds = ImageKinds();
@@ -1007,6 +1219,10 @@ Result<Config> LabWallConfig(const Config& cfg, const std::string& data_dir) {
     if (std::find(kinds.begin(), kinds.end(), hp.image) == kinds.end()) {
       errs.push_back("honeypot " + hp.name + ": image \"" + hp.image + "\" is not one the lab can build (" +
                      Join(kinds, ", ") + ")");
+    }
+    if (hp.kind == kKindNetns && hp.image != "busybox") {
+      errs.push_back("honeypot " + hp.name + ": kind = \"netns\" runs the busybox image only, got image \"" +
+                     hp.image + "\" (use kind = \"uml\" for it)");
     }
     if (!hp.mac) hp.mac = LabGuestMac(i);  // the honeywall knows each guest by its fixed MAC
     if (hp.hostname.empty()) hp.hostname = hp.name;
@@ -1128,6 +1344,20 @@ Status LabUp(const LabOptions& opt_in, const Say& say) {
     images[hp.image] = img->path;
     if (Status s = CheckInterrupt(); !s.ok()) return s;
   }
+  // Namespace honeypots run over the image's tree (extracted once per image build).
+  std::map<std::string, std::string> rootfs;
+  bool any_uml = false;
+  for (const HoneypotConfig& hp : wc->honeypots) {
+    if (hp.kind != kKindNetns) {
+      any_uml = true;
+      continue;
+    }
+    if (rootfs.count(hp.image)) continue;
+    auto tree = NsRootfs(dd, hp.image, images.at(hp.image));
+    if (!tree.ok()) return tree.status();
+    PruneNsRootfs(dd, hp.image, tree.value());  // nothing of this data dir runs now
+    rootfs[hp.image] = tree.value();
+  }
   if (Status s = MakeDirs(CaptureDir(dd), 0750); !s.ok()) return s;
   if (Status s = WriteFileAtomic(WallConfigPath(dd), DumpConfig(wc.value()), 0640); !s.ok()) return s;
 
@@ -1140,8 +1370,8 @@ Status LabUp(const LabOptions& opt_in, const Say& say) {
   st.up = RefOf(::getpid());
   st.capture_dir = CaptureDir(dd);
   const LabKernel kernel = ChooseLabKernel(dd);
-  say(std::string(kernel.tty_log ? "  kernel: " : "  warning: ") + kernel.note);
-  st.guests = PlanGuests(wc.value(), dd, images, kernel);
+  if (any_uml) say(std::string(kernel.tty_log ? "  kernel: " : "  warning: ") + kernel.note);
+  st.guests = PlanGuests(wc.value(), dd, images, rootfs, kernel);
   if (Status s = SaveState(st); !s.ok()) return s;
 
   say(fmt::format("bringing up the lab ({} mode, {} honeypot{}) in {}", st.mode, st.guests.size(),
@@ -1192,10 +1422,11 @@ Status LabDown(const std::string& data_dir, const Say& say, bool force) {
   if (!state.ok() && !force) return state.status();
   std::optional<LabState> s = state.ok() ? state.value() : std::nullopt;
   std::vector<std::string> extra;
-  if (force) extra = {kWallNs, kInetNs};
+  const std::vector<std::string> lab_ns = LabNamespacesOnHost();
+  if (force) extra = lab_ns;
   if (!s) {
     std::vector<std::string> present;
-    for (const char* ns : {kWallNs, kInetNs}) {
+    for (const std::string& ns : lab_ns) {
       if (NetnsExists(ns)) present.push_back(ns);
     }
     if (!force) {
@@ -1209,7 +1440,7 @@ Status LabDown(const std::string& data_dir, const Say& say, bool force) {
       return Status::Ok();
     }
     if (present.empty()) {
-      say("no lab is up in " + data_dir + " and no hn-wall/hn-inet namespace exists: nothing to do");
+      say("no lab is up in " + data_dir + " and no hn-wall/hn-inet/hn-g-* namespace exists: nothing to do");
       return Status::Ok();
     }
   }
@@ -1271,18 +1502,27 @@ Result<json> LabStatus(const std::string& dd) {
   for (const GuestRec& g : s.guests) {
     json h;
     h["name"] = g.spec.name;
-    const bool running = GuestRunning(g.spec, g.st);
+    h["kind"] = g.kind;
+    const bool running = GuestRecRunning(g);
     h["running"] = running;
-    h["pid"] = g.st.pid;
+    h["pid"] = GuestRecPid(g);
     h["address"] = PrefixText(g.spec.ip);
     h["public_address"] = g.public_ip ? json(g.public_ip->ToString()) : json(nullptr);
     h["telnet"] = g.target.ToString() + ":23";
     h["mac"] = g.spec.mac.ToString();
     h["image"] = g.image_kind;
-    h["mem_mb"] = g.spec.mem_mb;
+    h["mem_mb"] = IsNetns(g) ? json(nullptr) : json(g.spec.mem_mb);  // a namespace honeypot has no RAM of its own
     h["hostname"] = g.spec.hostname;
-    h["uptime_s"] = running ? json(now - g.st.started_unix) : json(nullptr);
-    h["console_log"] = GuestConsoleLog(g.spec);
+    h["uptime_s"] = running ? json(now - GuestRecStarted(g)) : json(nullptr);
+    h["console_log"] = GuestRecLog(g);
+    // TTY capture: a UML guest's kernel writes the log (project kernel); a
+    // namespace honeypot's `honeynet tty capture` process does.
+    h["tty_capture"] = IsNetns(g) ? Alive(g.tty) : !g.spec.tty_log.empty();
+    h["tty_log"] = g.spec.tty_log.empty() ? json(nullptr) : json(g.spec.tty_log);
+    if (IsNetns(g)) {
+      h["netns"] = g.ns.netns;
+      h["upper_dir"] = NsGuestUpperDir(g.ns);
+    }
     json budgets = nullptr;
     if (stat_hps.contains(g.spec.name)) {
       budgets = json::object();
@@ -1325,8 +1565,8 @@ std::string FormatLabStatus(const json& s) {
                    s.value("config", ""), s.value("ready", false) ? "ready" : "NOT READY (starting, or `up` failed)",
                    Duration(s.value("uptime_s", int64_t(0))));
   o += "\nhoneypots:\n";
-  o += fmt::format("  {:<10} {:<8} {:<14} {:<14} {:>8}  {}\n", "name", "state", "address", "public", "uptime",
-                   "budgets used/limit (left): tcp udp icmp other");
+  o += fmt::format("  {:<10} {:<5} {:<8} {:<14} {:<14} {:>8}  {}\n", "name", "kind", "state", "address", "public",
+                   "uptime", "budgets used/limit (left): tcp udp icmp other");
   for (const auto& h : s.value("honeypots", json::array())) {
     std::string budgets = "(no counters yet)";
     if (h["budgets"].is_object()) {
@@ -1338,7 +1578,8 @@ std::string FormatLabStatus(const json& s) {
       budgets = Join(parts, ", ");
     }
     const bool running = h.value("running", false);
-    o += fmt::format("  {:<10} {:<8} {:<14} {:<14} {:>8}  {}\n", h.value("name", ""), running ? "running" : "STOPPED",
+    o += fmt::format("  {:<10} {:<5} {:<8} {:<14} {:<14} {:>8}  {}\n", h.value("name", ""),
+                     h.value("kind", std::string(kKindUml)), running ? "running" : "STOPPED",
                      h.value("address", ""), h["public_address"].is_string() ? h["public_address"].get<std::string>() : "-",
                      running ? Duration(h.value("uptime_s", int64_t(0))) : "-", budgets);
   }
@@ -1384,10 +1625,26 @@ Status LabReset(const std::string& dd, const std::string& name, const Say& say) 
     return Status::Error("no honeypot named " + name + " in the lab (it has " + Join(names, ", ") + ")");
   }
   const int64_t t0 = MonoMs();
-  say("resetting " + name + ": halting it, dropping its disk changes (" + GuestCowPath(it->spec) + "), booting it pristine");
-  auto gs = ResetGuest(it->spec, it->st);
-  if (!gs.ok()) return gs.status();
-  it->st = gs.value();
+  if (IsNetns(*it)) {
+    GuestRec& g = *it;
+    say("resetting " + name + ": stopping it, dropping its changes (" + NsGuestUpperDir(g.ns) +
+        "), starting it pristine");
+    const std::string exe = SelfExe("");
+    auto before_init = [&](const NsGuestState& ns) -> Status {
+      g.nst = ns;
+      if (Status s = SaveState(st); !s.ok()) return s;
+      return StartTtyCapture(st, g, ns, exe, say);
+    };
+    auto ns = ResetNsGuest(g.ns, g.nst, before_init);
+    if (!ns.ok()) return ns.status();
+    g.nst = ns.value();
+  } else {
+    say("resetting " + name + ": halting it, dropping its disk changes (" + GuestCowPath(it->spec) +
+        "), booting it pristine");
+    auto gs = ResetGuest(it->spec, it->st);
+    if (!gs.ok()) return gs.status();
+    it->st = gs.value();
+  }
   if (Status s = SaveState(st); !s.ok()) return s;
   size_t idx = size_t(it - st.guests.begin());
   if (Status s = WaitGuestsAnswer(st, {idx}, 120000, say, t0); !s.ok()) return s;
@@ -1401,7 +1658,18 @@ Status LabConsole(const std::string& dd, const std::string& name) {
   if (!state.value()) return Status::Error("no lab is up in " + dd + ": start one with `honeynet up`");
   for (const GuestRec& g : state.value()->guests) {
     if (g.spec.name != name) continue;
-    if (!GuestRunning(g.spec, g.st)) return Status::Error("honeypot " + name + " is not running");
+    if (!GuestRecRunning(g)) return Status::Error("honeypot " + name + " is not running");
+    if (IsNetns(g)) {
+      const std::string dd_opt = dd == kLabDefaultDataDir ? "" : " --data-dir " + dd;
+      return Status::Error(
+          "honeypot " + name + " is a namespace honeypot (kind = \"netns\"): it has no console.\n"
+          "  Log in as the attacker does:  ip netns exec " + std::string(kInetNs) + " telnet " + g.target.ToString() +
+          "   (root / root)\n"
+          "  Or, as root here, a shell in all its namespaces:  nsenter -t " + std::to_string(g.nst.pid) +
+          " -a /bin/sh\n"
+          "  (that shell is one of its processes: the guest's ps shows it and its TTY capture records it;\n"
+          "  `honeynet reset " + name + dd_opt + "` gives a pristine guest)");
+    }
     return AttachConsole(g.spec);
   }
   return Status::Error("no honeypot named " + name + " in the lab");

@@ -15,7 +15,11 @@
 //                       (TCP 21,22,23,25,80,443,6667: banner + echo; UDP 7,53 echo)
 //   the honeywall       `honeynet wall` in hn-wall, capture in DATA/lab/capture,
 //                       stats every second (DATA/lab/capture/stats.json)
-//   the guests          one UML per honeypot (guest.h) on the taps, fixed MACs
+//   the guests          per honeypot, by its kind: a UML guest (guest.h) on
+//                       tap hn-tapI, or a namespace honeypot (nsguest.h):
+//                       namespace hn-g-NAME, veth hn-vethI into hn-br, and its
+//                       `honeynet tty capture` (started before its init runs);
+//                       fixed MACs for both
 // Both namespaces get IPv6 off (all/default) before any device is made, and
 // hn-wall has forwarding off: only the honeywall carries frames between the
 // sides. Nothing is connected to the machine's real interfaces.
@@ -89,9 +93,11 @@ Status LabDown(const std::string& data_dir, const Say& say, bool force = false);
 Result<nlohmann::json> LabStatus(const std::string& data_dir);
 // LabStatus as text for people.
 std::string FormatLabStatus(const nlohmann::json& status);
-// Halt, drop the COW, boot pristine; returns once the guest answers telnet.
+// Halt, drop the COW (UML) or the upper dir (netns), boot pristine; returns
+// once the guest answers telnet.
 Status LabReset(const std::string& data_dir, const std::string& honeypot, const Say& say);
-// Attach the terminal to a guest's console.
+// Attach the terminal to a UML guest's console; for a namespace honeypot
+// (no console) an error that says how to get in instead.
 Status LabConsole(const std::string& data_dir, const std::string& honeypot);
 
 // A connected TCP socket (blocking, close-on-exec) made inside network

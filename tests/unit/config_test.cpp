@@ -90,6 +90,7 @@ void ExpectSameConfig(const Config& a, const Config& b) {
     EXPECT_EQ(a.honeypots[i].public_ip, b.honeypots[i].public_ip);
     EXPECT_EQ(a.honeypots[i].mac, b.honeypots[i].mac);
     ExpectSameLimits(a.honeypots[i].limits, b.honeypots[i].limits);
+    EXPECT_EQ(a.honeypots[i].kind, b.honeypots[i].kind);
     EXPECT_EQ(a.honeypots[i].image, b.honeypots[i].image);
     EXPECT_EQ(a.honeypots[i].mem_mb, b.honeypots[i].mem_mb);
     EXPECT_EQ(a.honeypots[i].hostname, b.honeypots[i].hostname);
@@ -668,9 +669,55 @@ TEST(ConfigDump, RoundTripsNat) {
 TEST(ConfigLabKeys, DefaultsAreBusybox64MAndTheName) {
   auto r = Parse(kHp);
   ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(r->honeypots[0].kind, "uml");
   EXPECT_EQ(r->honeypots[0].image, "busybox");
   EXPECT_EQ(r->honeypots[0].mem_mb, 64u);
   EXPECT_EQ(r->honeypots[0].hostname, "hp1");
+  EXPECT_EQ(HoneypotConfig().kind, "uml");  // a default-constructed one agrees
+}
+
+// kind: "uml" (default) or "netns", per honeypot; a config may mix them.
+TEST(ConfigLabKeys, KindIsReadPerHoneypotAndRoundTrips) {
+  auto r = Parse(kNat +                       // honeypot[0] ends on line 9
+                 "kind = \"netns\"\n"         // 10
+                 "mem = \"32M\"\n"            // 11: accepted (and ignored by the lab) for netns
+                 "[[honeypot]]\n"              // 12
+                 "name = \"hp2\"\n"
+                 "ip = \"10.0.0.3\"\n"
+                 "public_ip = \"192.0.2.11\"\n"
+                 "kind = \"uml\"\n"
+                 "[[honeypot]]\n"
+                 "name = \"hp3\"\n"
+                 "ip = \"10.0.0.4\"\n"
+                 "public_ip = \"192.0.2.12\"\n");
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  ASSERT_EQ(r->honeypots.size(), 3u);
+  EXPECT_EQ(r->honeypots[0].kind, "netns");
+  EXPECT_EQ(r->honeypots[0].mem_mb, 32u);
+  EXPECT_EQ(r->honeypots[1].kind, "uml");
+  EXPECT_EQ(r->honeypots[2].kind, "uml");  // not written: the default
+
+  std::string dumped = DumpConfig(*r);
+  EXPECT_NE(dumped.find("kind = \"netns\""), std::string::npos) << dumped;
+  EXPECT_NE(dumped.find("kind = \"uml\""), std::string::npos) << dumped;
+  auto back = ParseConfig(dumped, "d");
+  ASSERT_TRUE(back.ok()) << back.status().message() << "\n" << dumped;
+  ExpectSameConfig(*r, *back);
+  EXPECT_EQ(back->honeypots[0].kind, "netns");
+}
+
+TEST(ConfigLabKeys, BadKindNamesKeyLineAndTheChoices) {
+  EXPECT_TRUE(HasError(kNat + "kind = \"lxc\"\n", 10, "honeypot[0].kind", "got \"lxc\""));
+  EXPECT_TRUE(HasError(kNat + "kind = \"lxc\"\n", 10, "honeypot[0].kind", "\"uml\""));
+  EXPECT_TRUE(HasError(kNat + "kind = \"lxc\"\n", 10, "honeypot[0].kind", "\"netns\""));
+  EXPECT_TRUE(HasError(kNat + "kind = \"NETNS\"\n", 10, "honeypot[0].kind"));  // case matters
+  EXPECT_TRUE(HasError(kNat + "kind = \"\"\n", 10, "honeypot[0].kind", "got \"\""));
+  EXPECT_TRUE(HasError(kNat + "kind = 1\n", 10, "honeypot[0].kind", "must be a string"));
+  EXPECT_TRUE(HasError(kNat + "knd = \"netns\"\n", 10, "honeypot[0].knd", "did you mean 'kind'"));
+  // In the second honeypot: its own index and line.
+  EXPECT_TRUE(HasError(kNat + "[[honeypot]]\nname = \"hp2\"\nip = \"10.0.0.3\"\npublic_ip = \"192.0.2.11\"\n"
+                              "kind = \"qemu\"\n",
+                       14, "honeypot[1].kind", "got \"qemu\""));
 }
 
 TEST(ConfigLabKeys, AreReadPerHoneypotAndRoundTrip) {

@@ -1,0 +1,668 @@
+// Namespace honeypots (see nsguest.h).
+#include "lab/nsguest.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <net/if.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/file.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <thread>
+
+#include "common/fs.h"
+#include "lab/run.h"
+
+namespace hn {
+namespace {
+
+// Where init is in the image, and the argument that selects its namespace mode.
+constexpr const char* kInit = "/sbin/hn-init";
+constexpr const char* kInitMode = "netns";
+
+std::string Errno() { return std::strerror(errno); }
+
+bool Exists(const std::string& p) {
+  struct stat st {};
+  return ::lstat(p.c_str(), &st) == 0;
+}
+
+std::string ReadAll(const std::string& p) {
+  std::ifstream f(p, std::ios::binary);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+bool ValidName(const std::string& s) {
+  if (s.empty() || s.size() > 32 || s[0] == '.' || s[0] == '-') return false;
+  for (char c : s) {
+    if (!(isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.')) return false;
+  }
+  return true;
+}
+
+bool ValidHostname(const std::string& s) {
+  if (s.empty() || s.size() > 63) return false;
+  for (char c : s) {
+    if (!(isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.')) return false;
+  }
+  return true;
+}
+
+struct Fd {
+  int fd = -1;
+  explicit Fd(int f = -1) : fd(f) {}
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  ~Fd() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+// FNV-1a, 64 bit, as hex: names a rootfs tree after its image.
+std::string Fnv64Hex(const std::string& s) {
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : s) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
+  return buf;
+}
+
+int RemoveOne(const char* path, const struct stat*, int type, FTW*) {
+  if (type == FTW_DP) ::rmdir(path);
+  else ::unlink(path);
+  return 0;
+}
+
+// rm -rf that never crosses into another file system (FTW_MOUNT) and never
+// follows a symlink (FTW_PHYS): a guest's upper/ is the guest's to fill.
+void RemoveTree(const std::string& dir) {
+  if (dir.empty() || dir == "/" || !Exists(dir)) return;
+  ::nftw(dir.c_str(), RemoveOne, 32, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+}
+
+// ---------------------------------------------------------------------------
+// The rootfs tree
+
+std::string RootfsDir(const std::string& dd) { return dd + "/images/rootfs"; }
+
+// Every directory below tree (tree itself as "/"), as paths inside the image.
+std::vector<std::string> DirsBelow(const std::string& tree) {
+  std::vector<std::string> dirs = {"/"};
+  std::vector<std::string> todo = {""};
+  while (!todo.empty()) {
+    std::string rel = todo.back();
+    todo.pop_back();
+    DIR* d = ::opendir((tree + rel).c_str());
+    if (!d) continue;
+    while (dirent* e = ::readdir(d)) {
+      std::string n = e->d_name;
+      if (n == "." || n == "..") continue;
+      struct stat st {};
+      if (::lstat((tree + rel + "/" + n).c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) continue;
+      dirs.push_back(rel + "/" + n);
+      todo.push_back(rel + "/" + n);
+    }
+    ::closedir(d);
+  }
+  return dirs;
+}
+
+// debugfs rdump keeps rwx bits only: puts back set-uid, set-gid and sticky
+// bits from the image (one debugfs run listing every directory with `ls -p`,
+// whose lines are "/INODE/MODE/UID/GID/NAME/SIZE/"; MODE in octal).
+Status RestoreSpecialBits(const std::string& image, const std::string& tree) {
+  std::string cmds;
+  std::vector<std::string> dirs;
+  for (const std::string& d : DirsBelow(tree)) {
+    if (d.find_first_of("\"\n\\") != std::string::npos) continue;  // names debugfs cannot quote
+    cmds += "ls -p \"" + d + "\"\n";
+    dirs.push_back(d);
+  }
+  const std::string cmdfile = tree + ".debugfs-cmds";
+  if (Status s = WriteFileAtomic(cmdfile, cmds, 0600, Sync::kNone); !s.ok()) return s;
+  RunResult r = RunCommand({"debugfs", "-f", cmdfile, image});
+  ::unlink(cmdfile.c_str());
+  if (r.exit_code != 0) return Status::Error("debugfs -f (listing " + image + "): " + r.out);
+  std::string dir;
+  std::stringstream ss(r.out);
+  for (std::string line; std::getline(ss, line);) {
+    const std::string prompt = "debugfs: ls -p \"";
+    if (line.rfind(prompt, 0) == 0) {
+      dir = line.substr(prompt.size());
+      if (!dir.empty() && dir.back() == '"') dir.pop_back();
+      continue;
+    }
+    if (line.empty() || line[0] != '/' || dir.empty()) continue;
+    std::vector<std::string> f;
+    size_t a = 1;
+    for (size_t b; (b = line.find('/', a)) != std::string::npos; a = b + 1) f.push_back(line.substr(a, b - a));
+    if (f.size() < 5 || f[4] == "." || f[4] == "..") continue;
+    const unsigned long mode = std::strtoul(f[1].c_str(), nullptr, 8);
+    if (!(mode & 07000)) continue;
+    const std::string path = tree + (dir == "/" ? "" : dir) + "/" + f[4];
+    struct stat st {};
+    if (::lstat(path.c_str(), &st) != 0 || S_ISLNK(st.st_mode)) continue;
+    if (::chmod(path.c_str(), mode_t(mode & 07777)) != 0) return Status::Error("chmod " + path + ": " + Errno());
+  }
+  return Status::Ok();
+}
+
+// ---------------------------------------------------------------------------
+// Processes and namespaces
+
+// Field 22 (start time) and field 3 (state) of /proc/PID/stat; false if gone.
+bool ProcStart(int pid, int64_t* start, char* state) {
+  std::string text = ReadAll("/proc/" + std::to_string(pid) + "/stat");
+  size_t rp = text.rfind(')');
+  if (rp == std::string::npos) return false;
+  std::stringstream ss(text.substr(rp + 1));
+  std::string field;
+  for (int i = 3; i <= 22 && ss >> field; i++) {
+    if (i == 3) *state = field.empty() ? '?' : field[0];
+    if (i == 22) {
+      *start = std::strtoll(field.c_str(), nullptr, 10);
+      return true;
+    }
+  }
+  return false;
+}
+
+// The inode of /proc/PID/ns/pid; 0 when gone (or a zombie).
+uint64_t PidnsOf(int pid) {
+  struct stat st {};
+  if (::stat(("/proc/" + std::to_string(pid) + "/ns/pid").c_str(), &st) != 0) return 0;
+  return uint64_t(st.st_ino);
+}
+
+bool NetnsExists(const std::string& ns) { return Exists("/run/netns/" + ns); }
+
+Status Ip(const std::vector<std::string>& args) {
+  std::vector<std::string> argv = {"ip"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return RunChecked(argv, "iproute2");
+}
+
+// The guest's network, made anew: a fresh namespace (nothing the previous
+// run changed in it survives) and the veth pair into the bridge.
+Status MakeNetwork(const NsGuestSpec& g) {
+  if (NetnsExists(g.netns)) {
+    RunResult r = RunCommand({"ip", "netns", "del", g.netns});
+    if (NetnsExists(g.netns)) return Status::Error("cannot delete the old namespace " + g.netns + ": " + r.out);
+  }
+  // A host end left from before (its peer went with the old namespace, normally).
+  RunCommand({"ip", "-n", g.bridge_netns, "link", "del", g.veth});
+  if (Status s = Ip({"netns", "add", g.netns}); !s.ok()) return s;
+  // IPv6 off before eth0 exists: no DAD, MLD or router solicitations.
+  if (Status s = RunChecked({"ip", "netns", "exec", g.netns, "sysctl", "-q", "-w",
+                             "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1"},
+                            "procps");
+      !s.ok())
+    return s;
+  if (Status s = Ip({"-n", g.netns, "link", "set", "lo", "up"}); !s.ok()) return s;
+  if (Status s = Ip({"-n", g.bridge_netns, "link", "add", g.veth, "type", "veth", "peer", "name", "eth0", "address",
+                     g.mac.ToString(), "netns", g.netns});
+      !s.ok())
+    return s;
+  return Ip({"-n", g.bridge_netns, "link", "set", g.veth, "master", g.bridge, "up"});
+}
+
+// The settings as the UML guests' settings disk holds them (images/common/settings.sh).
+std::string SettingsText(const NsGuestSpec& g) {
+  std::string s;
+  if (g.ip.addr.v != 0) s += "HN_IP=" + g.ip.addr.ToString() + "/" + std::to_string(g.ip.len) + "\n";
+  if (g.gateway.v != 0) s += "HN_GW=" + g.gateway.ToString() + "\n";
+  if (!g.hostname.empty()) s += "HN_HOSTNAME=" + g.hostname + "\n";
+  if (!g.dns.empty()) {
+    s += "HN_DNS=";
+    for (size_t i = 0; i < g.dns.size(); ++i) s += (i ? " " : "") + g.dns[i].ToString();
+    s += "\n";
+  }
+  return s;
+}
+
+std::string LowerLink(const NsGuestSpec& g) { return g.dir + "/lower"; }
+std::string WorkDir(const NsGuestSpec& g) { return g.dir + "/work"; }
+std::string RootMount(const NsGuestSpec& g) { return g.dir + "/root"; }
+
+// Everything the guest's pid 1 needs before it execs init, made before the
+// fork (the child calls nothing that allocates).
+struct ChildPlan {
+  std::string dir;       // chdir here; the rest is relative to it
+  std::string overlay;   // "lowerdir=lower,upperdir=upper,workdir=work"
+  std::string settings;  // /run/hn-settings
+  std::string hostname;
+  struct Node {
+    std::string path;
+    unsigned major, minor;
+  };
+  std::vector<Node> nodes;
+  std::vector<std::pair<std::string, std::string>> links;  // {target, path}
+  std::vector<std::string> argv_s, env_s;
+  std::vector<char*> argv, envp;
+};
+
+ChildPlan MakePlan(const NsGuestSpec& g) {
+  ChildPlan p;
+  p.dir = g.dir;
+  // Relative layer names: the guest's /proc/mounts shows these, not host paths.
+  p.overlay = "lowerdir=lower,upperdir=upper,workdir=work";
+  p.settings = SettingsText(g);
+  p.hostname = g.hostname.empty() ? g.name : g.hostname;
+  p.nodes = {{"root/dev/null", 1, 3},   {"root/dev/zero", 1, 5},    {"root/dev/full", 1, 7},
+             {"root/dev/random", 1, 8}, {"root/dev/urandom", 1, 9}, {"root/dev/tty", 5, 0}};
+  p.links = {{"pts/ptmx", "root/dev/ptmx"},        {"/proc/self/fd", "root/dev/fd"},
+             {"/proc/self/fd/0", "root/dev/stdin"}, {"/proc/self/fd/1", "root/dev/stdout"},
+             {"/proc/self/fd/2", "root/dev/stderr"}};
+  p.argv_s = {kInit, kInitMode};
+  p.env_s = {"PATH=/sbin:/bin:/usr/sbin:/usr/bin", "HOME=/", "TERM=linux"};
+  for (auto& a : p.argv_s) p.argv.push_back(a.data());
+  p.argv.push_back(nullptr);
+  for (auto& e : p.env_s) p.envp.push_back(e.data());
+  p.envp.push_back(nullptr);
+  return p;
+}
+
+// Steps of the child, for the error message when one fails.
+enum Step : int {
+  kOk = 0,
+  kFork,
+  kSetns,
+  kUnsharePid,
+  kSetsid,
+  kUnshare,
+  kPrivate,
+  kChdir,
+  kOverlay,
+  kProc,
+  kSys,
+  kDev,
+  kNodes,
+  kDevpts,
+  kShm,
+  kRun,
+  kTmp,
+  kSettings,
+  kHostname,
+  kPivot,
+  kExec,
+};
+
+const char* StepName(int s) {
+  switch (s) {
+    case kFork: return "fork";
+    case kSetns: return "entering the network namespace";
+    case kUnsharePid: return "new pid namespace";
+    case kSetsid: return "setsid";
+    case kUnshare: return "new mount/uts/ipc/cgroup namespaces";
+    case kPrivate: return "making the mount namespace private";
+    case kChdir: return "chdir to the guest directory";
+    case kOverlay: return "mounting the overlay (lower, upper, work) on root";
+    case kProc: return "mounting /proc";
+    case kSys: return "mounting /sys";
+    case kDev: return "mounting /dev";
+    case kNodes: return "making the /dev nodes";
+    case kDevpts: return "mounting a new devpts instance";
+    case kShm: return "mounting /dev/shm";
+    case kRun: return "mounting /run";
+    case kTmp: return "mounting /tmp";
+    case kSettings: return "writing /run/hn-settings";
+    case kHostname: return "setting the host name";
+    case kPivot: return "pivot_root into the guest's root";
+    case kExec: return "exec /sbin/hn-init (is the image a busybox image with the project's init?)";
+    default: return "start";
+  }
+}
+
+void Report(int fd, int step, int err) {
+  int msg[2] = {step, err};
+  ssize_t w = ::write(fd, msg, sizeof msg);
+  (void)w;
+}
+
+// The guest's pid 1, from the fork to exec (async-signal-safe calls only).
+// Reports {kOk, 0} on status_fd once set up, waits for one byte on gate_fd,
+// then execs init; any failure is reported as {step, errno} and ends it.
+[[noreturn]] void ChildMain(const ChildPlan& p, int status_fd, int gate_fd, int log_fd, int null_fd) {
+  auto fail = [&](int step) {
+    Report(status_fd, step, errno);
+    ::_exit(127);
+  };
+  if (::setsid() < 0) fail(kSetsid);
+  if (::unshare(CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWCGROUP) != 0) fail(kUnshare);
+  // Nothing mounted from here on propagates to the host.
+  if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) fail(kPrivate);
+  if (::chdir(p.dir.c_str()) != 0) fail(kChdir);
+  if (::mount("overlay", "root", "overlay", 0, p.overlay.c_str()) != 0) fail(kOverlay);
+  const unsigned long nse = MS_NOSUID | MS_NODEV | MS_NOEXEC;
+  if (::mount("proc", "root/proc", "proc", nse, nullptr) != 0) fail(kProc);
+  if (::mount("sysfs", "root/sys", "sysfs", nse | MS_RDONLY, nullptr) != 0) fail(kSys);
+  if (::mount("tmpfs", "root/dev", "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=755,size=1024k") != 0) fail(kDev);
+  ::umask(0);
+  for (const auto& n : p.nodes) {
+    if (::mknod(n.path.c_str(), S_IFCHR | 0666, makedev(n.major, n.minor)) != 0) fail(kNodes);
+  }
+  for (const auto& [target, path] : p.links) {
+    if (::symlink(target.c_str(), path.c_str()) != 0) fail(kNodes);
+  }
+  if (::mkdir("root/dev/pts", 0755) != 0 || ::mkdir("root/dev/shm", 01777) != 0) fail(kNodes);
+  if (::mount("devpts", "root/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620,gid=5") !=
+      0)
+    fail(kDevpts);
+  if (::mount("tmpfs", "root/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777") != 0) fail(kShm);
+  if (::mount("tmpfs", "root/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755") != 0) fail(kRun);
+  if (::mount("tmpfs", "root/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777") != 0) fail(kTmp);
+  ::umask(022);
+  int sf = ::open("root/run/hn-settings", O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (sf < 0) fail(kSettings);
+  if (::write(sf, p.settings.data(), p.settings.size()) != ssize_t(p.settings.size())) fail(kSettings);
+  ::close(sf);
+  if (::sethostname(p.hostname.data(), p.hostname.size()) != 0) fail(kHostname);
+  // pivot_root(".", "."): the old root ends up stacked on the new one, and
+  // is detached right away; nothing of the host's tree stays reachable.
+  if (::chdir("root") != 0) fail(kPivot);
+  if (::syscall(SYS_pivot_root, ".", ".") != 0) fail(kPivot);
+  if (::umount2(".", MNT_DETACH) != 0) fail(kPivot);
+  if (::chdir("/") != 0) fail(kPivot);
+
+  sigset_t none;
+  sigemptyset(&none);
+  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+  for (int s : {SIGPIPE, SIGINT, SIGTERM, SIGHUP, SIGCHLD}) ::signal(s, SIG_DFL);
+  if (null_fd >= 0) ::dup2(null_fd, 0);
+  ::dup2(log_fd, 1);
+  ::dup2(log_fd, 2);
+  ::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
+
+  Report(status_fd, kOk, 0);
+  char go = 0;
+  ssize_t r;
+  do {
+    r = ::read(gate_fd, &go, 1);
+  } while (r < 0 && errno == EINTR);
+  if (r != 1) ::_exit(126);  // the lab gave up on us (or died): never run init
+  ::execve(kInit, p.argv.data(), p.envp.data());
+  fail(kExec);
+  ::_exit(127);
+}
+
+// Reads one {step, errno} message; false on EOF.
+bool ReadReport(int fd, int msg[2]) {
+  ssize_t n;
+  do {
+    n = ::read(fd, msg, 2 * sizeof(int));
+  } while (n < 0 && errno == EINTR);
+  return n == ssize_t(2 * sizeof(int));
+}
+
+Status CheckSpec(const NsGuestSpec& g) {
+  if (!ValidName(g.name)) {
+    return Status::Error("invalid guest name '" + g.name + "': use letters, digits, '-', '_', '.' (at most 32)");
+  }
+  if (g.dir.empty() || g.dir[0] != '/') return Status::Error("guest " + g.name + ": dir must be an absolute path");
+  if (g.rootfs.empty() || g.rootfs[0] != '/' || !Exists(g.rootfs + kInit)) {
+    return Status::Error("guest " + g.name + ": rootfs " + g.rootfs + " has no " + kInit +
+                         " (not a tree of a project image: see NsRootfs)");
+  }
+  if (g.netns.empty() || g.netns.find('/') != std::string::npos) {
+    return Status::Error("guest " + g.name + ": invalid network namespace name '" + g.netns + "'");
+  }
+  if (g.veth.empty() || g.veth.size() >= IFNAMSIZ) {
+    return Status::Error("guest " + g.name + ": veth name '" + g.veth + "' must be 1 to 15 characters");
+  }
+  if (g.bridge_netns.empty() || !NetnsExists(g.bridge_netns)) {
+    return Status::Error("guest " + g.name + ": namespace " + g.bridge_netns + " (the bridge's) does not exist");
+  }
+  if (!g.hostname.empty() && !ValidHostname(g.hostname)) {
+    return Status::Error("guest " + g.name + ": invalid hostname '" + g.hostname + "'");
+  }
+  return Status::Ok();
+}
+
+// Until no process of the pid namespace is left, or the deadline.
+bool WaitNoProcesses(const NsGuestState& s, int timeout_ms) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  for (;;) {
+    if (NsGuestProcesses(s).empty()) return true;
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+}
+
+}  // namespace
+
+std::string NsGuestNetnsName(const std::string& honeypot) { return "hn-g-" + honeypot; }
+std::string NsGuestConsoleLog(const NsGuestSpec& g) { return g.dir + "/console.log"; }
+std::string NsGuestUpperDir(const NsGuestSpec& g) { return g.dir + "/upper"; }
+
+Result<std::string> NsRootfs(const std::string& data_dir, const std::string& kind, const std::string& image_path) {
+  struct stat st {};
+  if (::stat(image_path.c_str(), &st) != 0) {
+    return Status::Error("image " + image_path + ": " + Errno() + " (build it with `honeynet image build " + kind + "`)");
+  }
+  const std::string key = Fnv64Hex(image_path + "\n" + std::to_string(st.st_size) + "\n" +
+                                   std::to_string(st.st_mtim.tv_sec) + "." + std::to_string(st.st_mtim.tv_nsec) +
+                                   "\n" + std::to_string(st.st_ino));
+  const std::string dir = RootfsDir(data_dir);
+  const std::string tree = dir + "/" + kind + "-" + key;
+  if (Exists(tree + kInit)) return tree;  // complete: made under a temporary name, then renamed
+  if (!HaveProgram("debugfs")) return Status::Error("debugfs not found: apt-get install e2fsprogs");
+  if (Status s = MakeDirs(dir, 0755); !s.ok()) return s;
+  Fd lock(::open((dir + "/.lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+  if (lock.fd < 0 || ::flock(lock.fd, LOCK_EX) != 0) return Status::Error("cannot lock " + dir + "/.lock: " + Errno());
+  if (Exists(tree + kInit)) return tree;  // made while we waited
+
+  const std::string tmp = dir + "/.tmp-" + kind + "-" + std::to_string(::getpid());
+  RemoveTree(tmp);
+  if (::mkdir(tmp.c_str(), 0755) != 0) return Status::Error("cannot create " + tmp + ": " + Errno());
+  struct Cleanup {
+    std::string t;
+    ~Cleanup() { RemoveTree(t); }
+  } cleanup{tmp};
+  RunResult r = RunCommand({"debugfs", "-R", "rdump / " + tmp, image_path});
+  // debugfs exits 0 after most errors: the tree must hold init to count.
+  if (r.exit_code != 0 || !Exists(tmp + kInit)) {
+    return Status::Error("cannot extract " + image_path + " with debugfs rdump (exit " +
+                         std::to_string(r.exit_code) + "): " + r.out);
+  }
+  if (Status s = RestoreSpecialBits(image_path, tmp); !s.ok()) return s;
+  ::chmod(tmp.c_str(), 0755);
+  RemoveTree(tree);  // an incomplete one (no init), if any
+  if (::rename(tmp.c_str(), tree.c_str()) != 0) return Status::Error("cannot rename " + tmp + ": " + Errno());
+  return tree;
+}
+
+void PruneNsRootfs(const std::string& data_dir, const std::string& kind, const std::string& keep) {
+  const std::string dir = RootfsDir(data_dir);
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) return;
+  std::vector<std::string> old;
+  while (dirent* e = ::readdir(d)) {
+    const std::string n = e->d_name;
+    const std::string path = dir + "/" + n;
+    if (path != keep && (n.rfind(kind + "-", 0) == 0 || n.rfind(".tmp-" + kind + "-", 0) == 0)) old.push_back(path);
+  }
+  ::closedir(d);
+  for (const std::string& o : old) RemoveTree(o);
+}
+
+std::vector<int> NsGuestProcesses(const NsGuestState& s) {
+  std::vector<int> pids;
+  if (s.pidns == 0) return pids;
+  DIR* d = ::opendir("/proc");
+  if (!d) return pids;
+  while (dirent* e = ::readdir(d)) {
+    char* end = nullptr;
+    long pid = std::strtol(e->d_name, &end, 10);
+    if (!end || *end != '\0' || pid <= 0) continue;
+    if (PidnsOf(int(pid)) != s.pidns) continue;
+    // A zombie is over (pid 1's waits for its parent, the host's init, to reap it).
+    int64_t start = 0;
+    char state = '?';
+    if (ProcStart(int(pid), &start, &state) && state != 'Z' && state != 'X') pids.push_back(int(pid));
+  }
+  ::closedir(d);
+  return pids;
+}
+
+bool NsGuestRunning(const NsGuestState& s) {
+  if (s.pid <= 0 || s.pidns == 0) return false;
+  int64_t start = 0;
+  char state = '?';
+  if (!ProcStart(s.pid, &start, &state) || start != s.start_ticks || state == 'Z' || state == 'X') return false;
+  return PidnsOf(s.pid) == s.pidns;
+}
+
+bool NsGuestListening(const NsGuestState& s, uint16_t port) {
+  if (!NsGuestRunning(s)) return false;
+  // Lines: "sl local_address rem_address st ...", addresses as HEXIP:HEXPORT; st 0A = LISTEN.
+  // tcp6 too: busybox telnetd listens on [::] (dual stack) even with IPv6 off.
+  char want[8];
+  std::snprintf(want, sizeof want, ":%04X", port);
+  for (const char* table : {"/net/tcp", "/net/tcp6"}) {
+    std::stringstream ss(ReadAll("/proc/" + std::to_string(s.pid) + table));
+    std::string line;
+    std::getline(ss, line);  // the header
+    while (std::getline(ss, line)) {
+      std::stringstream ls(line);
+      std::string sl, local, remote, st;
+      if (!(ls >> sl >> local >> remote >> st)) continue;
+      if (st == "0A" && local.size() > 5 && local.compare(local.size() - 5, 5, want) == 0) return true;
+    }
+  }
+  return false;
+}
+
+Result<NsGuestState> StartNsGuest(const NsGuestSpec& g, const std::function<Status(const NsGuestState&)>& before_init) {
+  if (Status s = CheckSpec(g); !s.ok()) return s;
+  for (const std::string& d : {g.dir, NsGuestUpperDir(g), WorkDir(g), RootMount(g)}) {
+    if (Status s = MakeDirs(d, 0750); !s.ok()) return s;
+  }
+  ::chmod(NsGuestUpperDir(g).c_str(), 0755);  // the guest's / takes the upper dir's mode
+  // lower -> the tree (relative names in the overlay's options).
+  ::unlink(LowerLink(g).c_str());
+  if (::symlink(g.rootfs.c_str(), LowerLink(g).c_str()) != 0) {
+    return Status::Error("cannot link " + LowerLink(g) + " to " + g.rootfs + ": " + Errno());
+  }
+  if (Status s = MakeNetwork(g); !s.ok()) return Status::Error("guest " + g.name + ": " + s.message());
+
+  const std::string log = NsGuestConsoleLog(g);
+  if (Exists(log)) ::rename(log.c_str(), (log + ".1").c_str());
+  Fd log_fd(::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600));
+  if (log_fd.fd < 0) return Status::Error("cannot create " + log + ": " + Errno());
+  Fd null_fd(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+  Fd netns_fd(::open(("/run/netns/" + g.netns).c_str(), O_RDONLY | O_CLOEXEC));
+  if (netns_fd.fd < 0) return Status::Error("guest " + g.name + ": namespace " + g.netns + ": " + Errno());
+  int pidp[2], statp[2], gatep[2];
+  if (::pipe2(pidp, O_CLOEXEC) != 0) return Status::Error("pipe: " + Errno());
+  Fd pid_r(pidp[0]), pid_w(pidp[1]);
+  if (::pipe2(statp, O_CLOEXEC) != 0) return Status::Error("pipe: " + Errno());
+  Fd stat_r(statp[0]), stat_w(statp[1]);
+  if (::pipe2(gatep, O_CLOEXEC) != 0) return Status::Error("pipe: " + Errno());
+  Fd gate_r(gatep[0]), gate_w(gatep[1]);
+  const ChildPlan plan = MakePlan(g);
+
+  pid_t mid = ::fork();
+  if (mid == 0) {
+    // Intermediate: into the guest's network namespace, a new pid namespace
+    // for the next child (its pid 1), report that child's pid, leave.
+    ::close(gate_w.fd);
+    int pid = 0;
+    if (::setns(netns_fd.fd, CLONE_NEWNET) != 0) {
+      Report(stat_w.fd, kSetns, errno);
+    } else if (::unshare(CLONE_NEWPID) != 0) {
+      Report(stat_w.fd, kUnsharePid, errno);
+    } else {
+      pid = ::fork();
+      if (pid == 0) ChildMain(plan, stat_w.fd, gate_r.fd, log_fd.fd, null_fd.fd);
+      if (pid < 0) Report(stat_w.fd, kFork, errno);
+    }
+    ssize_t w = ::write(pid_w.fd, &pid, sizeof pid);
+    (void)w;
+    ::_exit(0);
+  }
+  const int fork_errno = errno;
+  ::close(pid_w.fd);
+  pid_w.fd = -1;
+  ::close(stat_w.fd);
+  stat_w.fd = -1;
+  ::close(gate_r.fd);
+  gate_r.fd = -1;
+  if (mid < 0) return Status::Error("fork: " + std::string(std::strerror(fork_errno)));
+  while (::waitpid(mid, nullptr, 0) < 0 && errno == EINTR) {
+  }
+  int pid = 0;
+  if (::read(pid_r.fd, &pid, sizeof pid) != ssize_t(sizeof pid)) pid = 0;
+
+  auto failed = [&](int msg[2]) {
+    return Status::Error("guest " + g.name + ": cannot start (" + StepName(msg[0]) + "): " + std::strerror(msg[1]) +
+                         "; its output: " + log);
+  };
+  int msg[2] = {0, 0};
+  if (!ReadReport(stat_r.fd, msg)) {
+    return Status::Error("guest " + g.name + ": its first process ended before it was set up (see " + log + ")");
+  }
+  if (msg[0] != kOk) return failed(msg);
+
+  NsGuestState st;
+  st.pid = pid;
+  char state = '?';
+  if (pid <= 0 || !ProcStart(pid, &st.start_ticks, &state)) {
+    return Status::Error("guest " + g.name + ": its pid 1 is gone before init (see " + log + ")");
+  }
+  st.pidns = PidnsOf(pid);
+  st.started_unix = ::time(nullptr);
+  if (Status s = before_init(st); !s.ok()) {
+    ::kill(pid, SIGKILL);  // also closing the gate would end it; this is sooner
+    WaitNoProcesses(st, 2000);
+    return s;
+  }
+  char go = 1;
+  if (::write(gate_w.fd, &go, 1) != 1) return Status::Error("guest " + g.name + ": cannot release it: " + Errno());
+  // EOF: init was exec'd (the pipe is close-on-exec); a message: exec failed.
+  if (ReadReport(stat_r.fd, msg)) return failed(msg);
+  return st;
+}
+
+Status StopNsGuest(const NsGuestSpec& g, const NsGuestState& s, int timeout_ms) {
+  if (NsGuestRunning(s)) ::kill(s.pid, SIGKILL);
+  // pid 1 gone: the kernel kills the rest of the namespace; wait for it.
+  for (int pid : NsGuestProcesses(s)) ::kill(pid, SIGKILL);
+  if (!WaitNoProcesses(s, timeout_ms)) {
+    auto left = NsGuestProcesses(s);
+    return Status::Error("guest " + g.name + ": processes still there after SIGKILL (pid " +
+                         std::to_string(left.empty() ? 0 : left[0]) + ")");
+  }
+  return Status::Ok();
+}
+
+Result<NsGuestState> ResetNsGuest(const NsGuestSpec& g, const NsGuestState& s,
+                                  const std::function<Status(const NsGuestState&)>& before_init) {
+  if (Status st = StopNsGuest(g, s); !st.ok()) return st;
+  RemoveTree(NsGuestUpperDir(g));
+  RemoveTree(WorkDir(g));
+  if (Exists(NsGuestUpperDir(g))) return Status::Error("cannot remove " + NsGuestUpperDir(g));
+  return StartNsGuest(g, before_init);
+}
+
+}  // namespace hn
