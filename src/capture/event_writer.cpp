@@ -3,6 +3,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <stdio_ext.h>
 #include <sys/stat.h>
 #include <syslog.h>
 #include <unistd.h>
@@ -433,6 +434,11 @@ struct EventWriter::Impl {
   std::string hostname;
   FILE* events = nullptr;
   FILE* log = nullptr;
+  off_t events_good = 0, log_good = 0;  // sizes after the last flush that fully worked
+  std::vector<std::string> notices;     // notice lines (events, log) not written yet (disk full)
+  std::string notice_logs;
+  bool budgets_failing = false;         // the last budgets.json write failed (notice sent)
+  int64_t budgets_retry_ns = 0;         // monotonic time of the next attempt while failing
   bool use_syslog = false;
   std::vector<Budget> mirror;  // replays counted starts; saved to budgets.json
   std::mutex out_mu;           // files, mirror, closed (writer thread vs main thread)
@@ -456,7 +462,41 @@ struct EventWriter::Impl {
   std::string LogLine(const Event& e) const;
   bool SaveBudgets();
   void Close();
+  bool Commit(FILE* f, off_t* good);
+  void WriteNotices();
+  void AddNotice(const std::string& what, const std::string& iface, const std::string& message);
+  void SaveBudgetsReporting();
 };
+
+// Flushes f. When that fails (disk full, I/O error), whatever part of the
+// lines since the last good flush reached the file is cut off again and
+// stdio's buffer is emptied, so the file only ever holds whole lines and a
+// later write starts on a line of its own. *good: the file's size after the
+// last good flush.
+bool EventWriter::Impl::Commit(FILE* f, off_t* good) {
+  struct stat st{};
+  if (fflush(f) == 0 && !ferror(f)) {
+    if (fstat(fileno(f), &st) == 0) *good = st.st_size;
+    return true;
+  }
+  __fpurge(f);
+  clearerr(f);
+  if (fstat(fileno(f), &st) == 0 && st.st_size > *good) (void)ftruncate(fileno(f), *good);
+  return false;
+}
+
+// Notices are few and matter (a port went down, capture is failing): a line
+// that could not be written is kept (up to kMaxNotices) and written with the
+// next one or at the writer's next idle turn. Caller holds out_mu.
+void EventWriter::Impl::WriteNotices() {
+  if (closed || notices.empty()) return;
+  for (const std::string& l : notices) fwrite(l.data(), 1, l.size(), events);
+  if (Commit(events, &events_good)) notices.clear();
+  if (!notice_logs.empty()) {
+    fwrite(notice_logs.data(), 1, notice_logs.size(), log);
+    if (Commit(log, &log_good)) notice_logs.clear();
+  }
+}
 
 namespace {
 
@@ -645,6 +685,9 @@ Result<std::unique_ptr<EventWriter>> EventWriter::Open(const Config& cfg, const 
     im.Close();
     return st;
   }
+  struct stat fst{};
+  if (fstat(fileno(im.events), &fst) == 0) im.events_good = fst.st_size;
+  if (fstat(fileno(im.log), &fst) == 0) im.log_good = fst.st_size;
   im.mirror = budgets;
   im.tty = std::make_unique<TtyFollower>(cfg.capture.dir + "/tty", cfg.capture.dir + "/tty-offsets.json");
   tzset();  // localtime_r does not re-read TZ by itself
@@ -721,15 +764,18 @@ size_t EventWriter::DrainBatch() {
       counted = true;
     }
   }
-  if (n == 0) return 0;
-  if (fflush(im.events) != 0 || ferror(im.events)) {
+  if (n == 0) {
+    if (!im.notices.empty() || !im.notice_logs.empty()) im.WriteNotices();  // retry after a full disk
+    if (im.budgets_failing && MonoNowNs() >= im.budgets_retry_ns) im.SaveBudgetsReporting();
+    return 0;
+  }
+  if (!im.Commit(im.events, &im.events_good)) {
     dropped_.fetch_add(n, std::memory_order_relaxed);  // e.g. disk full: these lines are lost
-    clearerr(im.events);
   } else {
     written_.fetch_add(n, std::memory_order_relaxed);
   }
-  if (fflush(im.log) != 0 || ferror(im.log)) clearerr(im.log);
-  if (counted) im.SaveBudgets();
+  im.Commit(im.log, &im.log_good);
+  if (counted || (im.budgets_failing && MonoNowNs() >= im.budgets_retry_ns)) im.SaveBudgetsReporting();
   return n;
 }
 
@@ -749,9 +795,8 @@ bool EventWriter::PollTty(bool force) {
     std::lock_guard<std::mutex> lock(im.out_mu);
     if (im.closed) return false;
     fwrite(lines.data(), 1, lines.size(), im.events);
-    if (fflush(im.events) != 0 || ferror(im.events)) {
+    if (!im.Commit(im.events, &im.events_good)) {
       dropped_.fetch_add(n, std::memory_order_relaxed);
-      clearerr(im.events);
     } else {
       tty_written_.fetch_add(n, std::memory_order_relaxed);
     }
@@ -784,10 +829,60 @@ void EventWriter::PostStats(const std::string& stats_json_object) {
   std::lock_guard<std::mutex> lock(impl_->out_mu);
   if (impl_->closed) return;
   fwrite(line.data(), 1, line.size(), impl_->events);
-  if (fflush(impl_->events) != 0) clearerr(impl_->events);
+  impl_->Commit(impl_->events, &impl_->events_good);
   const std::string path = impl_->cfg.capture.dir + "/stats.json";
   // Best effort, no fsync (every stats interval): the same counters are in events.json.
   (void)WriteFileAtomic(path, latest_text, 0640, Sync::kNone);
+}
+
+void EventWriter::PostNotice(const std::string& what, const std::string& iface, const std::string& message) {
+  std::lock_guard<std::mutex> lock(impl_->out_mu);
+  impl_->AddNotice(what, iface, message);
+  impl_->WriteNotices();
+}
+
+// Queues one notice (events.json line, honeywall.log line, syslog). Caller holds out_mu.
+void EventWriter::Impl::AddNotice(const std::string& what, const std::string& iface, const std::string& message) {
+  Impl& im = *this;
+  const int64_t now = WallNowNs();
+  ojson j;
+  j["timestamp"] = EveTimestamp(now);
+  if (!iface.empty()) j["in_iface"] = iface;
+  j["event_type"] = "notice";
+  ojson n;
+  n["what"] = what;
+  n["message"] = message;
+  j["notice"] = std::move(n);
+  const std::string line = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+  constexpr size_t kMaxNotices = 256;
+  if (im.closed) return;
+  if (im.notices.size() < kMaxNotices) {
+    im.notices.push_back(line);
+    im.notice_logs += SyslogStamp(now) + " " + im.hostname + " honeywall: NOTICE " + message + "\n";
+  }
+  if (im.use_syslog) syslog(LOG_NOTICE, "NOTICE %s", message.c_str());
+}
+
+// Saves budgets.json and says so when that starts or stops failing (a full
+// disk): while it fails, the budgets in memory still decide, but a restart
+// would forget the starts since the last good write. Retried once a second
+// (DrainBatch) until it works, also when no new start comes. Caller holds out_mu.
+void EventWriter::Impl::SaveBudgetsReporting() {
+  const bool ok = SaveBudgets();
+  if (!ok) budgets_retry_ns = MonoNowNs() + kNsPerSec;
+  if (!ok && !budgets_failing) {
+    budgets_failing = true;
+    const std::string msg = "budgets.json cannot be written (" + budget_error +
+                            "): Data Control goes on with the budgets in memory, but a restart now would "
+                            "forget the starts since its last write; trying again every second";
+    fprintf(stderr, "honeywall: %s\n", msg.c_str());
+    AddNotice("budgets_write_failed", "", msg);
+    WriteNotices();
+  } else if (ok && budgets_failing) {
+    budgets_failing = false;
+    AddNotice("budgets_written", "", "budgets.json written again: every counted start is on disk");
+    WriteNotices();
+  }
 }
 
 Status EventWriter::LoadBudgets(const Config& cfg, std::vector<Budget>* budgets, int64_t now_ns) {

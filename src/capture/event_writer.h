@@ -66,6 +66,12 @@ class EventWriter {
   }
   // Writes a stats event now (called from the main thread with a JSON object's text).
   void PostStats(const std::string& stats_json_object);
+  // Writes an event_type "notice" line to events.json ({"notice":{"what":..,"message":..}},
+  // in_iface when iface is not empty) and "NOTICE <message>" to honeywall.log (and
+  // syslog). For what the honeywall itself went through: a port down/up/gone/reopened,
+  // capture failing/resumed. A line the disk refused is written again later (up to 256
+  // are kept). Any thread but the forwarding one (it locks).
+  void PostNotice(const std::string& what, const std::string& iface, const std::string& message);
 
   // Events lost: queue full, or events.json could not be written.
   uint64_t dropped() const { return dropped_.load(std::memory_order_relaxed); }

@@ -1,11 +1,14 @@
 // PcapWriter: see pcap_writer.h.
 #include "capture/pcap_writer.h"
 
+#include <dirent.h>
 #include <fcntl.h>
-#include <pcap/pcap.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -18,9 +21,27 @@ namespace {
 constexpr int64_t kNsPerSecond = 1'000'000'000;
 constexpr uint64_t kFileHeaderBytes = 24;    // pcap global header
 constexpr uint64_t kRecordHeaderBytes = 16;  // per-frame header on disk
+constexpr size_t kBufferBytes = 1 << 20;     // a write() per ~700 full-size frames
+constexpr uint32_t kMagicNano = 0xa1b23c4d;  // classic pcap, nanosecond timestamps
+constexpr uint32_t kMagicMicro = 0xa1b2c3d4;
+constexpr uint32_t kLinkEthernet = 1;        // DLT_EN10MB
 
-pcap_t* Pcap(void* p) { return static_cast<pcap_t*>(p); }
-pcap_dumper_t* Dumper(void* p) { return static_cast<pcap_dumper_t*>(p); }
+// The classic pcap file header, host byte order (as libpcap writes it).
+void FileHeader(uint8_t* out, uint32_t snaplen) {
+  const uint32_t magic = kMagicNano;
+  const uint16_t major = 2, minor = 4;
+  const int32_t zone = 0;
+  const uint32_t sigfigs = 0, link = kLinkEthernet;
+  std::memcpy(out, &magic, 4);
+  std::memcpy(out + 4, &major, 2);
+  std::memcpy(out + 6, &minor, 2);
+  std::memcpy(out + 8, &zone, 4);
+  std::memcpy(out + 12, &sigfigs, 4);
+  std::memcpy(out + 16, &snaplen, 4);
+  std::memcpy(out + 20, &link, 4);
+}
+
+uint32_t Swap32(uint32_t v) { return __builtin_bswap32(v); }
 
 // Splits ns into seconds and the nanoseconds within them (floor, also for < 0).
 void SplitNs(int64_t ns, int64_t* sec, int64_t* frac) {
@@ -76,8 +97,8 @@ Result<std::unique_ptr<PcapWriter>> PcapWriter::Open(const Options& opt) {
   if (!st.ok()) return st;
   std::unique_ptr<PcapWriter> w(new PcapWriter());
   w->opt_ = opt;
-  w->pcap_ = pcap_open_dead_with_tstamp_precision(DLT_EN10MB, int(opt.snaplen), PCAP_TSTAMP_PRECISION_NANO);
-  if (w->pcap_ == nullptr) return Status::Error("libpcap could not make a dead handle (out of memory?)");
+  w->buf_.reset(new uint8_t[kBufferBytes]);
+  w->RepairNewestFile();
   timespec now{};
   clock_gettime(CLOCK_REALTIME, &now);
   st = w->Rotate(int64_t(now.tv_sec) * kNsPerSecond + now.tv_nsec);
@@ -86,11 +107,104 @@ Result<std::unique_ptr<PcapWriter>> PcapWriter::Open(const Options& opt) {
 }
 
 PcapWriter::~PcapWriter() {
-  if (dumper_ != nullptr) {
-    Flush();
-    if (dumper_ != nullptr) pcap_dump_close(Dumper(dumper_));
+  if (fd_ >= 0) {
+    FlushBuffer();
+    if (fd_ >= 0) close(fd_);
   }
-  if (pcap_ != nullptr) pcap_close(Pcap(pcap_));
+}
+
+// The newest file of this series (names sort by start time, then sequence
+// number) is the one a crashed run was writing: cut a torn last record off.
+void PcapWriter::RepairNewestFile() {
+  DIR* d = opendir(opt_.dir.c_str());
+  if (d == nullptr) return;
+  const std::string want = opt_.prefix + "-";
+  std::string newest;
+  while (dirent* e = readdir(d)) {
+    const std::string name = e->d_name;
+    if (name.size() > want.size() + 5 && name.compare(0, want.size(), want) == 0 && name.ends_with(".pcap")) {
+      // Longer names sort after shorter ones: sequence numbers past 9999 have more digits.
+      if (newest.empty() || name.size() > newest.size() || (name.size() == newest.size() && name > newest))
+        newest = name;
+    }
+  }
+  closedir(d);
+  if (newest.empty()) return;
+  const std::string path = opt_.dir + "/" + newest;
+  auto cut = TrimPartialRecord(path);
+  if (!cut.ok()) {
+    repaired_ = path + ": not checked: " + cut.status().message();
+  } else if (cut.value() > 0) {
+    repaired_ = path + " ended in a partial record (a crash while writing): cut " + std::to_string(cut.value()) +
+                " bytes off, to its last whole frame";
+  }
+}
+
+Result<uint64_t> PcapWriter::TrimPartialRecord(const std::string& path) {
+  int fd = open(path.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) return Status::Error("cannot open " + path + ": " + strerror(errno));
+  struct stat st{};
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    close(fd);
+    return Status::Error(path + " is not a regular file");
+  }
+  const uint64_t size = uint64_t(st.st_size);
+  if (size < kFileHeaderBytes) {  // not even the file header: nothing to keep
+    close(fd);
+    return Status::Error(path + " is shorter than a pcap file header (" + std::to_string(size) + " bytes)");
+  }
+  void* map = mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
+  if (map == MAP_FAILED) {
+    const std::string err = strerror(errno);
+    close(fd);
+    return Status::Error("cannot read " + path + ": " + err);
+  }
+  const auto* p = static_cast<const uint8_t*>(map);
+  uint32_t magic;
+  std::memcpy(&magic, p, 4);
+  bool swap = false;
+  if (magic == Swap32(kMagicNano) || magic == Swap32(kMagicMicro)) {
+    swap = true;
+  } else if (magic != kMagicNano && magic != kMagicMicro) {
+    munmap(map, size);
+    close(fd);
+    return Status::Error(path + " is not a classic pcap file");
+  }
+  uint64_t off = kFileHeaderBytes;
+  while (size - off >= kRecordHeaderBytes) {
+    uint32_t caplen;
+    std::memcpy(&caplen, p + off + 8, 4);
+    if (swap) caplen = Swap32(caplen);
+    if (size - off - kRecordHeaderBytes < caplen) break;  // record runs past the end
+    off += kRecordHeaderBytes + caplen;
+  }
+  munmap(map, size);
+  Result<uint64_t> out = uint64_t(0);
+  if (off < size) {
+    if (ftruncate(fd, off_t(off)) != 0) out = Status::Error("cannot cut " + path + " back: " + strerror(errno));
+    else out = size - off;
+  }
+  close(fd);
+  return out;
+}
+
+// Writes all of data at the end of the current file; false (errno set) when
+// the kernel refused part of it.
+bool PcapWriter::WriteAll(const uint8_t* data, size_t len) {
+  while (len > 0) {
+    const ssize_t n = write(fd_, data, len);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    if (n == 0) {
+      errno = ENOSPC;
+      return false;
+    }
+    data += n;
+    len -= size_t(n);
+  }
+  return true;
 }
 
 // Opens the next file (never overwriting one) and, on success, closes the
@@ -108,38 +222,30 @@ Status PcapWriter::Rotate(int64_t ts_ns) {
     last_error_ = "cannot create " + path + ": " + strerror(errno);
     return Status::Error(last_error_ + " (check capture.dir: exists, writable, not full)");
   }
-  FILE* f = fdopen(fd, "w");
-  if (f == nullptr) {
-    last_error_ = "fdopen " + path + ": " + strerror(errno);
+  // The file header goes to disk at once: a good (empty) pcap file from the start.
+  uint8_t header[kFileHeaderBytes];
+  FileHeader(header, opt_.snaplen);
+  ssize_t n;
+  do {
+    n = write(fd, header, sizeof header);
+  } while (n < 0 && errno == EINTR);
+  if (n != ssize_t(sizeof header)) {
+    last_error_ = "cannot write " + path + ": " + strerror(n < 0 ? errno : ENOSPC);
     close(fd);
-    unlink(path.c_str());
-    return Status::Error(last_error_);
-  }
-  // 1 MiB of stdio buffer: a write() per ~700 full-size frames instead of per ~3.
-  setvbuf(f, nullptr, _IOFBF, 1 << 20);
-  pcap_dumper_t* d = pcap_dump_fopen(Pcap(pcap_), f);  // writes the file header
-  if (d == nullptr) {
-    last_error_ = "libpcap cannot write " + path + ": " + pcap_geterr(Pcap(pcap_));
-    fclose(f);
-    unlink(path.c_str());
-    return Status::Error(last_error_);
-  }
-  if (pcap_dump_flush(d) != 0) {  // the header on disk now: a good file from the start
-    last_error_ = "cannot write " + path + ": " + strerror(errno);
-    pcap_dump_close(d);
     unlink(path.c_str());
     return Status::Error(last_error_ + " (check capture.dir: writable, not full)");
   }
-  if (dumper_ != nullptr) {
-    Flush();
-    if (dumper_ != nullptr) pcap_dump_close(Dumper(dumper_));
+  if (fd_ >= 0) {
+    FlushBuffer();
+    if (fd_ >= 0) close(fd_);
   }
-  dumper_ = d;
+  fd_ = fd;
   cur_bytes_ = kFileHeaderBytes;
   good_bytes_ = kFileHeaderBytes;
   cur_frames_ = 0;
   cur_start_ns_ = ts_ns;
   unflushed_ = 0;
+  buf_len_ = 0;
   files_.push_back(path);
   return Status::Ok();
 }
@@ -154,26 +260,40 @@ bool PcapWriter::NeedRotate(int64_t ts_ns, uint64_t record_bytes) const {
   return false;
 }
 
-// Gives up the current file after a write/flush error. The frames since the
-// last good flush are lost; the file is cut back to that point so it ends
-// with a whole record (and holds exactly frames_written() of this file's
-// frames). The next Write() starts a new file.
-void PcapWriter::CloseBroken(const char* what) {
+// Gives up the current file after a write error. The frames since the last
+// good flush are lost; the file is cut back to that point so it ends with a
+// whole record (and holds exactly frames_written() of this file's frames).
+// The next Write() starts a new file.
+void PcapWriter::CloseBroken(const char* what, int err) {
   const std::string path = files_.back();
-  last_error_ = std::string(what) + " failed on " + path + ": " + strerror(errno);
+  last_error_ = std::string(what) + " failed on " + path + ": " + strerror(err);
   lost_ += unflushed_;
   frames_ -= unflushed_;
   unflushed_ = 0;
-  pcap_dump_close(Dumper(dumper_));  // may write a bit more of the buffer: cut below
-  dumper_ = nullptr;
-  if (truncate(path.c_str(), off_t(good_bytes_)) != 0) last_error_ += "; could not cut it back: " + std::string(strerror(errno));
+  buf_len_ = 0;
+  if (ftruncate(fd_, off_t(good_bytes_)) != 0)
+    last_error_ += "; could not cut it back: " + std::string(strerror(errno));
+  close(fd_);
+  fd_ = -1;
+}
+
+bool PcapWriter::FlushBuffer() {
+  if (fd_ < 0) return true;
+  if (buf_len_ > 0 && !WriteAll(buf_.get(), buf_len_)) {
+    CloseBroken("pcap write", errno);
+    return false;
+  }
+  buf_len_ = 0;
+  unflushed_ = 0;
+  good_bytes_ = cur_bytes_;
+  return true;
 }
 
 bool PcapWriter::Write(int64_t ts_ns, const uint8_t* data, uint32_t caplen, uint32_t wire_len) {
   if (caplen > opt_.snaplen) caplen = opt_.snaplen;
   if (wire_len < caplen) wire_len = caplen;
   const uint64_t record = kRecordHeaderBytes + caplen;
-  if (dumper_ == nullptr || NeedRotate(ts_ns, record)) {
+  if (fd_ < 0 || NeedRotate(ts_ns, record)) {
     // After a failed open, try again only a second (of frame time) later, so
     // a full disk does not cost an open() per frame.
     if (ts_ns >= retry_after_ns_ || ts_ns < retry_after_ns_ - 2 * kNsPerSecond) {
@@ -183,27 +303,41 @@ bool PcapWriter::Write(int64_t ts_ns, const uint8_t* data, uint32_t caplen, uint
         retry_after_ns_ = ts_ns + kNsPerSecond;
       }
     }
-    if (dumper_ == nullptr) {
+    if (fd_ < 0) {
       lost_++;
       return false;
     }
   }
   if (cur_frames_ == 0) cur_start_ns_ = ts_ns;
 
-  pcap_pkthdr h{};
   int64_t sec, frac;
   SplitNs(ts_ns, &sec, &frac);
-  h.ts.tv_sec = time_t(sec);
-  h.ts.tv_usec = suseconds_t(frac);  // nanoseconds: the handle has nano precision
-  h.caplen = caplen;
-  h.len = wire_len;
-  pcap_dump(reinterpret_cast<u_char*>(dumper_), &h, data);
-  FILE* f = pcap_dump_file(Dumper(dumper_));
-  if (ferror(f)) {
-    CloseBroken("pcap write");
+  const uint32_t hdr[4] = {uint32_t(sec), uint32_t(frac), caplen, wire_len};
+  if (buf_len_ + record > kBufferBytes && !FlushBuffer()) {
     lost_++;
     return false;
   }
+  if (record > kBufferBytes) {
+    // Larger than the buffer (snaplen over 1 MiB): one write of the whole record.
+    iovec iov[2] = {{const_cast<uint32_t*>(hdr), sizeof hdr}, {const_cast<uint8_t*>(data), caplen}};
+    ssize_t n;
+    do {
+      n = writev(fd_, iov, 2);
+    } while (n < 0 && errno == EINTR);
+    if (n != ssize_t(record)) {
+      CloseBroken("pcap write", n < 0 ? errno : ENOSPC);
+      lost_++;
+      return false;
+    }
+    frames_++;
+    cur_frames_++;
+    cur_bytes_ += record;
+    good_bytes_ = cur_bytes_;
+    return true;
+  }
+  std::memcpy(buf_.get() + buf_len_, hdr, sizeof hdr);
+  std::memcpy(buf_.get() + buf_len_ + sizeof hdr, data, caplen);
+  buf_len_ += record;
   frames_++;
   unflushed_++;
   cur_frames_++;
@@ -212,13 +346,18 @@ bool PcapWriter::Write(int64_t ts_ns, const uint8_t* data, uint32_t caplen, uint
 }
 
 bool PcapWriter::Flush() {
-  if (dumper_ == nullptr) return true;
-  if (pcap_dump_flush(Dumper(dumper_)) != 0 || ferror(pcap_dump_file(Dumper(dumper_)))) {
-    CloseBroken("pcap flush");
-    return false;
+  if (!FlushBuffer()) return false;
+  struct stat st{};
+  if (fd_ >= 0 && fstat(fd_, &st) == 0 && st.st_nlink == 0) {
+    // Deleted under us: what is written goes nowhere, and its space comes back
+    // only when we close it. Start a new file with the next frame.
+    last_error_ = files_.back() + " was deleted while being written (its " + std::to_string(cur_frames_) +
+                  " frames are gone with it)";
+    close(fd_);
+    fd_ = -1;
+    files_deleted_++;
+    retry_after_ns_ = INT64_MIN;
   }
-  unflushed_ = 0;
-  good_bytes_ = cur_bytes_;
   return true;
 }
 

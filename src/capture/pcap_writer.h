@@ -1,9 +1,17 @@
-// PcapWriter: one rotating series of pcap files (libpcap's format, so tcpdump,
-// Wireshark and tshark read them unchanged). Timestamps are stored with
+// PcapWriter: one rotating series of pcap files (libpcap's classic format, so
+// tcpdump, Wireshark and tshark read them unchanged). Timestamps are stored with
 // nanosecond precision (pcap magic 0xa1b23c4d). A new file starts when the
 // current one would pass rotate_bytes or when a frame is rotate_ns or more
-// past the first frame of the current file (0 turns either rule off). Writes
-// are buffered (stdio via pcap_dump); Flush() pushes them to the kernel.
+// past the first frame of the current file (0 turns either rule off).
+//
+// Writes are buffered (1 MiB) and reach the file only as whole records: the
+// buffer never holds part of a record, and Flush() hands the kernel the whole
+// buffer. So a file cut off at any point the writer chose (a crash, SIGKILL
+// after a write) ends on a record boundary. A write() the kernel itself cut
+// short (a fatal signal in the middle of a large write, a full disk) can still
+// leave half a record: Open() checks the newest existing file of the series
+// and cuts a partial last record off (repaired() says what it did), and a
+// failed write is cut back at once (below).
 //
 // Files are named DIR/PREFIX-YYYYmmddTHHMMSSZ-NNNN.pcap (UTC, NNNN counts up),
 // made with O_EXCL and mode 0640 (an existing file is never overwritten: NNNN
@@ -48,7 +56,9 @@ class PcapWriter {
   // frame (and any buffered ones) are counted in frames_lost().
   bool Write(int64_t ts_ns, const uint8_t* data, uint32_t caplen, uint32_t wire_len);
   // Pushes buffered frames to the kernel. False when that failed (the
-  // buffered frames are then counted in frames_lost()).
+  // buffered frames are then counted in frames_lost()). Also notices when the
+  // current file was deleted (someone freeing space): it is closed, and the
+  // next Write() starts a new file instead of writing on into nothing.
   bool Flush();
   // Paths of every file this writer has made, oldest first.
   const std::vector<std::string>& files() const { return files_; }
@@ -56,15 +66,31 @@ class PcapWriter {
   uint64_t frames_lost() const { return lost_; }
   // The last open/write error, for diagnostics ("" when none).
   const std::string& last_error() const { return last_error_; }
+  // True while no file is open after a failure (frames are being lost).
+  bool failing() const { return fd_ < 0; }
+  // Files found deleted while being written (see Flush()).
+  uint64_t files_deleted() const { return files_deleted_; }
+  // What Open() did to the newest earlier file of the series: "" when nothing,
+  // else e.g. "DIR/inside-...pcap ended in a partial record: cut 517 bytes".
+  const std::string& repaired() const { return repaired_; }
+
+  // Cuts a partial last record off the pcap file at path (a write cut short by
+  // a crash). Returns the bytes cut (0 when the file ends on a record boundary),
+  // or an error when the file is not a pcap file or cannot be read/cut.
+  static Result<uint64_t> TrimPartialRecord(const std::string& path);
 
  private:
   PcapWriter() = default;
   Status Rotate(int64_t ts_ns);
   bool NeedRotate(int64_t ts_ns, uint64_t record_bytes) const;
-  void CloseBroken(const char* what);
+  bool WriteAll(const uint8_t* data, size_t len);  // false: errno says why
+  bool FlushBuffer();
+  void CloseBroken(const char* what, int err);
+  void RepairNewestFile();
   Options opt_;
-  void* pcap_ = nullptr;    // pcap_t* (dead handle)
-  void* dumper_ = nullptr;  // pcap_dumper_t*
+  int fd_ = -1;               // current file, -1 when none
+  std::unique_ptr<uint8_t[]> buf_;  // whole records not yet written
+  size_t buf_len_ = 0;
   uint64_t cur_bytes_ = 0;
   uint64_t good_bytes_ = 0;   // size of the current file at its last good flush
   uint64_t cur_frames_ = 0;   // frames in the current file
@@ -73,8 +99,10 @@ class PcapWriter {
   uint64_t frames_ = 0;
   uint64_t unflushed_ = 0;    // frames handed to stdio since the last good flush
   uint64_t lost_ = 0;
+  uint64_t files_deleted_ = 0;
   int64_t retry_after_ns_ = INT64_MIN;  // no new file before this frame time after a failure
   std::string last_error_;
+  std::string repaired_;
   std::vector<std::string> files_;
 };
 

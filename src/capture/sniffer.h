@@ -1,14 +1,22 @@
-// Sniffer: the capture thread. It opens its own AF_PACKET socket per data port
-// (TPACKET_V3: block latency does not matter here, throughput does), sees
-// every frame that enters or leaves the port, and writes them to a rotating
-// pcap series per port. It never touches the forwarding path: the forwarder
-// does not copy frames for it and never waits for it. Frames the kernel could
+// Sniffer: the capture threads, one per data port. Each opens its own AF_PACKET
+// socket on its port (TPACKET_V3: block latency does not matter here,
+// throughput does), sees every frame that enters or leaves the port, and
+// writes them to the port's rotating pcap series. It never touches the
+// forwarding path: the forwarder does not copy frames for it and never waits
+// for it. Frames the kernel could
 // not put into the capture ring, and frames a write failed for, are counted
 // as capture drops.
 //
 // Both directions are captured (frames received on the port and frames sent
 // out of it). VLAN tags the kernel took off (offload) are put back into the
 // frame before it is written. Files: DIR/<label>-YYYYmmddTHHMMSSZ-NNNN.pcap.
+//
+// Faults: a link that goes down and up again keeps its socket (the kernel
+// resumes delivery at up). An interface that is deleted is noticed within a
+// second (its frames so far are written); when an interface of the same name
+// appears again, the capture opens a socket on it. A pcap write that fails
+// (disk full) loses frames, counted in write_drops, until a new file can be
+// written (tried once a second). Each of these is reported by TakeNotices().
 //
 // Who may call: the honeywall (Start/Stop from the main thread).
 #pragma once
@@ -29,6 +37,14 @@ namespace hn {
 struct SnifferPort {
   std::string ifname;   // interface to capture on
   std::string label;    // file prefix: "inside", "outside"
+};
+
+// Something about the capture the user should hear of (the honeywall logs it).
+struct SnifferNotice {
+  std::string what;     // capture_write_failed, capture_write_resumed, capture_file_deleted,
+                        // capture_repaired, capture_port_gone, capture_port_reopened
+  std::string iface;    // the port's interface
+  std::string message;  // one line for people
 };
 
 struct SnifferStats {
@@ -58,28 +74,41 @@ class Sniffer {
   // Safe to call from any thread.
   SnifferStats stats() const;
   std::vector<std::string> files() const;  // every pcap file made so far
+  // Notices since the last call, oldest first. Cheap when there are none.
+  std::vector<SnifferNotice> TakeNotices();
+  // Index of the interface the capture socket for ifname is bound to, 0 when
+  // none (not a port of ours, or its interface is gone). The honeywall waits for
+  // this to match a re-created interface before it forwards on it again.
+  unsigned CapturingIndex(const std::string& ifname) const;
+  // Asks the capture threads to look at their interfaces now (not at their
+  // next once-a-second check): after the honeywall saw an interface come back.
+  void Poke();
 
  private:
   Sniffer() = default;
-  void Run();
   struct PortState;
+  void Run(PortState& p);              // one thread per port
   size_t DrainPort(PortState& p);     // walks every ready block; returns blocks released
-  size_t DrainAll();
-  void DrainAtStop();                 // bounded: waits for partly filled blocks to retire
+  void DrainAtStop(PortState& p);     // bounded: waits for partly filled blocks to retire
   void WriteFrame(PortState& p, const void* tpacket3_hdr);
-  void FlushAll();
-  void ReadKernelStats();
-  void PublishCounters();
+  void FlushPort(PortState& p);
+  void ReadKernelStats(PortState& p);
+  void PublishCounters(PortState& p);
   void CloseAll();
+  void CheckWriter(PortState& p);     // notices when writing starts/stops failing
+  bool CheckInterface(PortState& p);  // reopens the socket of a re-created interface; true if fd changed
+  void ClosePortSocket(PortState& p);
+  void Notify(const std::string& what, const std::string& iface, const std::string& message);
   Options opt_;
   std::vector<std::unique_ptr<PortState>> ports_;
-  std::thread thread_;
   std::atomic<bool> stop_{false};
+  bool started_ = false;              // main thread only
   bool stopped_ = false;              // main thread only
-  int wake_fd_ = -1;  // eventfd to end poll() at Stop()
-  mutable std::atomic<uint64_t> frames_{0}, bytes_{0}, kdrops_{0}, wdrops_{0};
   mutable std::mutex files_mu_;
   std::vector<std::string> files_;    // guarded by files_mu_
+  std::mutex notices_mu_;
+  std::vector<SnifferNotice> notices_;  // guarded by notices_mu_
+  std::atomic<bool> have_notices_{false};
 };
 
 }  // namespace hn

@@ -259,6 +259,15 @@ uint8_t* AfPacketPort::Reserve(uint32_t* max_len) {
   if (!tx_reserved_) {
     tpacket2_hdr* h = Hdr(slot);
     uint32_t status = LoadStatus(h);
+    if (status == TP_STATUS_SEND_REQUEST && tx_pending_ == 0) {
+      // Queued but never handed to the kernel (a send() came back early with
+      // "try again"): ask again, else the ring would stay full for good.
+      tx_pending_ = 1;
+      Flush();  // may throw the queued frames away and move tx_idx_ back
+      slot = tx_ring_ + size_t(tx_idx_) * frame_size_;
+      h = Hdr(slot);
+      status = LoadStatus(h);
+    }
     if (status == TP_STATUS_WRONG_FORMAT) {
       // The kernel refused this frame (only without PACKET_LOSS); reuse the slot.
       ++stats_.tx_errors;
@@ -299,8 +308,66 @@ void AfPacketPort::Flush() {
   // Socket buffer or device queue full: the slots stay SEND_REQUEST and the
   // next Flush() asks again.
   if (err == EAGAIN || err == EWOULDBLOCK || err == ENOBUFS || err == EINTR) return;
+  // Link down (ENETDOWN), interface gone (ENXIO, ENODEV) or anything else the
+  // kernel will keep refusing: the kernel took none of the queued frames, and
+  // leaving them queued would fill the ring for good. Throw them away.
   ++stats_.tx_errors;
+  tx_error_ = err;
+  DiscardQueuedTx();
+}
+
+// The kernel takes SEND_REQUEST slots in ring order, from its own head, and
+// stops at the first slot that is not SEND_REQUEST. So the frames it has not
+// taken are the run of SEND_REQUEST slots that ends just before tx_idx_, and
+// the first of them is the kernel's head: making them AVAILABLE and moving
+// tx_idx_ back to that head keeps our index and the kernel's in step. Safe
+// only between send() calls (the kernel touches these slots only inside one),
+// which holds: the port has one thread.
+size_t AfPacketPort::DiscardQueuedTx() {
+  tx_reserved_ = false;  // a reservation not committed is simply given up
+  uint32_t idx = tx_idx_;
+  size_t n = 0;
+  for (uint32_t k = 0; k < frames_; k++) {
+    const uint32_t prev = (idx - 1) & (frames_ - 1);
+    tpacket2_hdr* h = Hdr(tx_ring_ + size_t(prev) * frame_size_);
+    if (LoadStatus(h) != TP_STATUS_SEND_REQUEST) break;
+    StoreStatus(h, TP_STATUS_AVAILABLE);
+    idx = prev;
+    n++;
+  }
+  tx_idx_ = idx;
   tx_pending_ = 0;
+  stats_.tx_discarded += n;
+  return n;
+}
+
+int AfPacketPort::TakeError() {
+  int err = 0;
+  socklen_t len = sizeof(err);
+  if (::getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
+  if (err == 0) err = tx_error_;
+  tx_error_ = 0;
+  return err;
+}
+
+LinkState ReadLinkState(const std::string& ifname) {
+  LinkState ls;
+  if (ifname.empty() || ifname.size() >= IFNAMSIZ) return ls;
+  int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) fd = ::socket(AF_PACKET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return ls;
+  ifreq ifr{};
+  std::memcpy(ifr.ifr_name, ifname.data(), ifname.size());
+  if (::ioctl(fd, SIOCGIFINDEX, &ifr) == 0) {
+    ls.exists = true;
+    ls.ifindex = ifr.ifr_ifindex;
+    if (::ioctl(fd, SIOCGIFFLAGS, &ifr) == 0) {
+      ls.up = (ifr.ifr_flags & IFF_UP) != 0;
+      ls.running = (ifr.ifr_flags & IFF_RUNNING) != 0;
+    }
+  }
+  ::close(fd);
+  return ls;
 }
 
 const PortStats& AfPacketPort::stats() {

@@ -41,7 +41,18 @@ struct PortStats {
   uint64_t rx_truncated = 0;   // frames larger than a ring slot
   uint64_t kernel_drops = 0;   // PACKET_STATISTICS tp_drops (RX ring full)
   uint64_t tx_errors = 0;      // frames refused (too short/long for the link) and send() failures
+  uint64_t tx_discarded = 0;   // frames queued for transmit, then thrown away because send() failed
+                               // (link down, interface gone): counted in tx_frames as well
 };
+
+// What the kernel says about an interface right now (by name).
+struct LinkState {
+  bool exists = false;   // an interface of that name exists
+  int ifindex = 0;       // its index (a deleted and re-created interface gets a new one)
+  bool up = false;       // IFF_UP: administratively up
+  bool running = false;  // IFF_RUNNING: carrier (for a veth: the peer is up too)
+};
+LinkState ReadLinkState(const std::string& ifname);
 
 class AfPacketPort {
  public:
@@ -70,7 +81,17 @@ class AfPacketPort {
   uint8_t* Reserve(uint32_t* max_len);
   void Commit(uint32_t len);
   // Kicks the kernel to send queued frames (non-blocking). Cheap when nothing is queued.
+  // When the kernel refuses for good (link down: ENETDOWN, interface gone: ENXIO/ENODEV,
+  // any error but "try again"), the queued frames are thrown away (tx_discarded) so the
+  // TX ring never stalls, and the error is kept for TakeError().
   void Flush();
+  // Throws away every frame queued but not yet taken by the kernel; returns how many.
+  size_t DiscardQueuedTx();
+
+  // The socket's pending error (SO_ERROR, which clears it; ENETDOWN after the link went
+  // down or the interface was deleted), else the last error Flush() met; 0 when none.
+  // poll() reports POLLERR until the socket's error is read: call this on POLLERR.
+  int TakeError();
 
   // Refreshes kernel_drops from PACKET_STATISTICS (which resets the kernel's counter).
   const PortStats& stats();
@@ -90,6 +111,7 @@ class AfPacketPort {
   uint32_t rx_idx_ = 0;
   uint32_t tx_idx_ = 0;
   uint32_t tx_pending_ = 0;
+  int tx_error_ = 0;          // last hard send() error, for TakeError()
   bool rx_held_ = false;      // Next() returned the frame at rx_idx_ and it is not released yet
   bool tx_reserved_ = false;  // Reserve() handed out the slot at tx_idx_, Commit() pending
   PortStats stats_;

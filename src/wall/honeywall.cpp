@@ -1,5 +1,6 @@
 #include "wall/honeywall.h"
 
+#include <net/if.h>
 #include <poll.h>
 #include <sys/stat.h>
 
@@ -23,16 +24,73 @@ namespace {
 constexpr int64_t kTimerNs = 10'000'000;          // engine timers every 10 ms
 constexpr int64_t kReadyWaitNs = 3'000'000'000;   // nat: wait this long for the gateway's ARP reply
 constexpr int kBatch = 256;                       // frames per port per loop turn
+constexpr int64_t kLinkCheckNs = 250'000'000;     // look at the data ports' links this often
+// Slots in each data port ring (RX and TX): 4096 x 2 KiB = 8 MiB per ring at MTU 1500, so
+// an RX ring rides out ~80 ms without the forwarder at 50 k frames/s (1024 slots overflowed
+// under a loaded 2-CPU machine at that rate).
+constexpr uint32_t kPortRingFrames = 4096;
 
+// What the forwarder knows about a data port's link.
+enum class Link : uint8_t {
+  kUp,       // forwarding
+  kDown,     // administratively down (ip link set X down): same interface, socket kept
+  kBlocked,  // up again, but CheckDataPort() refuses it (an address, IPv6, ...): not forwarding
+  kGone,     // the interface was deleted: socket closed, reopened when the name is back
+  kStarting, // reopened on a re-created interface; waits for the capture to be bound to it
+};
+
+const char* LinkName(Link l) {
+  switch (l) {
+    case Link::kUp: return "up";
+    case Link::kDown: return "down";
+    case Link::kBlocked: return "blocked";
+    case Link::kGone: return "gone";
+    case Link::kStarting: return "starting";
+  }
+  return "?";
+}
+
+struct PortHealth {
+  Link state = Link::kUp;
+  bool carrier = true;
+  bool carrier_known = false;
+  uint64_t downs = 0;       // times the link went down or away
+  uint64_t reopens = 0;     // times the port was opened again on a re-created interface
+  uint64_t tx_refused = 0;  // frames the engine had for this port while it was not up
+  uint64_t rx_ignored = 0;  // frames received while not up (blocked): not forwarded
+  std::string problem;      // why it is blocked / cannot be reopened (logged when it changes)
+};
+
+// Hands the engine a port's TX ring, or nothing while the port is not up (the
+// engine counts those frames in tx_full; the port's tx_refused says why).
 class PortSink : public TxSink {
  public:
-  explicit PortSink(AfPacketPort* const* ports) : ports_(ports) {}
-  uint8_t* Reserve(int port, uint32_t* max_len) override { return ports_[port]->Reserve(max_len); }
-  void Commit(int port, uint32_t len) override { ports_[port]->Commit(len); }
+  PortSink(AfPacketPort* const* ports, PortHealth* health) : ports_(ports), health_(health) {}
+  uint8_t* Reserve(int port, uint32_t* max_len) override {
+    if (ports_[port] == nullptr || health_[port].state != Link::kUp) {
+      health_[port].tx_refused++;
+      return nullptr;
+    }
+    return ports_[port]->Reserve(max_len);
+  }
+  void Commit(int port, uint32_t len) override {
+    if (ports_[port] != nullptr) ports_[port]->Commit(len);
+  }
 
  private:
   AfPacketPort* const* ports_;
+  PortHealth* health_;
 };
+
+void AddStats(PortStats* to, const PortStats& s) {
+  to->rx_frames += s.rx_frames;
+  to->tx_frames += s.tx_frames;
+  to->tx_ring_full += s.tx_ring_full;
+  to->rx_truncated += s.rx_truncated;
+  to->kernel_drops += s.kernel_drops;
+  to->tx_errors += s.tx_errors;
+  to->tx_discarded += s.tx_discarded;
+}
 
 class WriterSink : public EventSink {
  public:
@@ -55,9 +113,154 @@ struct Honeywall::Impl {
   std::unique_ptr<WriterSink> ev;
   std::unique_ptr<Engine> engine;
   Say say;
+  PortHealth health[2];
+  PortStats retired[2];  // counters of port sockets closed since start (interface deleted)
 
   std::string StatsJson() const;
+  const std::string& Name(int i) const { return i == 0 ? cfg.inside.interface : cfg.outside.interface; }
+  const char* Side(int i) const { return i == 0 ? "inside" : "outside"; }
+  PortStats Stats(int i) const;
+  void Notice(const std::string& what, int port, const std::string& message);
+  void OnPortError(int i);
+  void CheckPort(int i);
+  void ClosePort(int i);
+  bool ReopenPort(int i);
+  void StartIfCaptured(int i);
+  void PostSnifferNotices();
 };
+
+PortStats Honeywall::Impl::Stats(int i) const {
+  PortStats s = retired[i];
+  if (ports[i] != nullptr) AddStats(&s, ports[i]->stats());
+  return s;
+}
+
+// Tells the user (stdout) and the logs (events.json "notice", honeywall.log "NOTICE").
+void Honeywall::Impl::Notice(const std::string& what, int port, const std::string& message) {
+  say(message);
+  writer->PostNotice(what, port >= 0 ? Name(port) : std::string(), message);
+}
+
+void Honeywall::Impl::PostSnifferNotices() {
+  if (!sniffer) return;
+  for (const SnifferNotice& n : sniffer->TakeNotices()) {
+    say(n.message);
+    writer->PostNotice(n.what, n.iface, n.message);
+  }
+}
+
+// poll() said POLLERR: read the socket's error (which clears it: poll() would
+// report it again and again otherwise) and look at the link now.
+void Honeywall::Impl::OnPortError(int i) {
+  if (ports[i] == nullptr) return;
+  const int err = ports[i]->TakeError();
+  if (err != 0 && err != ENETDOWN && err != ENXIO && err != ENODEV)
+    say(fmt::format("{} port {}: socket error: {}", Side(i), Name(i), std::strerror(err)));
+  CheckPort(i);
+}
+
+void Honeywall::Impl::ClosePort(int i) {
+  if (ports[i] == nullptr) return;
+  AddStats(&retired[i], ports[i]->stats());
+  port_owner[i].reset();
+  ports[i] = nullptr;
+}
+
+// The interface is back under the same name: the same checks as at start, then a new socket.
+bool Honeywall::Impl::ReopenPort(int i) {
+  PortHealth& h = health[i];
+  auto blocked = [&](const std::string& why) {
+    if (why != h.problem)
+      Notice("port_blocked", i, fmt::format("{} port {}: the interface is back but cannot be used: {}; "
+                                            "not forwarding on it until that is fixed", Side(i), Name(i), why));
+    h.problem = why;
+    return false;
+  };
+  if (Status st = CheckDataPort(Name(i)); !st.ok()) return blocked(st.message());
+  auto changes = DisableOffloads(Name(i));
+  if (!changes.ok()) return blocked(changes.status().message());
+  for (const std::string& line : changes.value()) say(line);
+  auto port = AfPacketPort::Open(Name(i), kPortRingFrames);
+  if (!port.ok()) return blocked(port.status().message());
+  port_owner[i] = std::move(port.value());
+  ports[i] = port_owner[i].get();
+  h.reopens++;
+  h.problem.clear();
+  h.carrier_known = false;
+  h.state = Link::kStarting;
+  if (sniffer) sniffer->Poke();
+  StartIfCaptured(i);
+  return true;
+}
+
+// A reopened port forwards only once the capture records it too: every frame
+// forwarded is in the pcap files (or counted as a capture drop).
+void Honeywall::Impl::StartIfCaptured(int i) {
+  if (sniffer && sniffer->CapturingIndex(Name(i)) != unsigned(ports[i]->ifindex())) return;
+  health[i].state = Link::kUp;
+  PostSnifferNotices();  // "capturing again" first: it is true before forwarding starts
+  Notice("port_reopened", i, fmt::format("{} port {}: the interface is back (index {}): forwarding again",
+                                         Side(i), Name(i), ports[i]->ifindex()));
+}
+
+// Follows the port's link: down -> nothing is forwarded to or from it; up ->
+// checked again like at start, then forwarding; deleted -> socket closed and
+// reopened once an interface of that name exists again and passes the checks.
+void Honeywall::Impl::CheckPort(int i) {
+  PortHealth& h = health[i];
+  const LinkState ls = ReadLinkState(Name(i));
+  if (h.state == Link::kGone) {
+    if (ls.exists && ls.up) ReopenPort(i);  // a new interface is set up before it is up: wait for that
+    return;
+  }
+  if (!ls.exists || ls.ifindex != ports[i]->ifindex()) {
+    ClosePort(i);
+    if (h.state == Link::kUp) h.downs++;
+    h.state = Link::kGone;
+    h.problem.clear();
+    Notice("port_gone", i, fmt::format("{} port {}: the interface is gone; nothing is forwarded to or from it "
+                                       "until an interface of that name is back", Side(i), Name(i)));
+    if (ls.exists && ls.up) ReopenPort(i);  // already re-created
+    return;
+  }
+  if (h.state == Link::kStarting) {
+    StartIfCaptured(i);
+    return;
+  }
+  if (!ls.up) {
+    if (h.state != Link::kDown) {
+      if (h.state == Link::kUp) h.downs++;
+      h.state = Link::kDown;
+      const size_t dropped = ports[i]->DiscardQueuedTx();
+      Notice("link_down", i, fmt::format("{} port {}: link down; nothing is forwarded to or from it until it is "
+                                         "up again{}", Side(i), Name(i),
+                                         dropped ? fmt::format(" ({} queued frames dropped)", dropped) : ""));
+    }
+    return;
+  }
+  if (h.state != Link::kUp) {
+    if (Status st = CheckDataPort(Name(i)); !st.ok()) {
+      if (h.state != Link::kBlocked || h.problem != st.message())
+        Notice("port_blocked", i, fmt::format("{} port {}: up again but {}; not forwarding on it until that is "
+                                              "fixed", Side(i), Name(i), st.message()));
+      h.state = Link::kBlocked;
+      h.problem = st.message();
+      return;
+    }
+    ports[i]->DiscardQueuedTx();  // nothing left over from before
+    h.state = Link::kUp;
+    h.problem.clear();
+    Notice("link_up", i, fmt::format("{} port {}: link up again: forwarding", Side(i), Name(i)));
+  }
+  if (!h.carrier_known || ls.running != h.carrier) {
+    if (h.carrier_known)
+      Notice(ls.running ? "carrier_back" : "carrier_lost", i,
+             fmt::format("{} port {}: {}", Side(i), Name(i),
+                         ls.running ? "carrier back" : "no carrier (the other end is down)"));
+    h.carrier = ls.running;
+    h.carrier_known = true;
+  }
+}
 
 Result<std::unique_ptr<Honeywall>> Honeywall::Open(const Config& cfg, Say say) {
   std::unique_ptr<Honeywall> w(new Honeywall());
@@ -82,7 +285,7 @@ Result<std::unique_ptr<Honeywall>> Honeywall::Open(const Config& cfg, Say say) {
     for (const std::string& line : changes.value()) say(line);
   }
   for (int i = 0; i < 2; i++) {
-    auto port = AfPacketPort::Open(*names[i]);
+    auto port = AfPacketPort::Open(*names[i], kPortRingFrames);
     if (!port.ok()) return port.status();
     m.port_owner[i] = std::move(port.value());
     m.ports[i] = m.port_owner[i].get();
@@ -110,7 +313,7 @@ Result<std::unique_ptr<Honeywall>> Honeywall::Open(const Config& cfg, Say say) {
     say("capture.pcap = false: frames are not written to pcap files");
   }
 
-  m.tx = std::make_unique<PortSink>(m.ports);
+  m.tx = std::make_unique<PortSink>(m.ports, m.health);
   m.ev = std::make_unique<WriterSink>(m.writer.get());
   m.engine = std::make_unique<Engine>(m.cfg, std::move(budgets), m.tx.get(), m.ev.get());
   m.engine->SetPortMac(kInside, m.cfg.inside.mac.value_or(m.ports[0]->mac()));
@@ -131,28 +334,45 @@ Status Honeywall::Run(const std::atomic<bool>& stop, const std::function<void()>
   int64_t last_timer = MonoNowNs();
   int64_t last_stats = last_timer;
 
-  pollfd pfd[2] = {{m.ports[0]->fd(), POLLIN, 0}, {m.ports[1]->fd(), POLLIN, 0}};
+  int64_t next_link_check = last_timer;
+  pollfd pfd[2];
   while (!stop.load(std::memory_order_relaxed)) {
+    for (int port = 0; port < 2; port++) pfd[port] = {m.ports[port] ? m.ports[port]->fd() : -1, POLLIN, 0};
     int n = ::poll(pfd, 2, 5);
     if (n < 0 && errno != EINTR) return Status::Error(fmt::format("poll: {}", std::strerror(errno)));
     for (int port = 0; port < 2; port++) {
+      if (n > 0 && (pfd[port].revents & (POLLERR | POLLHUP | POLLNVAL))) m.OnPortError(port);
+    }
+    for (int port = 0; port < 2; port++) {
+      AfPacketPort* p = m.ports[port];
+      if (p == nullptr) continue;
+      const bool up = m.health[port].state == Link::kUp;
       RxFrame f;
-      for (int i = 0; i < kBatch && m.ports[port]->Next(&f); i++) {
-        if (f.wire_len <= f.len) {
+      for (int i = 0; i < kBatch && p->Next(&f); i++) {
+        if (!up) {
+          m.health[port].rx_ignored++;  // fail closed: a port that failed its checks forwards nothing
+        } else if (f.wire_len <= f.len) {
           m.engine->OnFrame(port, f.data, f.len, f.ts_ns ? f.ts_ns : WallNowNs(), f.csum_not_ready);
         }
-        m.ports[port]->Release();
+        p->Release();
       }
     }
-    m.ports[0]->Flush();
-    m.ports[1]->Flush();
+    for (AfPacketPort* p : m.ports)
+      if (p != nullptr) p->Flush();
 
     const int64_t mono = MonoNowNs();
     if (mono - last_timer >= kTimerNs) {
       last_timer = mono;
       m.engine->OnTimer(WallNowNs());
-      m.ports[0]->Flush();
-      m.ports[1]->Flush();
+      for (AfPacketPort* p : m.ports)
+        if (p != nullptr) p->Flush();
+    }
+    if (mono >= next_link_check) {
+      const bool starting = m.health[0].state == Link::kStarting || m.health[1].state == Link::kStarting;
+      next_link_check = mono + (starting ? kTimerNs : kLinkCheckNs);
+      m.CheckPort(0);
+      m.CheckPort(1);
+      m.PostSnifferNotices();
     }
     if (!ready && (m.engine->ready() || mono - t0 > kReadyWaitNs)) {
       ready = true;
@@ -170,6 +390,7 @@ Status Honeywall::Run(const std::atomic<bool>& stop, const std::function<void()>
   // Stop: end flows (their events), then stop capture and events so files are complete.
   m.engine->Stop(WallNowNs());
   if (m.sniffer) m.sniffer->Stop();
+  m.PostSnifferNotices();
   m.writer->PostStats(m.StatsJson());
   m.writer->Stop();
   return Status::Ok();
@@ -182,11 +403,15 @@ std::string Honeywall::Impl::StatsJson() const {
   json j;
   const char* names[2] = {"inside", "outside"};
   for (int i = 0; i < 2; i++) {
-    const PortStats& ps = ports[i]->stats();
-    j[names[i]] = {{"interface", i == 0 ? cfg.inside.interface : cfg.outside.interface},
+    const PortStats ps = Stats(i);
+    const PortHealth& h = health[i];
+    j[names[i]] = {{"interface", Name(i)},
                    {"rx_frames", ld(c.rx_frames[i])}, {"rx_bytes", ld(c.rx_bytes[i])},
                    {"tx_frames", ld(c.tx_frames[i])}, {"tx_bytes", ld(c.tx_bytes[i])},
-                   {"kernel_drops", ps.kernel_drops}, {"truncated", ps.rx_truncated}};
+                   {"kernel_drops", ps.kernel_drops}, {"truncated", ps.rx_truncated},
+                   {"link", LinkName(h.state)}, {"link_downs", h.downs}, {"reopens", h.reopens},
+                   {"tx_refused", h.tx_refused}, {"tx_discarded", ps.tx_discarded},
+                   {"tx_errors", ps.tx_errors}, {"rx_ignored", h.rx_ignored}};
   }
   json drops = json::object();
   uint64_t total = 0;
@@ -240,14 +465,22 @@ std::string Honeywall::Summary() const {
   if (ld(c.tx_full)) s += fmt::format("; tx ring full {}", ld(c.tx_full));
   // Frames lost before the engine saw them: RX ring overflow, frames bigger than a slot
   // (a neighbour sending GSO super-frames: turn TSO/GSO off on it).
-  uint64_t overflow = 0, truncated = 0;
-  for (AfPacketPort* port : m.ports) {
-    const PortStats& ps = port->stats();
+  uint64_t overflow = 0, truncated = 0, discarded = 0;
+  for (int i = 0; i < 2; i++) {
+    const PortStats ps = m.Stats(i);
     overflow += ps.kernel_drops;
     truncated += ps.rx_truncated;
+    discarded += ps.tx_discarded;
   }
   if (overflow) s += fmt::format("; rx ring overflow {}", overflow);
   if (truncated) s += fmt::format("; oversized frames {} (turn TSO/GSO off on the neighbours)", truncated);
+  for (int i = 0; i < 2; i++) {
+    const PortHealth& h = m.health[i];
+    if (h.downs || h.reopens || h.tx_refused || h.rx_ignored || h.state != Link::kUp)
+      s += fmt::format("; {} link {} (down {} times, reopened {}, {} frames not sent to it, {} not taken from it)",
+                       m.Name(i), LinkName(h.state), h.downs, h.reopens, h.tx_refused, h.rx_ignored);
+  }
+  if (discarded) s += fmt::format("; {} queued frames dropped at link down", discarded);
   if (m.sniffer) {
     SnifferStats ss = m.sniffer->stats();
     s += fmt::format("; capture {} frames, {} dropped", ss.frames, ss.kernel_drops + ss.write_drops);
