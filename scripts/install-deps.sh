@@ -18,8 +18,8 @@ PKGS=(
   linux-source-6.1 flex bison bc libelf-dev xz-utils patch ccache
   # TTY capture of namespace honeypots: eBPF, CO-RE (src/capture/tty_bpf.*, bpf/)
   libbpf-dev bpftool clang
-  # adversarial tests (crafted frames) and SSH sessions into guests; fuzzing (libFuzzer runtime)
-  python3-scapy sshpass openssh-client libclang-rt-14-dev
+  # SSH sessions into guests (tty tests); fuzzing (libFuzzer runtime)
+  sshpass openssh-client libclang-rt-14-dev
 )
 
 missing=()
