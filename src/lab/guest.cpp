@@ -53,22 +53,6 @@ struct Fd {
   }
 };
 
-bool ValidName(const std::string& s) {
-  if (s.empty() || s.size() > 32 || s[0] == '.' || s[0] == '-') return false;
-  for (char c : s) {
-    if (!(isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.')) return false;
-  }
-  return true;
-}
-
-bool ValidHostname(const std::string& s) {
-  if (s.empty() || s.size() > 63) return false;
-  for (char c : s) {
-    if (!(isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.')) return false;
-  }
-  return true;
-}
-
 bool FileExists(const std::string& p) {
   struct stat st {};
   return ::stat(p.c_str(), &st) == 0;
@@ -187,7 +171,7 @@ std::vector<std::string> UmlArgs(const GuestSpec& g, int tty_fd) {
 }
 
 Status CheckSpec(const GuestSpec& g) {
-  if (!ValidName(g.name)) {
+  if (!ValidGuestName(g.name)) {
     return Status::Error("invalid guest name '" + g.name + "': use letters, digits, '-', '_', '.' (at most 32)");
   }
   if (g.dir.empty() || g.dir[0] != '/') return Status::Error("guest " + g.name + ": dir must be an absolute path");
@@ -204,7 +188,7 @@ Status CheckSpec(const GuestSpec& g) {
                          " is longer than a unix socket path may be (107 bytes): use a shorter data directory");
   }
   if (g.tap.empty() || g.tap.size() >= IFNAMSIZ) return Status::Error("guest " + g.name + ": no valid tap name");
-  if (!g.hostname.empty() && !ValidHostname(g.hostname)) {
+  if (!g.hostname.empty() && !ValidGuestHostname(g.hostname)) {
     return Status::Error("guest " + g.name + ": invalid hostname '" + g.hostname + "'");
   }
   struct stat st {};
@@ -522,6 +506,22 @@ Status AttachConsole(const GuestSpec& g) {
   std::string bye = "\r\nLeft " + g.name + "'s console" + (why.empty() ? "" : " (" + why + ")") + ".\r\n";
   w = ::write(1, bye.data(), bye.size());
   return Status::Ok();
+}
+
+bool ValidGuestName(const std::string& s) {
+  if (s.empty() || s.size() > 32 || s[0] == '.' || s[0] == '-') return false;
+  for (char c : s) {
+    if (!(isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.')) return false;
+  }
+  return true;
+}
+
+bool ValidGuestHostname(const std::string& s) {
+  if (s.empty() || s.size() > 63) return false;
+  for (char c : s) {
+    if (!(isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.')) return false;
+  }
+  return true;
 }
 
 }  // namespace hn

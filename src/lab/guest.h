@@ -59,6 +59,11 @@ bool GuestRunning(const GuestSpec& g, const GuestState& s);
 // Ctrl-] (the guest keeps running). Needs a terminal.
 Status AttachConsole(const GuestSpec& g);
 
+// Names the lab accepts for a guest (UML or namespace): 1-32 of [A-Za-z0-9._-],
+// not starting with '.' or '-'; host names: 1-63 of [A-Za-z0-9.-].
+bool ValidGuestName(const std::string& s);
+bool ValidGuestHostname(const std::string& s);
+
 // Files of a guest, all under g.dir.
 std::string GuestConsoleLog(const GuestSpec& g);   // console 0 of the current boot
 std::string GuestCowPath(const GuestSpec& g);      // the guest's copy-on-write disk

@@ -27,6 +27,7 @@
 #include <thread>
 
 #include "common/fs.h"
+#include "lab/guest.h"
 #include "lab/run.h"
 
 namespace hn {
@@ -48,22 +49,6 @@ std::string ReadAll(const std::string& p) {
   std::stringstream ss;
   ss << f.rdbuf();
   return ss.str();
-}
-
-bool ValidName(const std::string& s) {
-  if (s.empty() || s.size() > 32 || s[0] == '.' || s[0] == '-') return false;
-  for (char c : s) {
-    if (!(isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.')) return false;
-  }
-  return true;
-}
-
-bool ValidHostname(const std::string& s) {
-  if (s.empty() || s.size() > 63) return false;
-  for (char c : s) {
-    if (!(isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.')) return false;
-  }
-  return true;
 }
 
 struct Fd {
@@ -416,7 +401,7 @@ bool ReadReport(int fd, int msg[2]) {
 }
 
 Status CheckSpec(const NsGuestSpec& g) {
-  if (!ValidName(g.name)) {
+  if (!ValidGuestName(g.name)) {
     return Status::Error("invalid guest name '" + g.name + "': use letters, digits, '-', '_', '.' (at most 32)");
   }
   if (g.dir.empty() || g.dir[0] != '/') return Status::Error("guest " + g.name + ": dir must be an absolute path");
@@ -433,7 +418,7 @@ Status CheckSpec(const NsGuestSpec& g) {
   if (g.bridge_netns.empty() || !NetnsExists(g.bridge_netns)) {
     return Status::Error("guest " + g.name + ": namespace " + g.bridge_netns + " (the bridge's) does not exist");
   }
-  if (!g.hostname.empty() && !ValidHostname(g.hostname)) {
+  if (!g.hostname.empty() && !ValidGuestHostname(g.hostname)) {
     return Status::Error("guest " + g.name + ": invalid hostname '" + g.hostname + "'");
   }
   return Status::Ok();
