@@ -6,6 +6,9 @@
 
 #include <cerrno>
 #include <cstring>
+#include <fstream>
+#include <sstream>
+#include <string>
 
 namespace hn {
 
@@ -58,6 +61,13 @@ Status WriteFileAtomic(const std::string& path, const std::string& data, mode_t 
     }
   }
   return Status::Ok();
+}
+
+std::string ReadFileOrEmpty(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
 }
 
 }  // namespace hn

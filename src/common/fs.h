@@ -11,6 +11,10 @@
 namespace hn {
 
 // mkdir -p: creates path and its missing parents with mode (existing ones are kept).
+// The whole content of a file; empty when it cannot be read (callers that
+// must tell "empty" from "unreadable" check the file themselves).
+std::string ReadFileOrEmpty(const std::string& path);
+
 Status MakeDirs(const std::string& path, mode_t mode = 0755);
 
 // How durable WriteFileAtomic makes a write: kNone only renames (readers still

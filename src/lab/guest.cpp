@@ -58,18 +58,11 @@ bool FileExists(const std::string& p) {
   return ::stat(p.c_str(), &st) == 0;
 }
 
-std::string ReadFile(const std::string& p) {
-  std::ifstream f(p, std::ios::binary);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
 
 
 // The arguments of a process (empty for a zombie or a process that is gone).
 std::vector<std::string> ProcArgs(int pid) {
-  std::string raw = ReadFile("/proc/" + std::to_string(pid) + "/cmdline");
+  std::string raw = ReadFileOrEmpty("/proc/" + std::to_string(pid) + "/cmdline");
   std::vector<std::string> args;
   size_t start = 0;
   for (size_t i = 0; i < raw.size(); ++i) {
@@ -109,7 +102,7 @@ Status RetireStaleCow(const GuestSpec& g) {
   const std::string cow = GuestCowPath(g);
   if (!FileExists(cow)) return Status::Ok();
   const std::string want = BaseInfo(g.image);
-  const std::string have = ReadFile(BaseInfoPath(g));
+  const std::string have = ReadFileOrEmpty(BaseInfoPath(g));
   if (!have.empty() && have == want) return Status::Ok();
   if (have.empty()) return Status::Ok();  // made elsewhere: leave it to UML
   const std::string aside = cow + ".stale-" + std::to_string(::time(nullptr));

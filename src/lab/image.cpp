@@ -50,13 +50,6 @@ bool Exists(const std::string& p) {
   return ::lstat(p.c_str(), &st) == 0;
 }
 
-std::string ReadAll(const std::string& p) {
-  std::ifstream f(p, std::ios::binary);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
 Status WriteText(const std::string& p, std::string_view text, mode_t mode = 0644) {
   ::unlink(p.c_str());
   int fd = ::open(p.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
@@ -198,7 +191,7 @@ std::string BusyboxBinary() {
 
 // True when the ELF file has no program interpreter (statically linked).
 bool IsStaticElf(const std::string& path) {
-  std::string b = ReadAll(path);
+  std::string b = ReadFileOrEmpty(path);
   if (b.size() < sizeof(Elf64_Ehdr) || std::memcmp(b.data(), ELFMAG, SELFMAG) != 0) return false;
   Elf64_Ehdr eh;
   std::memcpy(&eh, b.data(), sizeof eh);
@@ -221,7 +214,7 @@ std::string BusyboxInputs(Hasher* h) {
   h->Add(Embedded("busybox/init"));
   h->Add(Embedded("busybox/inittab"));
   h->Add(Embedded("common/settings.sh"));
-  h->Add(ReadAll(bb));
+  h->Add(ReadFileOrEmpty(bb));
   return "recipe " + std::string(kRecipeVersion) + ", " + bb + ", images/busybox/*, images/common/*";
 }
 
@@ -295,7 +288,7 @@ std::string DebianMirror() {
   if (const char* m = std::getenv("HONEYNET_DEBIAN_MIRROR"); m && *m) return m;
   std::vector<std::string> files = {"/etc/apt/sources.list.d/debian.sources", "/etc/apt/sources.list"};
   for (const auto& f : files) {
-    std::stringstream ss(ReadAll(f));
+    std::stringstream ss(ReadFileOrEmpty(f));
     std::string line;
     while (std::getline(ss, line)) {
       std::stringstream ls(line);
@@ -348,7 +341,7 @@ Progress DebootstrapFilter(const Progress& say) {
 
 // Replaces the line of file starting with prefix (or appends it).
 Status SetLine(const std::string& file, const std::string& prefix, const std::string& line, mode_t mode) {
-  std::stringstream in(ReadAll(file));
+  std::stringstream in(ReadFileOrEmpty(file));
   std::string out, l;
   bool done = false;
   while (std::getline(in, l)) {
@@ -381,7 +374,7 @@ Status ConfigureDebianTree(const std::string& tree) {
   // No SSH host keys in the image: each guest makes its own at first boot.
   RunCommand({"sh", "-c", "rm -f '" + tree + "'/etc/ssh/ssh_host_*"});
   // telnet through inetd (the package's postinst adds it when inetd is there; make sure).
-  std::string inetd = ReadAll(tree + "/etc/inetd.conf");
+  std::string inetd = ReadFileOrEmpty(tree + "/etc/inetd.conf");
   if (inetd.find("telnetd") == std::string::npos || inetd.find("#<off># telnet") != std::string::npos) {
     if (Status s = SetLine(tree + "/etc/inetd.conf", "telnet", "telnet\tstream\ttcp\tnowait\troot\t/usr/sbin/telnetd\ttelnetd", 0644);
         !s.ok()) {
@@ -415,7 +408,7 @@ Status BuildDebianTree(const std::string& data_dir, const std::string& tree, con
                                 DebootstrapFilter(say));
   UnmountBelow(tree);
   if (r.exit_code != 0) {
-    std::string log = ReadAll(tree + "/debootstrap/debootstrap.log");
+    std::string log = ReadFileOrEmpty(tree + "/debootstrap/debootstrap.log");
     std::string tail = log.size() > 1500 ? log.substr(log.size() - 1500) : log;
     return Status::Error("debootstrap failed (exit " + std::to_string(r.exit_code) + "); the end of its log:\n" +
                          (tail.empty() ? r.out.substr(r.out.size() > 1500 ? r.out.size() - 1500 : 0) : tail) +
@@ -443,7 +436,7 @@ ImageInfo InfoFromDisk(const std::string& data_dir, const std::string& kind, std
     info.built_unix = st.st_mtim.tv_sec;
   }
   try {
-    auto j = nlohmann::json::parse(ReadAll(MetaPath(data_dir, kind)));
+    auto j = nlohmann::json::parse(ReadFileOrEmpty(MetaPath(data_dir, kind)));
     info.built_unix = j.value("built_unix", info.built_unix);
     info.build_seconds = j.value("build_seconds", 0.0);
     if (inputs_hash) *inputs_hash = j.value("inputs_hash", "");

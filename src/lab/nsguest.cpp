@@ -44,13 +44,6 @@ bool Exists(const std::string& p) {
   return ::lstat(p.c_str(), &st) == 0;
 }
 
-std::string ReadAll(const std::string& p) {
-  std::ifstream f(p, std::ios::binary);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
 struct Fd {
   int fd = -1;
   explicit Fd(int f = -1) : fd(f) {}
@@ -158,7 +151,7 @@ Status RestoreSpecialBits(const std::string& image, const std::string& tree) {
 
 // Field 22 (start time) and field 3 (state) of /proc/PID/stat; false if gone.
 bool ProcStart(int pid, int64_t* start, char* state) {
-  std::string text = ReadAll("/proc/" + std::to_string(pid) + "/stat");
+  std::string text = ReadFileOrEmpty("/proc/" + std::to_string(pid) + "/stat");
   size_t rp = text.rfind(')');
   if (rp == std::string::npos) return false;
   std::stringstream ss(text.substr(rp + 1));
@@ -525,7 +518,7 @@ bool NsGuestListening(const NsGuestState& s, uint16_t port) {
   char want[8];
   std::snprintf(want, sizeof want, ":%04X", port);
   for (const char* table : {"/net/tcp", "/net/tcp6"}) {
-    std::stringstream ss(ReadAll("/proc/" + std::to_string(s.pid) + table));
+    std::stringstream ss(ReadFileOrEmpty("/proc/" + std::to_string(s.pid) + table));
     std::string line;
     std::getline(ss, line);  // the header
     while (std::getline(ss, line)) {

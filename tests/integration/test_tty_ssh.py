@@ -60,28 +60,14 @@ import netlab as nl
 from labtools import hn
 from test_image import debian_mirror, mirror_answers  # same directory (conftest puts it on sys.path)
 from test_tty import (CLOSE, EXEC, KERNEL_CACHE, LAB_NS, OPEN, READ_DIR, UML_KERNEL, WRITE, WRITE_DIR,
-                      build_kernel, down, read_records, up)
+                      ONE_HONEYPOT, build_kernel, down, read_records, up)
 
 IMAGE_CACHE = os.environ.get("HONEYNET_IMAGE_CACHE", KERNEL_CACHE)
 IMAGE_BUILD_TIMEOUT_S = 30 * 60
 HOST, PUBLIC_IP = "hp1", "192.0.2.10"
 
-ONE_DEBIAN_HONEYPOT = """\
-# test_tty_ssh.py: the built-in lab's NAT walk-through, one Debian honeypot (sshd)
-mode = "nat"
-
-[inside]
-gateway_ip = "10.0.0.1/24"
-
-[outside]
-gateway = "192.0.2.1"
-
-[[honeypot]]
-name = "hp1"
-ip = "10.0.0.2"
-public_ip = "192.0.2.10"
-image = "debian"
-"""
+# test_tty.py's one-honeypot NAT lab, the honeypot on the Debian image (sshd).
+ONE_DEBIAN_HONEYPOT = ONE_HONEYPOT + 'image = "debian"\n'
 
 # The attacker's client: OpenSSH with the password from sshpass, a remote pty
 # (-tt), nothing of the host's own ssh configuration or keys.
