@@ -14,6 +14,9 @@ void AddImageCommand(CLI::App& app);  // cmd_image.cpp: image build|list
 void AddLabCommands(CLI::App& app);   // cmd_lab.cpp: up, down, status, reset, console, selftest (+ hidden lab-services)
 void AddTtyCommand(CLI::App& app);    // cmd_tty.cpp: tty list|play
 void AddKernelCommand(CLI::App& app);  // cmd_kernel.cpp: kernel build|status
+void AddReadCommand(CLI::App& app);     // cmd_read.cpp: read (packets, like tcpdump -r / snort -vdr)
+void AddFlowsCommands(CLI::App& app);   // cmd_flows.cpp: flows, report
+void AddSessionCommands(CLI::App& app); // cmd_session.cpp: sessions, session
 
 // Subcommands set this to the function that runs them (from their callback).
 void SetRun(std::function<int()> run);

@@ -24,6 +24,9 @@ int main(int argc, char** argv) {
   hn::AddLabCommands(app);
   hn::AddTtyCommand(app);
   hn::AddKernelCommand(app);
+  hn::AddReadCommand(app);
+  hn::AddFlowsCommands(app);
+  hn::AddSessionCommands(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
