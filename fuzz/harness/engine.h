@@ -209,6 +209,7 @@ class EngineScenario {
         break;
       }
       case EventKind::kFrameDrop: break;
+      case EventKind::kSuppressed: HN_FUZZ_CHECK(e.suppressed > 0, "empty suppression summary"); break;
     }
   }
 

@@ -18,6 +18,7 @@ enum class EventKind : uint8_t {
   kFlowDrop,   // a flow's first packet was dropped (budget, roach motel, spoofing, ...)
   kFlowEnd,    // a flow ended (timeout, close, stop): packets and bytes each way
   kFrameDrop,  // a frame that is not a flow was dropped (non-IP, VLAN, malformed, ...)
+  kSuppressed, // drop events over the rate limit: how many were not written one by one
 };
 
 struct Event {
@@ -43,9 +44,13 @@ struct Event {
   // kFlowEnd
   int64_t start_ns = 0;
   uint64_t pkts_toserver = 0, pkts_toclient = 0, bytes_toserver = 0, bytes_toclient = 0;
-  uint8_t end_reason = 0;      // 0 timeout, 1 closed (FIN/RST), 2 shutdown
+  uint8_t end_reason = 0;      // 0 timeout, 1 closed (FIN/RST), 2 shutdown, 3 evicted (table full)
   bool allowed = false;        // kFlowEnd: the flow's verdict
   uint8_t tcp_state = 0;
+  // kSuppressed: drop events of this reason (and honeypot) not written in
+  // the second that ended at ts_ns; frame_drop tells frame or flow drops.
+  uint64_t suppressed = 0;
+  bool frame_drop = false;
 };
 
 }  // namespace hn

@@ -162,6 +162,7 @@ const char* EndReasonName(uint8_t r) {
   switch (r) {
     case 1: return "closed";
     case 2: return "shutdown";
+    case 3: return "evicted";
     default: return "timeout";
   }
 }
@@ -518,7 +519,7 @@ ojson EventWriter::Impl::EventJson(const Event& e) const {
   if (e.flow_id != 0) j["flow_id"] = e.flow_id;
   j["in_iface"] = Iface(e.in_port);
   j["event_type"] = e.kind == EventKind::kFlowEnd ? "flow" : "honeywall";
-  if (HasIp(e.key)) {
+  if (HasIp(e.key) && e.kind != EventKind::kSuppressed) {
     const bool ports = HasPorts(e.key.proto);
     j["src_ip"] = e.key.SrcString();
     if (ports) j["src_port"] = e.key.sport;
@@ -570,6 +571,16 @@ ojson EventWriter::Impl::EventJson(const Event& e) const {
       j["ether"] = std::move(eth);
       break;
     }
+    case EventKind::kSuppressed: {
+      ojson h;
+      h["action"] = "dropped";
+      h["reason"] = ReasonName(e.reason);
+      h["suppressed"] = e.suppressed;
+      h["what"] = e.frame_drop ? "frames" : "flows";
+      h["period"] = "1s";
+      j["honeywall"] = std::move(h);
+      break;
+    }
     case EventKind::kFlowEnd: {
       ojson f;
       f["pkts_toserver"] = e.pkts_toserver;
@@ -592,6 +603,14 @@ ojson EventWriter::Impl::EventJson(const Event& e) const {
 // The rc.firewall-style line (without the syslog header); "" for flow ends.
 std::string EventWriter::Impl::LogLine(const Event& e) const {
   if (e.kind == EventKind::kFlowEnd) return {};
+  if (e.kind == EventKind::kSuppressed) {
+    std::string line = std::string("Drop (") + ReasonName(e.reason) + "): " + std::to_string(e.suppressed) +
+                       (e.frame_drop ? " more frames" : " more flow attempts") +
+                       " in the last second not logged one by one (rate limit; all are counted in stats)";
+    const std::string hp = HoneypotName(e.honeypot);
+    if (!hp.empty()) line += " HONEYPOT=" + hp;
+    return line;
+  }
   const bool ip = HasIp(e.key);
   const std::string cls = ip ? ProtoClassName(ClassOfProto(e.key.proto)) : "OTHER";
   std::string line;

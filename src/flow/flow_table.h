@@ -51,6 +51,7 @@ struct Flow {
   uint8_t fin_mask = 0;       // bit 0: FIN from initiator, bit 1: FIN from responder
   uint8_t icmp_type = 0, icmp_code = 0;  // first packet's, for Community ID
   uint8_t in_port = 0;        // port index the first packet came in on
+  bool logged = true;         // its first event was written (not rate-limited away)
   char community_id[32] = {}; // "1:..." NUL-terminated
 
   // Timeout for this flow in its current state.
@@ -78,6 +79,14 @@ class FlowTable {
   // Returns the number removed.
   template <class F>
   size_t ExpireSome(int64_t now_ns, size_t max_slots, F&& on_end);
+
+  // Makes room in a full table without scanning it: looks at up to probe
+  // slots from key's home slot and removes the flow rank() puts first, after
+  // on_evict(flow). rank(flow) returns a class: -1 never evict, else lower
+  // classes go first, and within a class the longest idle. Returns false when
+  // no slot looked at holds an evictable flow. Cost: O(probe).
+  template <class Rank, class F>
+  bool EvictOne(const FlowKey& key, size_t probe, Rank&& rank, F&& on_evict);
 
   // Calls on_end(flow) for every flow and empties the table (used at stop).
   template <class F>
@@ -115,6 +124,28 @@ size_t FlowTable::ExpireSome(int64_t now_ns, size_t max_slots, F&& on_end) {
     sweep_++;
   }
   return removed;
+}
+
+template <class Rank, class F>
+bool FlowTable::EvictOne(const FlowKey& key, size_t probe, Rank&& rank, F&& on_evict) {
+  size_t best = 0;
+  int best_class = -1;
+  int64_t best_last = 0;
+  size_t i = SlotOf(key);
+  for (size_t n = 0; n < probe && n <= mask_; n++, i = (i + 1) & mask_) {
+    if (!used_[i]) continue;
+    const int c = rank(static_cast<const Flow&>(slots_[i]));
+    if (c < 0) continue;
+    if (best_class < 0 || c < best_class || (c == best_class && slots_[i].last_ns < best_last)) {
+      best = i;
+      best_class = c;
+      best_last = slots_[i].last_ns;
+    }
+  }
+  if (best_class < 0) return false;
+  on_evict(slots_[best]);
+  EraseSlot(best);
+  return true;
 }
 
 template <class F>

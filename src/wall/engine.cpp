@@ -19,7 +19,14 @@ bool IsLinkLocalControl(const uint8_t* dst) {
 }
 
 constexpr int64_t kSec = 1'000'000'000;
-constexpr uint32_t kFrameEventsPerSecond = 20;  // per drop reason
+// Drop events written one by one per second, per reason (and honeypot for
+// flow drops); the rest are counted in stats and summarised once a second.
+constexpr uint32_t kFrameEventsPerSecond = 20;
+constexpr uint32_t kFlowDropEventsPerSecond = 100;
+// A full flow table makes room by evicting one flow among this many slots
+// from the new flow's home slot (see EvictionRank); cost is bounded per frame.
+constexpr size_t kEvictProbeSlots = 256;
+constexpr size_t kExpireSlotsWhenFull = 64;
 constexpr size_t kExpireSlotsPerTimer = 512;
 
 const Mac kBroadcastMac{{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}};
@@ -140,14 +147,45 @@ bool Engine::SendCopy(int port, const uint8_t* data, uint32_t len) {
   return true;
 }
 
-bool Engine::EventAllowed(Reason r, int64_t now) {
-  size_t i = size_t(r);
-  int64_t sec = now / kSec;
-  if (ev_sec_[i] != sec) {
-    ev_sec_[i] = sec;
-    ev_count_[i] = 0;
+bool Engine::LogAllowed(DropLog& l, Reason r, int hp, bool frame, int64_t now) {
+  const int64_t sec = now / kSec;
+  if (l.sec != sec) {
+    FlushSuppressed(l, r, hp, frame, now);
+    l.sec = sec;
+    l.count = 0;
   }
-  return ev_count_[i]++ < kFrameEventsPerSecond;
+  if (l.count < (frame ? kFrameEventsPerSecond : kFlowDropEventsPerSecond)) {
+    l.count++;
+    return true;
+  }
+  l.suppressed++;
+  Inc(c_.events_suppressed);
+  return false;
+}
+
+// One event for the drop events a DropLog held back in its last second.
+void Engine::FlushSuppressed(DropLog& l, Reason r, int hp, bool frame, int64_t now) {
+  if (l.suppressed == 0) return;
+  Event e;
+  e.kind = EventKind::kSuppressed;
+  e.ts_ns = now;
+  e.reason = r;
+  e.honeypot = hp >= 0 ? uint16_t(hp) : kNoHoneypot;
+  e.suppressed = l.suppressed;
+  e.frame_drop = frame;
+  ev_->Post(e);
+  l.suppressed = 0;
+}
+
+// Which flow a full table gives up first: refused flows (their verdict is
+// taken again if they come back: still refused, logged again), then flows that
+// never got a reply or are closed, then the rest; never an outbound flow that
+// took a budget start, so a flood cannot free a honeypot's accounting.
+int Engine::EvictionRank(const Flow& f) {
+  if (!f.allowed) return 0;
+  if (f.dir == FlowDir::kOutbound && Reason(f.reason) == Reason::kOutbound) return -1;
+  if (f.pkts_toclient == 0 || f.tcp == TcpState::kClosed) return 1;
+  return 2;
 }
 
 void Engine::Start(int64_t now_ns) {
@@ -413,7 +451,15 @@ void Engine::HandleIp(int port, Packet& p, int64_t now, bool csum_not_ready) {
       return;
     }
     if (flows_.size() >= flows_.capacity()) {
-      flows_.ExpireSome(now, flows_.capacity() * 2, [&](Flow& old) { EmitFlowEnd(old, old.tcp == TcpState::kClosed, now); });
+      // Full: expire a little, then evict one flow near this one's slot. Both
+      // bounded, so a flood costs a few hundred slot looks per frame at most.
+      flows_.ExpireSome(now, kExpireSlotsWhenFull, [&](Flow& old) { EmitFlowEnd(old, old.tcp == TcpState::kClosed, now); });
+      if (flows_.size() >= flows_.capacity()) {
+        flows_.EvictOne(key, kEvictProbeSlots, EvictionRank, [&](Flow& old) {
+          Inc(c_.flows_evicted);
+          EmitFlowEnd(old, 3, now);
+        });
+      }
       if (flows_.size() >= flows_.capacity()) {
         DropFrame(port, p, Reason::kFlowTableFull, now, port == kInside ? hp_src : hp_dst);
         return;
@@ -457,7 +503,13 @@ void Engine::HandleIp(int port, Packet& p, int64_t now, bool csum_not_ready) {
     if (p.ip_proto == kProtoTcp)
       f->tcp = (p.tcp_flags & kSyn) ? TcpState::kSynSent : TcpState::kEstablished;
     Inc(c_.flows_new);
-    EmitFlow(f->allowed ? EventKind::kFlowNew : EventKind::kFlowDrop, *f, p, &d, now);
+    if (f->allowed) {
+      EmitFlow(EventKind::kFlowNew, *f, p, &d, now);
+    } else {
+      DropLogs& logs = f->honeypot != kNoHoneypot ? hp_[f->honeypot].flow_drops : flow_drops_none_;
+      f->logged = LogAllowed(logs[size_t(d.reason)], d.reason, f->honeypot == kNoHoneypot ? -1 : f->honeypot, false, now);
+      if (f->logged) EmitFlow(EventKind::kFlowDrop, *f, p, &d, now);
+    }
   }
 
   if (reply) {
@@ -746,7 +798,7 @@ Engine::FragEntry* Engine::FragFind(const Packet& p, bool create, int64_t now) {
 
 void Engine::DropFrame(int port, const Packet& p, Reason r, int64_t now, int hp) {
   Inc(c_.drops[size_t(r)]);
-  if (!EventAllowed(r, now)) return;
+  if (!LogAllowed(frame_drops_[size_t(r)], r, -1, true, now)) return;
   Event e;
   e.kind = EventKind::kFrameDrop;
   e.ts_ns = now;
@@ -813,6 +865,7 @@ void Engine::EmitFlow(EventKind kind, const Flow& f, const Packet& p, const Deci
 
 void Engine::EmitFlowEnd(const Flow& f, uint8_t why, int64_t now) {
   Inc(c_.flows_ended);
+  if (!f.logged) return;  // its drop event was rate-limited: so is its end
   Event e = FlowEvent(EventKind::kFlowEnd, f, std::max(now, f.last_ns));
   e.start_ns = f.start_ns;
   e.pkts_toserver = f.pkts_toserver;
@@ -828,6 +881,14 @@ void Engine::EmitFlowEnd(const Flow& f, uint8_t why, int64_t now) {
 
 void Engine::OnTimer(int64_t now) {
   last_timer_ns_ = now;
+  // Summaries of drop events held back in a second that has ended.
+  const int64_t sec = now / kSec;
+  for (size_t r = 0; r < size_t(Reason::kCount); r++) {
+    if (frame_drops_[r].sec != sec) FlushSuppressed(frame_drops_[r], Reason(r), -1, true, now);
+    if (flow_drops_none_[r].sec != sec) FlushSuppressed(flow_drops_none_[r], Reason(r), -1, false, now);
+    for (size_t h = 0; h < hp_.size(); h++)
+      if (hp_[h].flow_drops[r].sec != sec) FlushSuppressed(hp_[h].flow_drops[r], Reason(r), int(h), false, now);
+  }
   flows_.ExpireSome(now, kExpireSlotsPerTimer, [&](Flow& f) { EmitFlowEnd(f, f.tcp == TcpState::kClosed ? 1 : 0, now); });
   if (!nat_) return;
 

@@ -53,6 +53,8 @@ struct EngineCounters {
   std::atomic<uint64_t> not_for_us{0};     // nat: frames on a data port not addressed to the honeywall
   std::atomic<uint64_t> arp_replies{0}, arp_requests{0}, icmp_sent{0};
   std::atomic<uint64_t> flows_new{0}, flows_ended{0};
+  std::atomic<uint64_t> flows_evicted{0};     // removed to make room in a full table (never a counted outbound flow)
+  std::atomic<uint64_t> events_suppressed{0}; // drop events over the rate limit (summarised once a second)
   std::atomic<uint64_t> checksums_finished{0};  // frames whose partial checksum we completed
   // Fragment table (Engine::kFragSlots entries, one per datagram whose first
   // fragment was seen, kept Engine::kFragTimeoutNs): datagrams recorded,
@@ -93,6 +95,16 @@ class Engine {
   Mac honeypot_mac(size_t honeypot) const { return hp_[honeypot].mac; }
 
  private:
+  // Rate limit of drop events, one per (honeypot, reason) for flow drops and
+  // per reason for frame drops: kDropEventsPerSecond a second are written one
+  // by one, the rest counted and summarised in one kSuppressed event.
+  struct DropLog {
+    int64_t sec = 0;
+    uint32_t count = 0;
+    uint64_t suppressed = 0;
+  };
+  using DropLogs = std::array<DropLog, size_t(Reason::kCount)>;
+
   struct Honeypot {
     const HoneypotConfig* cfg;
     Budget budget;
@@ -103,6 +115,7 @@ class Engine {
     uint32_t pending_len = 0;
     int64_t pending_ns = 0;   // when the pending frame arrived
     int64_t arp_sent_ns = 0;  // last ARP request for this honeypot
+    DropLogs flow_drops{};    // rate limit of its flow-drop events
   };
 
   struct FragEntry {
@@ -132,7 +145,9 @@ class Engine {
   int FindHoneypotByPublic(Ip4 ip) const;
   int FindHoneypotByMac(const uint8_t* mac) const;
   bool AnyHoneypotUnlearned() const;  // some honeypot's MAC is neither configured nor learned yet
-  bool EventAllowed(Reason r, int64_t now);
+  bool LogAllowed(DropLog& l, Reason r, int hp, bool frame, int64_t now);
+  void FlushSuppressed(DropLog& l, Reason r, int hp, bool frame, int64_t now);
+  static int EvictionRank(const Flow& f);
 
   const Config& cfg_;
   bool nat_;
@@ -148,9 +163,8 @@ class Engine {
   int64_t gw_arp_sent_ns_ = 0;
   int64_t gw_learned_ns_ = 0;
   int64_t last_timer_ns_ = 0;
-  // Rate limit for frame-drop events: per reason, per second.
-  std::array<int64_t, size_t(Reason::kCount)> ev_sec_{};
-  std::array<uint32_t, size_t(Reason::kCount)> ev_count_{};
+  DropLogs frame_drops_{};      // frame-drop events, per reason
+  DropLogs flow_drops_none_{};  // flow-drop events of flows that belong to no honeypot
   EngineCounters c_;
 };
 

@@ -424,13 +424,14 @@ std::string Honeywall::Impl::StatsJson() const {
   j["drops_total"] = total;
   j["tx_full"] = ld(c.tx_full);
   j["not_for_us"] = ld(c.not_for_us);
-  j["flows"] = {{"active", engine->flows().size()}, {"new", ld(c.flows_new)}, {"ended", ld(c.flows_ended)}};
+  j["flows"] = {{"active", engine->flows().size()}, {"new", ld(c.flows_new)}, {"ended", ld(c.flows_ended)}, {"evicted", ld(c.flows_evicted)}};
   if (sniffer) {
     SnifferStats ss = sniffer->stats();
     j["capture"] = {{"frames", ss.frames}, {"bytes", ss.bytes}, {"kernel_drops", ss.kernel_drops},
                     {"write_drops", ss.write_drops}};
   }
-  j["events"] = {{"written", writer->written()}, {"dropped", writer->dropped()}};
+  j["events"] = {{"written", writer->written()}, {"dropped", writer->dropped()},
+                 {"suppressed", ld(engine->counters().events_suppressed)}};
   json hps = json::object();
   const int64_t now = WallNowNs();
   for (size_t i = 0; i < cfg.honeypots.size(); i++) {

@@ -266,12 +266,6 @@ def iter_frames(path):
             yield data
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "engine bug (src/wall/engine.cpp, not this test's code): denied flows keep their flow-table slot for "
-    "their whole timeout (30 s TCP, 120 s UDP), so a honeypot flooding new 5-tuples fills the 65536-slot "
-    "table in < 1 s and every new flow after that, inbound to other honeypots included, is dropped as "
-    "flow_table_full; and each such frame runs ExpireSome() over the whole table (2 x capacity slots, "
-    "~8 ms), so the forwarder handles ~100 frames/s while the table is full"))
 @pytest.mark.parametrize("mode", MODES)
 def test_flood_does_not_starve_the_other_honeypot(lab2, honeynet_bin, capture_dir):
     lab = lab2

@@ -821,6 +821,96 @@ TEST_F(EngineEvasionFixTest, FragmentTableIsBoundedAndCountsEvictions) {
                                kT0 + Engine::kFragTimeoutNs + kSec)), 0);
 }
 
+// ------------------------------------------------------------------ floods
+
+// A honeypot floods new 5-tuples after its budget is spent: the table fills
+// with refused flows, which give way to new flows; a counted outbound flow is
+// never evicted, and inbound connections to the other honeypot still pass.
+TEST_F(EngineEvasionFixTest, FullFlowTableEvictsRefusedFlowsNeverCountedOnes) {
+  Config c = Limited(2, 20, 50);
+  c.max_flows = 256;
+  Make(c);
+  // hp1 spends its TCP budget on two real connections (handshake done).
+  for (uint16_t port : {80, 81}) {
+    ASSERT_EQ(OutsideFrames(Feed(kInside, Tcp(kHpMac, kOutMac, "192.0.2.10", "192.0.2.20", 40000, port, kSyn, 1))), 1);
+    Feed(kOutside, Tcp(kOutMac, kHpMac, "192.0.2.20", "192.0.2.10", port, 40000, kSyn | kAck, 9));
+  }
+  // The flood: 20x the table of new 5-tuples, all refused.
+  int out = 0;
+  for (int i = 0; i < 20 * 256; i++)
+    out += OutsideFrames(Feed(kInside, Tcp(kHpMac, kOutMac, "192.0.2.10", "198.51.100.7", uint16_t(1024 + i), 443,
+                                          kSyn, 1), kT0 + i));
+  EXPECT_EQ(out, 0);
+  EXPECT_EQ(engine->flows().size(), 256u);
+  EXPECT_GE(engine->counters().flows_evicted.load(), uint64_t(20 * 256 - 256));
+  EXPECT_EQ(engine->counters().drops[size_t(Reason::kFlowTableFull)].load(), 0u);
+  // The counted connections are still there: their data still passes, and a
+  // SYN on a new 5-tuple is still refused (the budget did not come back).
+  const int64_t t = kT0 + 20 * 256;
+  for (uint16_t port : {80, 81})
+    EXPECT_EQ(OutsideFrames(Feed(kInside, Tcp(kHpMac, kOutMac, "192.0.2.10", "192.0.2.20", 40000, port, kAck, 2), t)), 1)
+        << "port " << port;
+  EXPECT_EQ(OutsideFrames(Feed(kInside, Tcp(kHpMac, kOutMac, "192.0.2.10", "192.0.2.20", 40001, 80, kSyn, 1), t)), 0);
+  EXPECT_EQ(engine->budget(0).Used(ProtoClass::kTcp, t), 2u);
+  // Inbound to hp2 during the flood: passes, and its reply too.
+  auto in = Feed(kOutside, Tcp(kOutMac, kHp2Mac, "192.0.2.30", "192.0.2.11", 5555, 23, kSyn, 1), t);
+  ASSERT_EQ(in.size(), 1u);
+  EXPECT_EQ(in[0].port, kInside);
+  auto back = Feed(kInside, Tcp(kHp2Mac, kOutMac, "192.0.2.11", "192.0.2.30", 23, 5555, kSyn | kAck, 7), t);
+  ASSERT_EQ(back.size(), 1u);
+  EXPECT_EQ(back[0].port, kOutside);
+  // Evicted flows end with reason 3 (evicted) when their drop was logged.
+  size_t evicted_ends = 0;
+  for (const Event& e : ev.events) evicted_ends += e.kind == EventKind::kFlowEnd && e.end_reason == 3;
+  EXPECT_GT(evicted_ends, 0u);
+}
+
+// When every flow in reach is a counted outbound flow, the new flow is refused
+// as flow_table_full instead of evicting one (fail closed).
+TEST_F(EngineEvasionFixTest, TableOfCountedFlowsFailsClosed) {
+  Config c = Limited(40, 20, 50);
+  c.max_flows = 4;
+  Make(c);
+  for (uint16_t i = 0; i < 4; i++)
+    ASSERT_EQ(OutsideFrames(Feed(kInside, Tcp(kHpMac, kOutMac, "192.0.2.10", "192.0.2.20", uint16_t(40000 + i), 80,
+                                             kSyn, 1))), 1);
+  EXPECT_EQ(OutsideFrames(Feed(kInside, Tcp(kHpMac, kOutMac, "192.0.2.10", "192.0.2.20", 41000, 80, kSyn, 1))), 0);
+  EXPECT_EQ(engine->counters().drops[size_t(Reason::kFlowTableFull)].load(), 1u);
+  EXPECT_EQ(engine->counters().flows_evicted.load(), 0u);
+  EXPECT_EQ(engine->flows().size(), 4u);
+}
+
+// Refused-flow events are written 100 a second per honeypot and reason; the
+// rest are summed up in one kSuppressed event per second, and their flow ends
+// are not written either. Another honeypot's drops are not held back by it.
+TEST_F(EngineEvasionFixTest, FlowDropEventsAreRateLimitedWithASummary) {
+  Make(Limited(0, 0, 50));
+  for (int i = 0; i < 1000; i++)
+    Feed(kInside, Udp(kHpMac, kOutMac, I("192.0.2.10"), I("198.51.100.7"), uint16_t(1024 + i), 53), kT0 + i * 1000);
+  EXPECT_EQ(ev.Count(EventKind::kFlowDrop, Reason::kBudgetExhausted), 100u);
+  // hp2's first refusal in the same second is written.
+  Feed(kInside, Udp(kHp2Mac, kOutMac, I("192.0.2.11"), I("198.51.100.7"), 999, 53), kT0 + 2'000'000);
+  EXPECT_EQ(ev.Count(EventKind::kFlowDrop, Reason::kBudgetExhausted), 101u);
+  EXPECT_EQ(ev.Count(EventKind::kSuppressed, Reason::kBudgetExhausted), 0u);  // not before the second ends
+  engine->OnTimer(kT0 + kSec);
+  ASSERT_EQ(ev.Count(EventKind::kSuppressed, Reason::kBudgetExhausted), 1u);
+  for (const Event& e : ev.events)
+    if (e.kind == EventKind::kSuppressed) {
+      EXPECT_EQ(e.suppressed, 900u);
+      EXPECT_EQ(e.honeypot, 0);
+      EXPECT_FALSE(e.frame_drop);
+    }
+  EXPECT_EQ(engine->counters().events_suppressed.load(), 900u);
+  EXPECT_EQ(engine->counters().drops[size_t(Reason::kBudgetExhausted)].load(), 1001u);  // every frame counted
+  engine->OnTimer(kT0 + 2 * kSec);  // nothing new held back: no second summary
+  EXPECT_EQ(ev.Count(EventKind::kSuppressed, Reason::kBudgetExhausted), 1u);
+  // At stop, only the logged refusals get a flow end.
+  engine->Stop(kT0 + 3 * kSec);
+  size_t ends = 0;
+  for (const Event& e : ev.events) ends += e.kind == EventKind::kFlowEnd;
+  EXPECT_EQ(ends, 101u);
+}
+
 TEST_F(EngineEvasionFixTest, NatLogsTtlExceededAndDoesNotRouteBroadcasts) {
   Make(NatConfig());
   LearnGateway();

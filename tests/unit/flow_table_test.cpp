@@ -362,5 +362,48 @@ TEST(FlowTableTest, DrainReportsEveryFlowAndEmpties) {
   EXPECT_NE(t.Insert(Key4(1, 2, 5, 3), 0), nullptr);
 }
 
+// EvictOne picks, among the slots it looks at, the lowest class and within it
+// the longest idle; it never takes a flow ranked -1 and leaves the rest findable.
+TEST(FlowTableTest, EvictOneTakesLowestClassOldestAndNeverProtected) {
+  FlowTable t(64);
+  std::vector<FlowKey> keys;
+  for (uint16_t p = 0; p < 64; p++) {
+    keys.push_back(Key4(1, 2, p, 3));
+    Flow* f = t.Insert(keys.back(), 100 + p);
+    ASSERT_NE(f, nullptr);
+    f->reason = uint8_t(p % 3);  // test's rank: reason 0 protected, 1 then 2
+  }
+  auto rank = [](const Flow& f) { return f.reason == 0 ? -1 : int(f.reason); };
+  const size_t probe = t.capacity() * 4;  // every slot
+  std::vector<uint16_t> evicted;
+  while (t.EvictOne(Key4(9, 9, 9, 9), probe, rank, [&](const Flow& f) { evicted.push_back(f.key.sport); })) {
+  }
+  // Class 1 (p % 3 == 1) first, oldest first, then class 2; none of class 0.
+  std::vector<uint16_t> want;
+  for (uint16_t p = 1; p < 64; p += 3) want.push_back(p);
+  for (uint16_t p = 2; p < 64; p += 3) want.push_back(p);
+  EXPECT_EQ(evicted, want);
+  EXPECT_EQ(t.size(), 22u);
+  bool reply;
+  for (uint16_t p = 0; p < 64; p += 3) EXPECT_NE(t.Find(keys[p], &reply), nullptr) << p;
+}
+
+// The probe is bounded: with a window of one empty slot nothing is evicted.
+TEST(FlowTableTest, EvictOneLooksOnlyAtItsWindow) {
+  FlowTable t(1024);
+  const FlowKey k = Key4(7, 8, 1, 2);
+  ASSERT_NE(t.Insert(Key4(1, 2, 3, 4), 0), nullptr);
+  size_t n = 0;
+  // k's home slot is empty (one flow in 2048 slots, unless they collide)
+  bool reply;
+  if (t.Find(k, &reply) == nullptr && (k.Hash() & 2047) != (Key4(1, 2, 3, 4).Hash() & 2047)) {
+    EXPECT_FALSE(t.EvictOne(k, 1, [](const Flow&) { return 0; }, [&](const Flow&) { n++; }));
+    EXPECT_EQ(n, 0u);
+  }
+  EXPECT_TRUE(t.EvictOne(k, 4096, [](const Flow&) { return 0; }, [&](const Flow&) { n++; }));
+  EXPECT_EQ(n, 1u);
+  EXPECT_EQ(t.size(), 0u);
+}
+
 }  // namespace
 }  // namespace hn
