@@ -143,8 +143,13 @@ Result<std::unique_ptr<Sniffer>> Sniffer::Open(const Options& opt) {
   for (const SnifferPort& port : opt.ports) {
     auto ps = std::make_unique<PortState>();
     ps->port = port;
-    Status st = OpenPortSocket(opt, port, &ps->fd, &ps->map, &ps->map_len, &ps->block_nr, &ps->ifindex);
-    if (!st.ok()) return fail(st);
+    if (opt.inline_feed) {
+      if (opt.ring_mb == 0) return fail(Status::Error("capture: capture.ring_mb must be at least 1"));
+      s->rings_.push_back(std::make_unique<FrameRing>(size_t(opt.ring_mb) << 20));
+    } else {
+      Status st = OpenPortSocket(opt, port, &ps->fd, &ps->map, &ps->map_len, &ps->block_nr, &ps->ifindex);
+      if (!st.ok()) return fail(st);
+    }
     ps->bound.store(ps->ifindex, std::memory_order_relaxed);
     ps->scratch.reset(new uint8_t[kScratchBytes]);
     ps->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -173,9 +178,14 @@ Sniffer::~Sniffer() { Stop(); }
 void Sniffer::Start() {
   if (stopped_ || started_) return;
   started_ = true;
-  for (auto& p : ports_) {
-    PortState* pp = p.get();
-    p->thread = std::thread([this, pp] { Run(*pp); });
+  for (size_t i = 0; i < ports_.size(); i++) {
+    PortState* pp = ports_[i].get();
+    if (opt_.inline_feed) {
+      FrameRing* ring = rings_[i].get();
+      pp->thread = std::thread([this, pp, ring] { RunInline(*pp, *ring); });
+    } else {
+      pp->thread = std::thread([this, pp] { Run(*pp); });
+    }
   }
 }
 
@@ -189,12 +199,16 @@ void Sniffer::Stop() {
   if (stopped_) return;
   stopped_ = true;
   stop_.store(true, std::memory_order_release);
-  for (auto& p : ports_) {
+  for (size_t i = 0; i < ports_.size(); i++) {
+    PortState* p = ports_[i].get();
     if (p->thread.joinable()) {
       Wake(p->wake_fd);
       p->thread.join();
+    } else if (opt_.inline_feed) {
+      DrainRing(*p, *rings_[i]);  // never started: still write what the ring holds
+      FlushPort(*p);
     } else {
-      DrainAtStop(*p);  // never started: still write what the ring holds
+      DrainAtStop(*p);
     }
   }
   CloseAll();
@@ -217,8 +231,12 @@ std::vector<std::string> Sniffer::files() const {
 }
 
 unsigned Sniffer::CapturingIndex(const std::string& ifname) const {
-  for (const auto& p : ports_)
-    if (p->port.ifname == ifname) return p->bound.load(std::memory_order_acquire);
+  for (const auto& p : ports_) {
+    if (p->port.ifname != ifname) continue;
+    // Inline: the capture sees what the forwarder's port sees, whatever its index.
+    if (opt_.inline_feed) return if_nametoindex(ifname.c_str());
+    return p->bound.load(std::memory_order_acquire);
+  }
   return 0;
 }
 
@@ -445,6 +463,65 @@ void Sniffer::DrainAtStop(PortState& p) {
   }
   FlushPort(p);
   ReadKernelStats(p);
+  CheckWriter(p);
+}
+
+// Inline mode: writes what the forwarder put into the ring. Returns frames written.
+size_t Sniffer::DrainRing(PortState& p, FrameRing& ring) {
+  size_t n = 0;
+  FrameRing::Frame f;
+  while (ring.Front(&f)) {
+    p.writer->Write(f.ts_ns, f.data, f.caplen, f.wire_len);
+    p.bytes.fetch_add(f.wire_len, std::memory_order_relaxed);
+    ring.Pop();
+    n++;
+  }
+  p.kdrops.store(ring.drops(), std::memory_order_relaxed);
+  if (n > 0 && p.writer->files().size() != p.files_seen) {
+    std::lock_guard<std::mutex> lock(files_mu_);
+    const auto& wf = p.writer->files();
+    for (size_t i = p.files_seen; i < wf.size(); i++) files_.push_back(wf[i]);
+    p.files_seen = wf.size();
+  }
+  return n;
+}
+
+// Inline mode's thread: the forwarder does not wake it per frame (that would
+// cost a syscall a frame); it looks at the ring every kInlinePollMs, and at
+// once again while there is work. The ring holds capture.ring_mb MiB, which
+// at 1 ms is far more than any link here moves in that time.
+void Sniffer::RunInline(PortState& p, FrameRing& ring) {
+  constexpr int kInlinePollMs = 1;
+  pollfd pfd{p.wake_fd, POLLIN, 0};
+  int64_t flush_due = 0;
+  while (!stop_.load(std::memory_order_acquire)) {
+    const int64_t now = MonoNowNs();
+    if (DrainRing(p, ring) > 0) {
+      PublishCounters(p);
+      if (flush_due == 0) flush_due = now + kFlushEveryNs;
+    } else {
+      if (flush_due != 0 && now >= flush_due) {
+        FlushPort(p);
+        flush_due = 0;
+      }
+      CheckWriter(p);
+      if (poll(&pfd, 1, kInlinePollMs) > 0 && (pfd.revents & POLLIN)) {
+        uint64_t v;
+        ssize_t rd = read(p.wake_fd, &v, sizeof v);
+        (void)rd;
+      }
+      continue;
+    }
+    if (flush_due != 0 && now >= flush_due) {
+      FlushPort(p);
+      flush_due = 0;
+    }
+    CheckWriter(p);
+  }
+  // Stop: the forwarder has stopped offering (the honeywall stops the engine
+  // first); write the rest.
+  DrainRing(p, ring);
+  FlushPort(p);
   CheckWriter(p);
 }
 

@@ -1,20 +1,29 @@
-// Sniffer: the capture threads, one per data port. Each opens its own AF_PACKET
-// socket on its port (TPACKET_V3: block latency does not matter here,
-// throughput does), sees every frame that enters or leaves the port, and
-// writes them to the port's rotating pcap series. It never touches the
-// forwarding path: the forwarder does not copy frames for it and never waits
-// for it. Frames the kernel could
-// not put into the capture ring, and frames a write failed for, are counted
-// as capture drops.
+// Sniffer: the capture threads, one per data port, each writing the port's
+// rotating pcap series. Two ways to get the frames:
+//
+// - inline (Options::inline_feed, the honeywall's default, capture.method =
+//   "inline"): the forwarding thread hands every frame it reads from a port
+//   and every frame it sends out of it to Offer(), which copies it once into
+//   the port's FrameRing (capture.ring_mb) and never waits; the port's thread
+//   writes them. No extra sockets, so the kernel does not clone each frame
+//   for the capture and the forwarder may bypass the qdisc layer.
+// - socket (capture.method = "socket"): each thread opens its own AF_PACKET
+//   socket on its port (TPACKET_V3: block latency does not matter here,
+//   throughput does) and sees every frame that enters or leaves the port,
+//   whoever sent it; the forwarder does nothing for it.
+//
+// Frames that did not fit the capture ring (kernel's or ours), and frames a
+// write failed for, are counted as capture drops (kernel_drops, write_drops).
 //
 // Both directions are captured (frames received on the port and frames sent
 // out of it). VLAN tags the kernel took off (offload) are put back into the
 // frame before it is written. Files: DIR/<label>-YYYYmmddTHHMMSSZ-NNNN.pcap.
 //
-// Faults: a link that goes down and up again keeps its socket (the kernel
-// resumes delivery at up). An interface that is deleted is noticed within a
-// second (its frames so far are written); when an interface of the same name
-// appears again, the capture opens a socket on it. A pcap write that fails
+// Faults (socket mode): a link that goes down and up again keeps its socket
+// (the kernel resumes delivery at up). An interface that is deleted is noticed
+// within a second (its frames so far are written); when an interface of the
+// same name appears again, the capture opens a socket on it. (Inline mode
+// follows the forwarder, which reopens its ports itself.) A pcap write that fails
 // (disk full) loses frames, counted in write_drops, until a new file can be
 // written (tried once a second). Each of these is reported by TakeNotices().
 //
@@ -29,6 +38,7 @@
 #include <thread>
 #include <vector>
 
+#include "capture/frame_ring.h"
 #include "capture/pcap_writer.h"
 #include "common/status.h"
 
@@ -62,12 +72,21 @@ class Sniffer {
     uint64_t rotate_bytes = 100ULL << 20;
     int64_t rotate_ns = 3600LL * 1'000'000'000;
     uint32_t ring_mb = 32;       // per port
+    bool inline_feed = false;    // frames come from Offer(), not from sockets
   };
   // Opens every socket and first file; the thread is started by Start().
   static Result<std::unique_ptr<Sniffer>> Open(const Options& opt);
   ~Sniffer();  // Stop()s
 
   void Start();
+
+  // Inline mode: a frame seen on port (index into Options::ports), received or
+  // sent. Copies it into the port's ring; false when the ring is full (counted
+  // as a kernel_drop of the capture). Forwarding thread only; never blocks.
+  bool Offer(size_t port, int64_t ts_ns, const uint8_t* data, uint32_t caplen, uint32_t wire_len) {
+    return rings_[port]->Push(ts_ns, data, caplen, wire_len);
+  }
+  bool inline_feed() const { return opt_.inline_feed; }
   // Drains what the rings still hold, flushes and closes the files, joins.
   void Stop();
 
@@ -101,6 +120,9 @@ class Sniffer {
   void Notify(const std::string& what, const std::string& iface, const std::string& message);
   Options opt_;
   std::vector<std::unique_ptr<PortState>> ports_;
+  std::vector<std::unique_ptr<FrameRing>> rings_;  // inline mode: one per port
+  void RunInline(PortState& p, FrameRing& ring);
+  size_t DrainRing(PortState& p, FrameRing& ring);
   std::atomic<bool> stop_{false};
   bool started_ = false;              // main thread only
   bool stopped_ = false;              // main thread only

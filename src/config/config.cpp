@@ -720,13 +720,25 @@ void ParseTop(const toml::table& root, Config& cfg, Ctx& c) {
 
   if (const toml::table* t = ReadTable(root, "capture", "", c)) {
     CheckKeys(*t, "capture",
-              {"dir", "pcap", "rotate_size", "rotate_time", "ring_mb", "stats_interval", "syslog"},
+              {"dir", "pcap", "method", "rotate_size", "rotate_time", "ring_mb", "stats_interval", "syslog"},
               c.err);
     if (ReadString(*t, "dir", "capture", c, &cfg.capture.dir) && cfg.capture.dir.empty()) {
       c.err.Add(LineOf(*t->get("dir")), "capture.dir",
                 "must be a directory path, like \"/var/lib/honeynet\", got \"\"");
     }
     ReadBool(*t, "pcap", "capture", c, &cfg.capture.pcap);
+    std::string method;
+    if (ReadString(*t, "method", "capture", c, &method)) {
+      if (method == "inline") {
+        cfg.capture.inline_capture = true;
+      } else if (method == "socket") {
+        cfg.capture.inline_capture = false;
+      } else {
+        c.err.Add(LineOf(*t->get("method")), "capture.method",
+                  "must be \"inline\" (the forwarder hands frames to the capture) or \"socket\" "
+                  "(the capture reads its own socket per port), got " + Show(*t->get("method")));
+      }
+    }
     ReadSize(*t, "rotate_size", "capture", c, kMinRotateBytes, kMaxRotateBytes, &cfg.capture.rotate_bytes);
     ReadDuration(*t, "rotate_time", "capture", c, &cfg.capture.rotate_ns);
     int64_t v;
@@ -968,6 +980,7 @@ std::string DumpConfig(const Config& c) {
   o += "\n[capture]\n";
   o += "dir = " + Quote(cap.dir) + "\n";
   o += std::string("pcap = ") + (cap.pcap ? "true" : "false") + "\n";
+  o += std::string("method = ") + (cap.inline_capture ? "\"inline\"" : "\"socket\"") + "\n";
   o += "rotate_size = " + Quote(FormatSize(cap.rotate_bytes)) + "\n";
   o += "rotate_time = " + Quote(FormatDuration(cap.rotate_ns)) + "\n";
   o += "ring_mb = " + std::to_string(cap.ring_mb) + "\n";

@@ -47,7 +47,8 @@ struct CaptureConfig {
   bool pcap = true;                            // capture.pcap
   uint64_t rotate_bytes = 100ULL << 20;        // capture.rotate_size ("100M")
   int64_t rotate_ns = 3600LL * 1'000'000'000;  // capture.rotate_time ("1h")
-  uint32_t ring_mb = 32;                       // capture.ring_mb: kernel capture ring per port
+  uint32_t ring_mb = 32;                       // capture.ring_mb: capture ring per port
+  bool inline_capture = true;                  // capture.method: "inline" (true) or "socket"
   int64_t stats_interval_ns = 60LL * 1'000'000'000;  // capture.stats_interval ("60s")
   bool syslog = false;                         // capture.syslog: also send log lines to syslog
 };

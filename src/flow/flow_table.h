@@ -52,7 +52,6 @@ struct Flow {
   uint8_t icmp_type = 0, icmp_code = 0;  // first packet's, for Community ID
   uint8_t in_port = 0;        // port index the first packet came in on
   bool logged = true;         // its first event was written (not rate-limited away)
-  char community_id[32] = {}; // "1:..." NUL-terminated
 
   // Timeout for this flow in its current state.
   int64_t Timeout(const FlowTimeouts& t) const;

@@ -99,7 +99,8 @@ bool ReinsertVlan(uint8_t* slot, tpacket2_hdr* h, uint32_t status) {
 
 }  // namespace
 
-Result<std::unique_ptr<AfPacketPort>> AfPacketPort::Open(const std::string& ifname, uint32_t ring_frames) {
+Result<std::unique_ptr<AfPacketPort>> AfPacketPort::Open(const std::string& ifname, uint32_t ring_frames,
+                                                         bool qdisc_bypass) {
   if (ifname.empty() || ifname.size() >= IFNAMSIZ) {
     return Status::Error("interface name '" + ifname + "' is not valid (1 to " +
                          std::to_string(IFNAMSIZ - 1) + " characters)");
@@ -144,6 +145,9 @@ Result<std::unique_ptr<AfPacketPort>> AfPacketPort::Open(const std::string& ifna
                    // slot made AVAILABLE, instead of stalling the TX ring forever.
                    setopt(SOL_PACKET, PACKET_LOSS, 1, "PACKET_LOSS")}) {
     if (!s.ok()) return s;
+  }
+  if (qdisc_bypass) {
+    if (Status s = setopt(SOL_PACKET, PACKET_QDISC_BYPASS, 1, "PACKET_QDISC_BYPASS"); !s.ok()) return s;
   }
 
   p->frame_size_ = FrameSizeFor(p->mtu_);
@@ -282,13 +286,13 @@ uint8_t* AfPacketPort::Reserve(uint32_t* max_len) {
   return slot + kTxDataOffset;
 }
 
-void AfPacketPort::Commit(uint32_t len) {
-  if (!tx_reserved_) return;
+bool AfPacketPort::Commit(uint32_t len) {
+  if (!tx_reserved_) return false;
   tx_reserved_ = false;
   uint8_t* slot = tx_ring_ + size_t(tx_idx_) * frame_size_;
   if (len < kEthHeader || len > MaxTxLen(mtu_, frame_size_, slot + kTxDataOffset, len)) {
     ++stats_.tx_errors;  // slot stays AVAILABLE, nothing queued
-    return;
+    return false;
   }
   tpacket2_hdr* h = Hdr(slot);
   h->tp_len = len;
@@ -296,6 +300,7 @@ void AfPacketPort::Commit(uint32_t len) {
   tx_idx_ = (tx_idx_ + 1) & (frames_ - 1);
   ++tx_pending_;
   ++stats_.tx_frames;
+  return true;
 }
 
 void AfPacketPort::Flush() {

@@ -57,7 +57,11 @@ LinkState ReadLinkState(const std::string& ifname);
 class AfPacketPort {
  public:
   // Opens the port on `ifname`. ring_frames: slots in each ring (power of two).
-  static Result<std::unique_ptr<AfPacketPort>> Open(const std::string& ifname, uint32_t ring_frames = 1024);
+  // qdisc_bypass: send with PACKET_QDISC_BYPASS (straight to the driver; the
+  // frames sent are then invisible to other packet sockets on the interface,
+  // tcpdump included: only for when the honeywall captures them itself).
+  static Result<std::unique_ptr<AfPacketPort>> Open(const std::string& ifname, uint32_t ring_frames = 1024,
+                                                    bool qdisc_bypass = false);
   ~AfPacketPort();
   AfPacketPort(const AfPacketPort&) = delete;
   AfPacketPort& operator=(const AfPacketPort&) = delete;
@@ -79,7 +83,8 @@ class AfPacketPort {
   // Reserves a TX slot and returns where to write up to max_len bytes, for building
   // a frame in place (ARP replies, ICMP errors); Commit(len) queues it.
   uint8_t* Reserve(uint32_t* max_len);
-  void Commit(uint32_t len);
+  // True when the frame was queued (false: bad length, counted in tx_errors).
+  bool Commit(uint32_t len);
   // Kicks the kernel to send queued frames (non-blocking). Cheap when nothing is queued.
   // When the kernel refuses for good (link down: ENETDOWN, interface gone: ENXIO/ENODEV,
   // any error but "try again"), the queued frames are thrown away (tx_discarded) so the

@@ -63,23 +63,35 @@ struct PortHealth {
 
 // Hands the engine a port's TX ring, or nothing while the port is not up (the
 // engine counts those frames in tx_full; the port's tx_refused says why).
+// The engine's way out: a port's TX ring. With inline capture, every frame
+// queued is also handed to the capture (the copy in the TX slot is the frame
+// as it leaves), stamped with now_ns, the time of the frame or timer that
+// caused it.
 class PortSink : public TxSink {
  public:
-  PortSink(AfPacketPort* const* ports, PortHealth* health) : ports_(ports), health_(health) {}
+  PortSink(AfPacketPort* const* ports, PortHealth* health, Sniffer* capture)
+      : ports_(ports), health_(health), capture_(capture) {}
   uint8_t* Reserve(int port, uint32_t* max_len) override {
     if (ports_[port] == nullptr || health_[port].state != Link::kUp) {
       health_[port].tx_refused++;
       return nullptr;
     }
-    return ports_[port]->Reserve(max_len);
+    slot_[port] = ports_[port]->Reserve(max_len);
+    return slot_[port];
   }
   void Commit(int port, uint32_t len) override {
-    if (ports_[port] != nullptr) ports_[port]->Commit(len);
+    if (ports_[port] == nullptr) return;
+    if (ports_[port]->Commit(len) && capture_ != nullptr && slot_[port] != nullptr)
+      capture_->Offer(size_t(port), now_ns, slot_[port], len, len);
+    slot_[port] = nullptr;
   }
+  int64_t now_ns = 0;
 
  private:
   AfPacketPort* const* ports_;
   PortHealth* health_;
+  Sniffer* capture_;  // inline capture, or nullptr
+  uint8_t* slot_[2] = {nullptr, nullptr};
 };
 
 void AddStats(PortStats* to, const PortStats& s) {
@@ -115,8 +127,10 @@ struct Honeywall::Impl {
   Say say;
   PortHealth health[2];
   PortStats retired[2];  // counters of port sockets closed since start (interface deleted)
+  Sniffer* inline_capture = nullptr;  // = sniffer.get() when it takes frames from us
 
   std::string StatsJson() const;
+  SnifferStats CaptureStats() const;
   const std::string& Name(int i) const { return i == 0 ? cfg.inside.interface : cfg.outside.interface; }
   const char* Side(int i) const { return i == 0 ? "inside" : "outside"; }
   PortStats Stats(int i) const;
@@ -128,6 +142,17 @@ struct Honeywall::Impl {
   void StartIfCaptured(int i);
   void PostSnifferNotices();
 };
+
+// The capture's counters. Inline, a frame the data port's RX ring had no room
+// for never reached the forwarder, so the capture lost it too: it counts in
+// kernel_drops, so that frames + kernel_drops + write_drops is still every
+// frame the ports saw.
+SnifferStats Honeywall::Impl::CaptureStats() const {
+  SnifferStats ss = sniffer->stats();
+  if (inline_capture != nullptr)
+    for (int i = 0; i < 2; i++) ss.kernel_drops += Stats(i).kernel_drops;
+  return ss;
+}
 
 PortStats Honeywall::Impl::Stats(int i) const {
   PortStats s = retired[i];
@@ -180,7 +205,7 @@ bool Honeywall::Impl::ReopenPort(int i) {
   auto changes = DisableOffloads(Name(i));
   if (!changes.ok()) return blocked(changes.status().message());
   for (const std::string& line : changes.value()) say(line);
-  auto port = AfPacketPort::Open(Name(i), kPortRingFrames);
+  auto port = AfPacketPort::Open(Name(i), kPortRingFrames, inline_capture != nullptr);
   if (!port.ok()) return blocked(port.status().message());
   port_owner[i] = std::move(port.value());
   ports[i] = port_owner[i].get();
@@ -284,8 +309,11 @@ Result<std::unique_ptr<Honeywall>> Honeywall::Open(const Config& cfg, Say say) {
     if (!changes.ok()) return changes.status();
     for (const std::string& line : changes.value()) say(line);
   }
+  // Inline capture records every frame the forwarder sends, so its sends may
+  // skip the qdisc layer and the kernel's copies to other packet sockets.
+  const bool inline_cap = cfg.capture.pcap && cfg.capture.inline_capture;
   for (int i = 0; i < 2; i++) {
-    auto port = AfPacketPort::Open(*names[i], kPortRingFrames);
+    auto port = AfPacketPort::Open(*names[i], kPortRingFrames, inline_cap);
     if (!port.ok()) return port.status();
     m.port_owner[i] = std::move(port.value());
     m.ports[i] = m.port_owner[i].get();
@@ -306,14 +334,16 @@ Result<std::unique_ptr<Honeywall>> Honeywall::Open(const Config& cfg, Say say) {
     so.rotate_bytes = m.cfg.capture.rotate_bytes;
     so.rotate_ns = m.cfg.capture.rotate_ns;
     so.ring_mb = m.cfg.capture.ring_mb;
+    so.inline_feed = inline_cap;
     auto sn = Sniffer::Open(so);
     if (!sn.ok()) return sn.status();
     m.sniffer = std::move(sn.value());
+    if (inline_cap) m.inline_capture = m.sniffer.get();
   } else {
     say("capture.pcap = false: frames are not written to pcap files");
   }
 
-  m.tx = std::make_unique<PortSink>(m.ports, m.health);
+  m.tx = std::make_unique<PortSink>(m.ports, m.health, m.inline_capture);
   m.ev = std::make_unique<WriterSink>(m.writer.get());
   m.engine = std::make_unique<Engine>(m.cfg, std::move(budgets), m.tx.get(), m.ev.get());
   m.engine->SetPortMac(kInside, m.cfg.inside.mac.value_or(m.ports[0]->mac()));
@@ -329,7 +359,8 @@ Status Honeywall::Run(const std::atomic<bool>& stop, const std::function<void()>
   if (m.sniffer) m.sniffer->Start();
 
   const int64_t t0 = MonoNowNs();
-  m.engine->Start(WallNowNs());
+  m.tx->now_ns = WallNowNs();
+  m.engine->Start(m.tx->now_ns);
   bool ready = false;
   int64_t last_timer = MonoNowNs();
   int64_t last_stats = last_timer;
@@ -349,10 +380,15 @@ Status Honeywall::Run(const std::atomic<bool>& stop, const std::function<void()>
       const bool up = m.health[port].state == Link::kUp;
       RxFrame f;
       for (int i = 0; i < kBatch && p->Next(&f); i++) {
+        const int64_t ts = f.ts_ns ? f.ts_ns : WallNowNs();
+        // Inline capture: the frame as it came in, before the engine looks at
+        // (or NAT rewrites) it; also the ones it will not forward.
+        if (m.inline_capture != nullptr) m.inline_capture->Offer(size_t(port), ts, f.data, f.len, f.wire_len);
         if (!up) {
           m.health[port].rx_ignored++;  // fail closed: a port that failed its checks forwards nothing
         } else if (f.wire_len <= f.len) {
-          m.engine->OnFrame(port, f.data, f.len, f.ts_ns ? f.ts_ns : WallNowNs(), f.csum_not_ready);
+          m.tx->now_ns = ts;
+          m.engine->OnFrame(port, f.data, f.len, ts, f.csum_not_ready);
         }
         p->Release();
       }
@@ -363,7 +399,8 @@ Status Honeywall::Run(const std::atomic<bool>& stop, const std::function<void()>
     const int64_t mono = MonoNowNs();
     if (mono - last_timer >= kTimerNs) {
       last_timer = mono;
-      m.engine->OnTimer(WallNowNs());
+      m.tx->now_ns = WallNowNs();
+      m.engine->OnTimer(m.tx->now_ns);
       for (AfPacketPort* p : m.ports)
         if (p != nullptr) p->Flush();
     }
@@ -426,7 +463,7 @@ std::string Honeywall::Impl::StatsJson() const {
   j["not_for_us"] = ld(c.not_for_us);
   j["flows"] = {{"active", engine->flows().size()}, {"new", ld(c.flows_new)}, {"ended", ld(c.flows_ended)}, {"evicted", ld(c.flows_evicted)}};
   if (sniffer) {
-    SnifferStats ss = sniffer->stats();
+    SnifferStats ss = CaptureStats();
     j["capture"] = {{"frames", ss.frames}, {"bytes", ss.bytes}, {"kernel_drops", ss.kernel_drops},
                     {"write_drops", ss.write_drops}};
   }
@@ -483,7 +520,7 @@ std::string Honeywall::Summary() const {
   }
   if (discarded) s += fmt::format("; {} queued frames dropped at link down", discarded);
   if (m.sniffer) {
-    SnifferStats ss = m.sniffer->stats();
+    SnifferStats ss = m.CaptureStats();
     s += fmt::format("; capture {} frames, {} dropped", ss.frames, ss.kernel_drops + ss.write_drops);
   }
   s += fmt::format("; events {} written, {} dropped", m.writer->written(), m.writer->dropped());

@@ -1,0 +1,119 @@
+// FrameRing: a single-producer single-consumer ring of variable-sized frames,
+// the hand-over from the forwarding thread to a capture writer thread (inline
+// capture, see sniffer.h). The forwarder copies each frame once into it and
+// never waits: when the ring is full the frame is counted as dropped and
+// Push() returns false. The writer reads frames in place (Front/Pop) and
+// hands them to its PcapWriter.
+//
+// Layout: records of a 16-byte header {caplen, wire_len, ts_ns} and the frame
+// bytes, each padded to 16 bytes; a record never wraps: when it does not fit
+// before the end of the buffer, a wrap marker (caplen = kWrap) fills the rest
+// and the record starts at offset 0.
+//
+// Who may call: Push from one thread, Front/Pop from one other thread.
+// Allocates only in the constructor.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+
+namespace hn {
+
+class FrameRing {
+ public:
+  struct Frame {
+    int64_t ts_ns;
+    uint32_t caplen;
+    uint32_t wire_len;
+    const uint8_t* data;
+  };
+
+  // bytes: the buffer size, rounded up to a power of two (at least 64 KiB).
+  // The buffer is touched once here, so its memory is taken at start, not in
+  // the middle of a flood.
+  explicit FrameRing(size_t bytes) : size_(RoundUp(bytes)), mask_(size_ - 1), buf_(new uint8_t[size_]) {
+    std::memset(buf_.get(), 0, size_);
+  }
+
+  // Copies the frame in. False (and counted in drops()) when it does not fit.
+  bool Push(int64_t ts_ns, const uint8_t* data, uint32_t caplen, uint32_t wire_len) {
+    const size_t need = kHdr + Pad(caplen);
+    const size_t head = head_.load(std::memory_order_relaxed);
+    const size_t tail = tail_.load(std::memory_order_acquire);
+    const size_t off = head & mask_;
+    const size_t to_end = size_ - off;
+    size_t skip = to_end < need ? to_end : 0;  // wrap: the rest of the buffer is skipped
+    if (need > size_ / 2 || (head - tail) + skip + need > size_) {
+      drops_.store(drops_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+      return false;
+    }
+    if (skip != 0) {
+      const Hdr w{kWrap, 0, 0};
+      std::memcpy(buf_.get() + off, &w, kHdr);
+    }
+    uint8_t* rec = buf_.get() + ((head + skip) & mask_);
+    const Hdr h{caplen, wire_len, ts_ns};
+    std::memcpy(rec, &h, kHdr);
+    std::memcpy(rec + kHdr, data, caplen);
+    head_.store(head + skip + need, std::memory_order_release);
+    return true;
+  }
+
+  // The oldest frame, or false when empty. Valid until Pop().
+  bool Front(Frame* f) {
+    size_t tail = tail_.load(std::memory_order_relaxed);
+    const size_t head = head_.load(std::memory_order_acquire);
+    if (tail == head) return false;
+    Hdr h;
+    std::memcpy(&h, buf_.get() + (tail & mask_), kHdr);
+    if (h.caplen == kWrap) {
+      tail += size_ - (tail & mask_);
+      tail_.store(tail, std::memory_order_release);
+      if (tail == head) return false;
+      std::memcpy(&h, buf_.get() + (tail & mask_), kHdr);
+    }
+    f->ts_ns = h.ts_ns;
+    f->caplen = h.caplen;
+    f->wire_len = h.wire_len;
+    f->data = buf_.get() + (tail & mask_) + kHdr;
+    return true;
+  }
+  // Gives the frame Front() returned back to the producer.
+  void Pop() {
+    const size_t tail = tail_.load(std::memory_order_relaxed);
+    Hdr h;
+    std::memcpy(&h, buf_.get() + (tail & mask_), kHdr);
+    tail_.store(tail + kHdr + Pad(h.caplen), std::memory_order_release);
+  }
+
+  bool Empty() const { return tail_.load(std::memory_order_acquire) == head_.load(std::memory_order_acquire); }
+  uint64_t drops() const { return drops_.load(std::memory_order_relaxed); }
+  size_t capacity() const { return size_; }
+
+ private:
+  struct Hdr {
+    uint32_t caplen;
+    uint32_t wire_len;
+    int64_t ts_ns;
+  };
+  static constexpr size_t kHdr = sizeof(Hdr);
+  static_assert(kHdr == 16);
+  static constexpr uint32_t kWrap = 0xffffffffu;
+  static size_t Pad(uint32_t n) { return (size_t(n) + 15) & ~size_t(15); }
+  static size_t RoundUp(size_t n) {
+    size_t s = 64 * 1024;
+    while (s < n) s <<= 1;
+    return s;
+  }
+
+  const size_t size_;
+  const size_t mask_;
+  std::unique_ptr<uint8_t[]> buf_;
+  alignas(64) std::atomic<size_t> head_{0};
+  alignas(64) std::atomic<size_t> tail_{0};
+  alignas(64) std::atomic<uint64_t> drops_{0};
+};
+
+}  // namespace hn
