@@ -15,7 +15,7 @@ all: build
 help:
 	@echo "make up          install, build, run the built-in lab: a UML honeypot behind the honeywall (Ctrl-C stops it)"
 	@echo "make test        install, build, run unit tests (also under ASan+UBSan) and integration tests"
-	@echo "make bench       throughput through the honeywall vs a plain veth pair, and micro-benchmarks"
+	@echo "make bench       the honeywall vs the kernel (bridge+nftables+tcpdump) and a bare veth, one table of ratios, then micro-benchmarks (BENCH_FLAGS=--quick)"
 	@echo "make build       build $(BUILD)/honeynet"
 	@echo "make fuzz        run every libFuzzer target for FUZZ_SECONDS (default 300) each (docs/fuzzing.md)"
 	@echo "make fuzz-short  every fuzz target for $(FUZZ_SHORT_SECONDS) s on the repo's corpus; fails on any crash (part of make test)"
@@ -55,9 +55,12 @@ test: unit unit-asan fuzz-short integration
 up: build
 	$(CURDIR)/$(BUILD)/honeynet up --data-dir $(DATA_DIR)
 
+# bench/bench.py: limit / kernel / kernel NAT / honeynet bridge / honeynet nat in
+# one run (about 8 min; BENCH_FLAGS=--quick for about 2), then micro_bench.
+BENCH_FLAGS ?=
 bench: build
-	$(PYTHON) bench/throughput.py --honeynet $(CURDIR)/$(BUILD)/honeynet
-	@if [ -x $(BUILD)/micro_bench ]; then $(BUILD)/micro_bench; fi
+	$(PYTHON) bench/bench.py --honeynet $(CURDIR)/$(BUILD)/honeynet \
+	  $$([ -x $(BUILD)/micro_bench ] && echo --micro-bench $(CURDIR)/$(BUILD)/micro_bench) $(BENCH_FLAGS)
 
 # ---- fuzzing (docs/fuzzing.md) ----------------------------------------------
 # libFuzzer targets under fuzz/, built with clang, ASan and UBSan in $(BUILD_FUZZ).
