@@ -39,6 +39,7 @@ struct CaptureSetOptions {
 struct SetRecord {
   PcapRecord rec;                     // data valid until the next Next()
   int linktype = 1;                   // DLT_* of its file
+  int ts_digits = 9;                  // its file's timestamp precision: 6 (microsecond pcap/pcapng) or 9
   const std::string* file = nullptr;  // path of its file (valid for the set's life)
   uint64_t index = 0;                 // 1-based number of the packet in the whole stream
 };
@@ -67,7 +68,14 @@ class CaptureSet {
  private:
   struct Series;
   CaptureSet() = default;
+  // Moves s to its next packet (opening its next file when one ends; damage
+  // goes to errors_).
+  void Advance(Series* s);
+  // Heap order: true when a's head comes after b's.
+  static bool Later(const Series* a, const Series* b);
   std::vector<std::unique_ptr<Series>> series_;
+  std::vector<Series*> heap_;         // series with a head, min-heap by (time, order)
+  Series* pending_ = nullptr;         // series whose head Next() gave out last
   std::vector<std::string> files_;
   std::vector<Status> errors_;
   uint64_t total_bytes_ = 0;

@@ -53,6 +53,11 @@ struct BudgetHit {
   uint32_t limit = 0;
 };
 
+// Nanoseconds since the epoch of an EVE timestamp
+// ("2026-11-26T18:42:29.123456+0000", also "+00:00" or "Z", any number of
+// fraction digits); nullopt when it is not one.
+std::optional<int64_t> ParseEveTimestamp(std::string_view text);
+
 class EventIndex {
  public:
   // Reads DIR/events.json (or the file itself when path names a file).

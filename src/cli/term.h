@@ -20,6 +20,13 @@ enum class Colour { kNone, kBold, kDim, kRed, kGreen, kYellow, kBlue, kMagenta, 
 // text wrapped in the ANSI codes for c when on, else text as is.
 std::string Paint(std::string_view text, Colour c, bool on);
 
+// Display width of text on a terminal: UTF-8 code points, East Asian wide
+// ones counting 2 and combining marks 0, ANSI escape sequences 0.
+size_t DisplayWidth(std::string_view text);
+
+// A byte count for people: "512 B", "1.5 KiB", "3.2 GiB".
+std::string HumanBytes(uint64_t bytes);
+
 // A table printed with columns padded to their widest cell (display width of
 // UTF-8 text, ANSI codes not counted). Numbers are right-aligned when the
 // column was declared numeric.
@@ -28,8 +35,9 @@ class TextTable {
   struct Column { std::string title; bool numeric = false; };
   explicit TextTable(std::vector<Column> columns);
   void Add(std::vector<std::string> cells);  // as many cells as columns
-  // Writes header (bold when colour), a rule, and the rows.
-  void Print(FILE* out, bool colour) const;
+  // Writes header (bold when colour), a rule, and the rows, each line
+  // indented by indent spaces.
+  void Print(FILE* out, bool colour, size_t indent = 0) const;
   size_t rows() const { return rows_.size(); }
 
  private:
