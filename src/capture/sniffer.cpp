@@ -374,13 +374,17 @@ size_t Sniffer::DrainPort(PortState& p) {
     p.cur = (p.cur + 1) % p.block_nr;
     released++;
   }
-  if (released > 0 && p.writer->files().size() != p.files_seen) {
-    std::lock_guard<std::mutex> lock(files_mu_);
-    const auto& wf = p.writer->files();
-    for (size_t i = p.files_seen; i < wf.size(); i++) files_.push_back(wf[i]);
-    p.files_seen = wf.size();
-  }
+  if (released > 0) CopyNewFiles(p);
   return released;
+}
+
+// Files the port's writer started since the last call, into files_.
+void Sniffer::CopyNewFiles(PortState& p) {
+  if (p.writer->files().size() == p.files_seen) return;
+  std::lock_guard<std::mutex> lock(files_mu_);
+  const auto& wf = p.writer->files();
+  for (size_t i = p.files_seen; i < wf.size(); i++) files_.push_back(wf[i]);
+  p.files_seen = wf.size();
 }
 
 void Sniffer::FlushPort(PortState& p) {
@@ -477,12 +481,7 @@ size_t Sniffer::DrainRing(PortState& p, FrameRing& ring) {
     n++;
   }
   p.kdrops.store(ring.drops(), std::memory_order_relaxed);
-  if (n > 0 && p.writer->files().size() != p.files_seen) {
-    std::lock_guard<std::mutex> lock(files_mu_);
-    const auto& wf = p.writer->files();
-    for (size_t i = p.files_seen; i < wf.size(); i++) files_.push_back(wf[i]);
-    p.files_seen = wf.size();
-  }
+  if (n > 0) CopyNewFiles(p);
   return n;
 }
 

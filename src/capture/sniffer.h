@@ -111,6 +111,7 @@ class Sniffer {
   void DrainAtStop(PortState& p);     // bounded: waits for partly filled blocks to retire
   void WriteFrame(PortState& p, const void* tpacket3_hdr);
   void FlushPort(PortState& p);
+  void CopyNewFiles(PortState& p);
   void ReadKernelStats(PortState& p);
   void PublishCounters(PortState& p);
   void CloseAll();

@@ -26,6 +26,7 @@
 #include <string>
 #include <vector>
 
+#include "analysis/bpf_filter.h"
 #include "analysis/capture_set.h"
 #include "analysis/event_index.h"
 #include "analysis/flow_summary.h"
@@ -42,7 +43,6 @@ namespace fs = std::filesystem;
 
 constexpr int kExitDamaged = 1;
 constexpr int kExitUsage = 2;
-constexpr int kFilterSnaplen = 262144;
 
 struct FlowsArgs {
   std::vector<std::string> paths;
@@ -64,43 +64,6 @@ struct ReportArgs {
 } g_report;
 
 void Err(const char* cmd, const std::string& msg) { std::fprintf(stderr, "honeynet %s: %s\n", cmd, msg.c_str()); }
-
-// A BPF program compiled per link type (a capture set may mix them).
-class BpfFilter {
- public:
-  explicit BpfFilter(std::string expr) : expr_(std::move(expr)) {}
-  ~BpfFilter() {
-    for (auto& [lt, prog] : progs_) pcap_freecode(&prog);
-  }
-  BpfFilter(const BpfFilter&) = delete;
-  BpfFilter& operator=(const BpfFilter&) = delete;
-  bool empty() const { return expr_.empty(); }
-
-  // The program for linktype, compiled on first use; nullptr with *error set
-  // when libpcap rejects the expression.
-  const bpf_program* For(int linktype, std::string* error) {
-    auto it = progs_.find(linktype);
-    if (it != progs_.end()) return &it->second;
-    pcap_t* dead = pcap_open_dead(linktype, kFilterSnaplen);
-    if (dead == nullptr) {
-      *error = "cannot compile the filter for link type " + std::to_string(linktype);
-      return nullptr;
-    }
-    bpf_program prog{};
-    if (pcap_compile(dead, &prog, expr_.c_str(), 1, PCAP_NETMASK_UNKNOWN) != 0) {
-      *error = "bad filter expression '" + expr_ + "': " + pcap_geterr(dead) +
-               " (the syntax is pcap-filter(7), as for tcpdump)";
-      pcap_close(dead);
-      return nullptr;
-    }
-    pcap_close(dead);
-    return &progs_.emplace(linktype, prog).first->second;
-  }
-
- private:
-  std::string expr_;
-  std::map<int, bpf_program> progs_;
-};
 
 // "10.0.0.5:23", "[2001:db8::1]:23", or the address alone for protocols without ports.
 std::string Endpoint(const FlowKey& k, bool src) {
@@ -270,18 +233,13 @@ int RunFlows() {
   uint64_t seen = 0;
   while (set.Next(&r)) {
     if ((++seen & 4095) == 0) progress.Update(set.bytes_read());
-    if (!bpf.empty()) {
-      std::string error;
-      const bpf_program* prog = bpf.For(r.linktype, &error);
-      if (prog == nullptr) {
-        progress.Done();
-        return Err(cmd, error), kExitUsage;
-      }
-      pcap_pkthdr h{};
-      h.caplen = r.rec.caplen;
-      h.len = r.rec.len;
-      if (pcap_offline_filter(prog, &h, r.rec.data) == 0) continue;
+    std::string error;
+    const int match = bpf.Matches(r.linktype, r.rec.data, r.rec.caplen, r.rec.len, &error);
+    if (match < 0) {
+      progress.Done();
+      return Err(cmd, error), kExitUsage;
     }
+    if (match == 0) continue;
     sum.Add(r.rec.ts_ns, r.linktype, r.rec.data, r.rec.caplen, r.rec.len);
   }
   sum.Finish();

@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "analysis/bpf_filter.h"
 #include "analysis/capture_set.h"
 #include "analysis/event_index.h"
 #include "analysis/packet_print.h"
@@ -67,42 +68,6 @@ bool ParseAddr(const std::string& s, Addr* a) {
 bool SameAddr(const Addr& a, const uint8_t* ip, bool v6) {
   return a.v6 == v6 && std::memcmp(a.b, ip, v6 ? 16 : 4) == 0;
 }
-
-// BPF programs compiled per link type (one capture set may mix them).
-class BpfFilter {
- public:
-  explicit BpfFilter(std::string expr) : expr_(std::move(expr)) {}
-  ~BpfFilter() {
-    for (auto& [lt, prog] : progs_) pcap_freecode(&prog);
-  }
-  bool empty() const { return expr_.empty(); }
-
-  // The program for this link type, compiled on first use; nullptr with
-  // *error set when libpcap rejects the expression.
-  const bpf_program* For(int linktype, std::string* error) {
-    auto it = progs_.find(linktype);
-    if (it != progs_.end()) return &it->second;
-    pcap_t* dead = pcap_open_dead(linktype, kFilterSnaplen);
-    if (dead == nullptr) {
-      *error = "cannot compile the filter for link type " + std::to_string(linktype);
-      return nullptr;
-    }
-    bpf_program prog{};
-    if (pcap_compile(dead, &prog, expr_.c_str(), 1, PCAP_NETMASK_UNKNOWN) != 0) {
-      const char* name = pcap_datalink_val_to_name(linktype);
-      *error = "bad filter expression '" + expr_ + "': " + pcap_geterr(dead) + " (link type " +
-               (name ? name : std::to_string(linktype)) + "; the syntax is pcap-filter(7), as for tcpdump)";
-      pcap_close(dead);
-      return nullptr;
-    }
-    pcap_close(dead);
-    return &progs_.emplace(linktype, prog).first->second;
-  }
-
- private:
-  std::string expr_;
-  std::map<int, bpf_program> progs_;
-};
 
 // The --write output: a nanosecond pcap written to a temporary name and
 // renamed at the end, so a failed run leaves no half file under OUT.
@@ -293,20 +258,15 @@ int RunRead() {
   while ((a.count == 0 || shown < a.count) && set.Next(&r)) {
     if ((++seen & 1023) == 0) progress.Update(set.bytes_read());
     if (r.rec.ts_ns < sel.since || r.rec.ts_ns > sel.until) continue;
-    if (!bpf.empty()) {
-      std::string error;
-      const bpf_program* prog = bpf.For(r.linktype, &error);
-      if (prog == nullptr) {
-        progress.Done();
-        std::fflush(stdout);
-        Err(error);
-        return kExitUsage;
-      }
-      pcap_pkthdr h{};
-      h.caplen = r.rec.caplen;
-      h.len = r.rec.len;
-      if (pcap_offline_filter(prog, &h, r.rec.data) == 0) continue;
+    std::string error;
+    const int match = bpf.Matches(r.linktype, r.rec.data, r.rec.caplen, r.rec.len, &error);
+    if (match < 0) {
+      progress.Done();
+      std::fflush(stdout);
+      Err(error);
+      return kExitUsage;
     }
+    if (match == 0) continue;
     const bool dissected = sel.NeedsDissection() || out == nullptr;
     if (dissected) Dissect(r.rec.data, r.rec.caplen, r.rec.len, r.linktype, &d);
     if (!sel.flow_cid.empty()) {
