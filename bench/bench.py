@@ -245,7 +245,9 @@ class Setup:
         """Starts the capture (tcpdump) or the honeywall; returns a handle for stop_session."""
         if not self.capturing():
             return None
-        capdir = os.path.join(self.tmp, f"{self.name}-{tag}")
+        # a fresh directory per session: a session that failed may have left its own behind
+        self.sessions = getattr(self, "sessions", 0) + 1
+        capdir = os.path.join(self.tmp, f"{self.name}-{tag}-{self.sessions}")
         os.makedirs(capdir)
         if self.base.startswith("kernel"):
             dumps = []
@@ -287,6 +289,12 @@ class Setup:
         """Stops the capture; returns captured, reported drops, frames that crossed the ports."""
         if h is None:
             return {}
+        try:
+            return self._stop_session(h)
+        finally:
+            shutil.rmtree(h["dir"], ignore_errors=True)
+
+    def _stop_session(self, h):
         crossed = port_counts(self.wall_ns, self.ports) - h["ports0"]
         res = {"crossed": crossed}
         if h["kind"] == "tcpdump":
@@ -310,7 +318,6 @@ class Setup:
                 raise BenchError(f"honeywall ({self.mode}) did not stop cleanly (exit {rc}): {text.strip()[-1500:]}")
             captured, dropped = int(m.group(1)), int(m.group(2))
             res.update(tp.port_losses(os.path.join(h["pcapdir"], "events.json")))
-        shutil.rmtree(h["dir"], ignore_errors=True)
         res.update(captured=captured, cap_reported_drops=dropped,
                    cap_loss_pct=max(0.0, pct(crossed - captured, crossed)) if crossed else None)
         return res
