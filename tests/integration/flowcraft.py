@@ -12,11 +12,11 @@ from __future__ import annotations
 import json
 import os
 import re
-import struct
 import subprocess
 from collections import defaultdict
 
 import craft as c
+import pcapgen
 
 MAC_A = "02:00:00:00:00:0a"
 MAC_B = "02:00:00:00:00:0b"
@@ -27,15 +27,8 @@ def honeynet_bin() -> str:
 
 
 def write_pcap(path, frames):
-    with open(path, "wb") as f:
-        f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, 1))
-        for fr in frames:
-            ts, data = fr[0], fr[1]
-            wire = fr[2] if len(fr) > 2 else len(data)
-            sec = int(ts)
-            usec = int(round((ts - sec) * 1e6))
-            f.write(struct.pack("<IIII", sec, usec, len(data), wire))
-            f.write(data)
+    """A microsecond pcap; frames (ts_seconds, bytes[, wire_len])."""
+    pcapgen.write_pcap(path, [(pcapgen.usec_ns(fr[0]),) + tuple(fr[1:]) for fr in frames], nano=False)
 
 
 def frame(src_ip, dst_ip, ip_payload_proto, l4, vlans=(), **ipkw):

@@ -7,7 +7,6 @@ crafted_packets(t0_ns)                 a mix of every layer `honeynet read` deco
 """
 from __future__ import annotations
 
-import socket
 import struct
 
 import craft as cr
@@ -32,6 +31,12 @@ def pcap_bytes(packets, nano=True, linktype=1, snaplen=262144) -> bytes:
             frac //= 1000
         out.append(struct.pack("<IIII", sec, frac, len(frame), wire) + frame)
     return b"".join(out)
+
+
+def usec_ns(t: float) -> int:
+    """A float time in seconds as ns, rounded to the microsecond (for microsecond pcaps)."""
+    sec = int(t)
+    return sec * NS + int(round((t - sec) * 1e6)) * 1000
 
 
 def write_pcap(path, packets, nano=True, linktype=1, snaplen=262144):

@@ -4,11 +4,11 @@ test_sessions.py. Stdlib only; frames come from craft.py's builders."""
 from __future__ import annotations
 
 import json
-import struct
 import subprocess
 from pathlib import Path
 
 import craft
+import pcapgen
 
 CLIENT_MAC = "02:00:00:00:00:01"
 SERVER_MAC = "02:00:00:00:00:02"
@@ -26,12 +26,7 @@ class Pcap:
         self.frames.append((self.t, frame if snap is None else frame[:snap], len(frame)))
 
     def write(self, path) -> Path:
-        out = [struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, 1)]
-        for t, f, wire in self.frames:
-            sec = int(t)
-            usec = int(round((t - sec) * 1e6))
-            out.append(struct.pack("<IIII", sec, usec, len(f), wire) + f)
-        Path(path).write_bytes(b"".join(out))
+        pcapgen.write_pcap(path, [(pcapgen.usec_ns(t), f, wire) for t, f, wire in self.frames], nano=False)
         return Path(path)
 
 
