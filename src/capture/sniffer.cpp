@@ -495,27 +495,21 @@ void Sniffer::RunInline(PortState& p, FrameRing& ring) {
   int64_t flush_due = 0;
   while (!stop_.load(std::memory_order_acquire)) {
     const int64_t now = MonoNowNs();
-    if (DrainRing(p, ring) > 0) {
+    const bool worked = DrainRing(p, ring) > 0;
+    if (worked) {
       PublishCounters(p);
       if (flush_due == 0) flush_due = now + kFlushEveryNs;
-    } else {
-      if (flush_due != 0 && now >= flush_due) {
-        FlushPort(p);
-        flush_due = 0;
-      }
-      CheckWriter(p);
-      if (poll(&pfd, 1, kInlinePollMs) > 0 && (pfd.revents & POLLIN)) {
-        uint64_t v;
-        ssize_t rd = read(p.wake_fd, &v, sizeof v);
-        (void)rd;
-      }
-      continue;
     }
     if (flush_due != 0 && now >= flush_due) {
       FlushPort(p);
       flush_due = 0;
     }
     CheckWriter(p);
+    if (!worked && poll(&pfd, 1, kInlinePollMs) > 0 && (pfd.revents & POLLIN)) {
+      uint64_t v;
+      ssize_t rd = read(p.wake_fd, &v, sizeof v);
+      (void)rd;
+    }
   }
   // Stop: the forwarder has stopped offering (the honeywall stops the engine
   // first); write the rest.

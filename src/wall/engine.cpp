@@ -881,14 +881,16 @@ void Engine::EmitFlowEnd(const Flow& f, uint8_t why, int64_t now) {
 
 void Engine::OnTimer(int64_t now) {
   last_timer_ns_ = now;
-  // Summaries of drop events held back in a second that has ended.
+  // Summaries of drop events held back in a second that has ended: looked
+  // at once per second, not on every timer tick.
   const int64_t sec = now / kSec;
-  for (size_t r = 0; r < size_t(Reason::kCount); r++) {
+  for (size_t r = 0; sec != summarised_sec_ && r < size_t(Reason::kCount); r++) {
     if (frame_drops_[r].sec != sec) FlushSuppressed(frame_drops_[r], Reason(r), -1, true, now);
     if (flow_drops_none_[r].sec != sec) FlushSuppressed(flow_drops_none_[r], Reason(r), -1, false, now);
     for (size_t h = 0; h < hp_.size(); h++)
       if (hp_[h].flow_drops[r].sec != sec) FlushSuppressed(hp_[h].flow_drops[r], Reason(r), int(h), false, now);
   }
+  summarised_sec_ = sec;
   flows_.ExpireSome(now, kExpireSlotsPerTimer, [&](Flow& f) { EmitFlowEnd(f, f.tcp == TcpState::kClosed ? 1 : 0, now); });
   if (!nat_) return;
 

@@ -165,6 +165,7 @@ class Engine {
   int64_t last_timer_ns_ = 0;
   DropLogs frame_drops_{};      // frame-drop events, per reason
   DropLogs flow_drops_none_{};  // flow-drop events of flows that belong to no honeypot
+  int64_t summarised_sec_ = -1; // second of the last OnTimer look at the DropLogs
   EngineCounters c_;
 };
 
