@@ -13,6 +13,8 @@ rounds, the order rotated each round, and prints medians with [min-max]:
                  10.0.0.2 <-> 192.0.2.10, the same filter rules, tcpdump on both ports
   hn-bridge      `honeynet wall`, bridge mode, Data Control and full capture on
   hn-nat         `honeynet wall`, nat mode, Data Control and full capture on
+  hn-bridge-busy hn-bridge with busy_poll = "20ms" (opt-in: the forwarder spins
+                 instead of sleeping while frames come; costs a CPU)
 
 End hosts run with TSO/GSO/GRO off (frames stay MTU-sized, as inspection tools
 and the honeywall need). The offloads-on case is measured too, TCP only:
@@ -68,7 +70,7 @@ from throughput import BenchError, run, nsrun, veth, host, wait_until, stop_proc
 
 PREFIX = tp.PREFIX  # hn-bench-<pid>
 FLOOD_PORT = 9
-SETUPS = ["limit", "kernel", "kernel-nat", "hn-bridge", "hn-nat",
+SETUPS = ["limit", "kernel", "kernel-nat", "hn-bridge", "hn-nat", "hn-bridge-busy",
           "limit-gso", "kernel-gso", "kernel-nat-gso", "hn-bridge-gso"]
 TITLES = {
     "limit": "limit: bare veth",
@@ -76,13 +78,15 @@ TITLES = {
     "kernel-nat": "kernel: route+NAT+nft+tcpdump",
     "hn-bridge": "honeynet bridge (DC+capture)",
     "hn-nat": "honeynet nat (DC+capture)",
+    "hn-bridge-busy": "honeynet bridge, busy_poll",
     "limit-gso": "limit, offloads on",
     "kernel-gso": "kernel bridge, offloads on",
     "kernel-nat-gso": "kernel NAT, offloads on",
     "hn-bridge-gso": "honeynet bridge, hosts w/ GSO",
 }
 TCP_ONLY = {"limit-gso", "kernel-gso", "kernel-nat-gso", "hn-bridge-gso"}
-PAIRS = [("hn-bridge", "kernel"), ("hn-nat", "kernel-nat")]
+PAIRS = [("hn-bridge", "kernel"), ("hn-nat", "kernel-nat"), ("hn-bridge-busy", "kernel")]
+BUSY_POLL = "20ms"  # hn-bridge-busy: the honeywall's busy_poll (spins this long after each frame)
 
 # nftables of the kernel baselines: rc.firewall's rules with conntrack, and a
 # log rule for new connections (in a non-initial namespace the kernel log
@@ -166,7 +170,8 @@ class Setup:
         self.tmp = tmp
         self.lab = tp.Lab(name)
         self.offloads = name.endswith("-gso")
-        self.base = name[:-4] if self.offloads else name
+        self.busy = name.endswith("-busy")
+        self.base = name[:-4] if self.offloads else name[:-5] if self.busy else name
         self.wall_ns = None
         self.ports = ("hw-in", "hw-out")
         self.target = "192.0.2.10"
@@ -266,7 +271,7 @@ class Setup:
             toml = tp.BRIDGE_TOML if self.mode == "bridge" else tp.NAT_TOML
             pcapdir = os.path.join(capdir, "pcap")
             with open(cfg, "w") as f:
-                f.write(toml.format(dir=pcapdir))
+                f.write((f'busy_poll = "{BUSY_POLL}"\n' if self.busy else "") + toml.format(dir=pcapdir))
             log = os.path.join(capdir, "wall.out")
             proc = self.lab.spawn(self.wall_ns, [self.args.honeynet, "wall", "--config", cfg], "honeywall",
                                   stdout=open(log, "w"), stderr=subprocess.STDOUT)

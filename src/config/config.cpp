@@ -635,7 +635,7 @@ void CrossCheck(Config& cfg, const std::vector<HoneypotLines>& lines, int mode_l
 
 void ParseTop(const toml::table& root, Config& cfg, Ctx& c) {
   CheckKeys(root,
-            "", {"mode", "roach_motel", "dns_servers", "ipv6", "inside", "outside", "honeypot",
+            "", {"mode", "roach_motel", "dns_servers", "ipv6", "busy_poll", "inside", "outside", "honeypot",
                  "limits", "capture", "flow"},
             c.err);
   // Lines of keys that were present (valid or not), for cross-check messages.
@@ -660,6 +660,16 @@ void ParseTop(const toml::table& root, Config& cfg, Ctx& c) {
   }
   ReadBool(root, "roach_motel", "", c, &cfg.roach_motel);
   ReadBool(root, "ipv6", "", c, &cfg.allow_ipv6);
+  if (const toml::node* n = root.get("busy_poll")) {
+    int64_t ns = 0;
+    if (ReadDuration(root, "busy_poll", "", c, &ns)) {
+      if (ns > kNsPerSec) {
+        c.err.Add(LineOf(*n), "busy_poll", "must be at most 1s (the forwarder spins that long after a frame), got " + Show(*n));
+      } else {
+        cfg.busy_poll_ns = ns;
+      }
+    }
+  }
   if (const toml::node* n = root.get("dns_servers")) {
     if (!n->is_array()) {
       c.err.Add(LineOf(*n), "dns_servers",
@@ -965,6 +975,7 @@ std::string DumpConfig(const Config& c) {
   }
   o += "]\n";
   o += std::string("ipv6 = ") + (c.allow_ipv6 ? "true" : "false") + "\n";
+  if (c.busy_poll_ns > 0) o += "busy_poll = " + Quote(FormatDuration(c.busy_poll_ns)) + "\n";
 
   o += "\n[inside]\ninterface = " + Quote(c.inside.interface) + "\n";
   if (c.inside_gateway_ip) o += "gateway_ip = " + Quote(PrefixString(*c.inside_gateway_ip)) + "\n";

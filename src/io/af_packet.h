@@ -13,12 +13,25 @@
 // until Release(). Send() copies a frame into the TX ring (the one copy on the
 // forwarding path); Flush() asks the kernel to transmit what was queued.
 //
-// Who may call: the forwarding thread that owns the port.
+// Transmit thread: the send() that hands queued frames to the kernel does the
+// kernel's whole transmit path, and on a veth or tap also the receiver's
+// (softirq runs inside it: its IP and TCP stack, the ACK it sends back). That
+// was 83 % of the forwarding thread's time under one TCP stream. With
+// tx_thread, Flush() hands the frames to a thread of
+// the port's own that calls send(), so the forwarding thread goes on reading
+// while the kernel transmits; a frame or two after a quiet spell (a ping, a
+// handshake) is still sent inline, which adds no wakeup to its latency.
+// Measured in docs/performance.md.
+//
+// Who may call: the forwarding thread that owns the port (the transmit thread
+// is private to the port).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include "common/addr.h"
 #include "common/status.h"
@@ -60,8 +73,9 @@ class AfPacketPort {
   // qdisc_bypass: send with PACKET_QDISC_BYPASS (straight to the driver; the
   // frames sent are then invisible to other packet sockets on the interface,
   // tcpdump included: only for when the honeywall captures them itself).
+  // tx_thread: transmit batches from a thread of the port's own (see above).
   static Result<std::unique_ptr<AfPacketPort>> Open(const std::string& ifname, uint32_t ring_frames = 1024,
-                                                    bool qdisc_bypass = false);
+                                                    bool qdisc_bypass = false, bool tx_thread = false);
   ~AfPacketPort();
   AfPacketPort(const AfPacketPort&) = delete;
   AfPacketPort& operator=(const AfPacketPort&) = delete;
@@ -103,6 +117,9 @@ class AfPacketPort {
 
  private:
   AfPacketPort() = default;
+  void SendNow();        // one non-blocking send() of everything queued, on this thread
+  void TxThreadLoop();   // the transmit thread
+  void WaitTxThreadIdle();
   int fd_ = -1;
   std::string name_;
   int ifindex_ = 0;
@@ -120,6 +137,16 @@ class AfPacketPort {
   bool rx_held_ = false;      // Next() returned the frame at rx_idx_ and it is not released yet
   bool tx_reserved_ = false;  // Reserve() handed out the slot at tx_idx_, Commit() pending
   PortStats stats_;
+
+  // Transmit thread (tx_thread): the forwarding thread bumps tx_gen_ after
+  // queuing and sets tx_kick_ to 1 to wake it; the thread sends until tx_gen_
+  // stops moving, then stores 0 and sleeps (std::atomic::wait, a futex).
+  std::thread tx_thread_;
+  std::atomic<uint32_t> tx_kick_{0};
+  std::atomic<uint64_t> tx_gen_{0};
+  std::atomic<int> tx_thread_error_{0};  // a hard send() error the thread met; the owner discards
+  std::atomic<bool> tx_stop_{false};
+  int64_t last_flush_ns_ = 0;  // monotonic time of the last Flush() that had frames (owner thread only)
 };
 
 }  // namespace hn

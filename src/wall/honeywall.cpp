@@ -205,7 +205,7 @@ bool Honeywall::Impl::ReopenPort(int i) {
   auto changes = DisableOffloads(Name(i));
   if (!changes.ok()) return blocked(changes.status().message());
   for (const std::string& line : changes.value()) say(line);
-  auto port = AfPacketPort::Open(Name(i), kPortRingFrames, inline_capture != nullptr);
+  auto port = AfPacketPort::Open(Name(i), kPortRingFrames, inline_capture != nullptr, /*tx_thread=*/true);
   if (!port.ok()) return blocked(port.status().message());
   port_owner[i] = std::move(port.value());
   ports[i] = port_owner[i].get();
@@ -313,7 +313,7 @@ Result<std::unique_ptr<Honeywall>> Honeywall::Open(const Config& cfg, Say say) {
   // skip the qdisc layer and the kernel's copies to other packet sockets.
   const bool inline_cap = cfg.capture.pcap && cfg.capture.inline_capture;
   for (int i = 0; i < 2; i++) {
-    auto port = AfPacketPort::Open(*names[i], kPortRingFrames, inline_cap);
+    auto port = AfPacketPort::Open(*names[i], kPortRingFrames, inline_cap, /*tx_thread=*/true);
     if (!port.ok()) return port.status();
     m.port_owner[i] = std::move(port.value());
     m.ports[i] = m.port_owner[i].get();
@@ -366,14 +366,19 @@ Status Honeywall::Run(const std::atomic<bool>& stop, const std::function<void()>
   int64_t last_stats = last_timer;
 
   int64_t next_link_check = last_timer;
+  int64_t last_frame = 0;  // monotonic time of the last loop turn that had frames (busy_poll)
   pollfd pfd[2];
   while (!stop.load(std::memory_order_relaxed)) {
     for (int port = 0; port < 2; port++) pfd[port] = {m.ports[port] ? m.ports[port]->fd() : -1, POLLIN, 0};
-    int n = ::poll(pfd, 2, 5);
+    // busy_poll: right after frames, look again without sleeping (poll() with
+    // timeout 0) until the rings have been empty for busy_poll_ns.
+    const bool spin = m.cfg.busy_poll_ns > 0 && MonoNowNs() - last_frame < m.cfg.busy_poll_ns;
+    int n = ::poll(pfd, 2, spin ? 0 : 5);
     if (n < 0 && errno != EINTR) return Status::Error(fmt::format("poll: {}", std::strerror(errno)));
     for (int port = 0; port < 2; port++) {
       if (n > 0 && (pfd[port].revents & (POLLERR | POLLHUP | POLLNVAL))) m.OnPortError(port);
     }
+    bool got_frames = false;
     for (int port = 0; port < 2; port++) {
       AfPacketPort* p = m.ports[port];
       if (p == nullptr) continue;
@@ -391,12 +396,14 @@ Status Honeywall::Run(const std::atomic<bool>& stop, const std::function<void()>
           m.engine->OnFrame(port, f.data, f.len, ts, f.csum_not_ready);
         }
         p->Release();
+        got_frames = true;
       }
     }
     for (AfPacketPort* p : m.ports)
       if (p != nullptr) p->Flush();
 
     const int64_t mono = MonoNowNs();
+    if (got_frames) last_frame = mono;
     if (mono - last_timer >= kTimerNs) {
       last_timer = mono;
       m.tx->now_ns = WallNowNs();

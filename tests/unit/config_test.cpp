@@ -72,6 +72,7 @@ void ExpectSameConfig(const Config& a, const Config& b) {
   EXPECT_EQ(a.roach_motel, b.roach_motel);
   EXPECT_EQ(a.dns_servers, b.dns_servers);
   EXPECT_EQ(a.allow_ipv6, b.allow_ipv6);
+  EXPECT_EQ(a.busy_poll_ns, b.busy_poll_ns);
   EXPECT_EQ(a.capture.dir, b.capture.dir);
   EXPECT_EQ(a.capture.pcap, b.capture.pcap);
   EXPECT_EQ(a.capture.rotate_bytes, b.capture.rotate_bytes);
@@ -112,6 +113,7 @@ TEST(ConfigDefaults, EveryKeyHasItsDocumentedDefault) {
   EXPECT_FALSE(c.roach_motel);
   EXPECT_TRUE(c.dns_servers.empty());
   EXPECT_FALSE(c.allow_ipv6);
+  EXPECT_EQ(c.busy_poll_ns, 0);
   EXPECT_EQ(c.inside.interface, "hw-in");
   EXPECT_FALSE(c.inside.mac);
   EXPECT_FALSE(c.inside_gateway_ip);
@@ -151,6 +153,7 @@ const std::string kEveryKey = R"(mode = "nat"
 roach_motel = true
 dns_servers = ["192.0.2.53", "198.51.100.53"]
 ipv6 = true
+busy_poll = "250us"
 [inside]
 interface = "tap-in0"
 gateway_ip = "10.1.0.1/16"
@@ -202,6 +205,7 @@ TEST(ConfigParse, EveryKeyIsRead) {
   EXPECT_TRUE(c.roach_motel);
   EXPECT_EQ(c.dns_servers, (std::vector<Ip4>{IP("192.0.2.53"), IP("198.51.100.53")}));
   EXPECT_TRUE(c.allow_ipv6);
+  EXPECT_EQ(c.busy_poll_ns, 250'000);
   EXPECT_EQ(c.inside.interface, "tap-in0");
   ASSERT_TRUE(c.inside_gateway_ip);
   EXPECT_EQ(c.inside_gateway_ip->addr, IP("10.1.0.1"));
@@ -459,6 +463,8 @@ TEST(ConfigErrors, BadDurations) {
   EXPECT_TRUE(HasError(kHp + "[flow]\ntcp_timeout = \"1000d\"\n", 5, "flow.tcp_timeout", "365d"));
   EXPECT_TRUE(HasError(kHp + "[limits]\nwindow = \"token-bucket\"\nperiod = \"0m\"\n", 6, "limits.period",
                        "got \"0m\""));
+  EXPECT_TRUE(HasError("busy_poll = \"0s\"\n" + kHp, 1, "busy_poll", "duration > 0"));
+  EXPECT_TRUE(HasError("busy_poll = \"2s\"\n" + kHp, 1, "busy_poll", "at most 1s"));
 }
 
 TEST(ConfigErrors, PeriodOnlyWithTokenBucket) {
