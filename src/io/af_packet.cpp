@@ -17,6 +17,7 @@
 #include <arpa/inet.h>
 #include <linux/if_ether.h>
 #include <linux/if_packet.h>
+#include <endian.h>
 #include <net/if.h>
 #include <net/if_arp.h>
 #include <sys/ioctl.h>
@@ -37,6 +38,20 @@ namespace {
 constexpr uint32_t kEthHeader = 14;
 constexpr uint32_t kVlanTag = 4;
 constexpr uint16_t kTpid8021Q = 0x8100;
+// The virtio-net header PACKET_VNET_HDR puts before each frame
+// (include/uapi/linux/virtio_net.h, struct virtio_net_hdr; that header is not
+// C++-clean). Little-endian fields on every host this runs on (vio_le()).
+struct virtio_net_hdr {
+  uint8_t flags;
+  uint8_t gso_type;
+  uint16_t hdr_len;
+  uint16_t gso_size;
+  uint16_t csum_start;
+  uint16_t csum_offset;
+};
+static_assert(sizeof(virtio_net_hdr) == 10);
+constexpr uint8_t VIRTIO_NET_HDR_F_NEEDS_CSUM = 1;
+constexpr uint8_t VIRTIO_NET_HDR_GSO_NONE = 0;
 // Where V2 TX frame data starts in a slot (no PACKET_TX_HAS_OFF).
 constexpr uint32_t kTxDataOffset = TPACKET2_HDRLEN - sizeof(sockaddr_ll);
 // tp_status bit the kernel never uses; we set it on an RX slot we own once the
@@ -85,9 +100,9 @@ uint32_t RoundUpPow2(uint32_t v) {
 // TPACKET_ALIGN(TPACKET2_HDRLEN + 16) - 14 (it reserves at least 16 bytes for
 // it), then the payload; on top we keep 4 bytes for an inner VLAN tag (QinQ)
 // and 8 spare. Slots are powers of two and at least 2048.
-uint32_t FrameSizeFor(uint32_t mtu) {
-  uint32_t need = TPACKET_ALIGN(TPACKET2_HDRLEN + 16) + kVlanTag + 8 + mtu;
-  need = std::max<uint32_t>(need, TPACKET2_HDRLEN + kVlanTag + kEthHeader + 8 + mtu);
+uint32_t FrameSizeFor(uint32_t mtu, uint32_t vnet) {
+  uint32_t need = TPACKET_ALIGN(TPACKET2_HDRLEN + 16) + vnet + kVlanTag + 8 + mtu;
+  need = std::max<uint32_t>(need, TPACKET2_HDRLEN + vnet + kVlanTag + kEthHeader + 8 + mtu);
   return std::max<uint32_t>(2048, RoundUpPow2(need));
 }
 
@@ -121,7 +136,7 @@ bool ReinsertVlan(uint8_t* slot, tpacket2_hdr* h, uint32_t status) {
 }  // namespace
 
 Result<std::unique_ptr<AfPacketPort>> AfPacketPort::Open(const std::string& ifname, uint32_t ring_frames,
-                                                         bool qdisc_bypass, bool tx_thread) {
+                                                         bool qdisc_bypass, bool tx_thread, bool vnet_hdr) {
   if (ifname.empty() || ifname.size() >= IFNAMSIZ) {
     return Status::Error("interface name '" + ifname + "' is not valid (1 to " +
                          std::to_string(IFNAMSIZ - 1) + " characters)");
@@ -171,7 +186,15 @@ Result<std::unique_ptr<AfPacketPort>> AfPacketPort::Open(const std::string& ifna
     if (Status s = setopt(SOL_PACKET, PACKET_QDISC_BYPASS, 1, "PACKET_QDISC_BYPASS"); !s.ok()) return s;
   }
 
-  p->frame_size_ = FrameSizeFor(p->mtu_);
+  if (vnet_hdr) {
+    // Before the rings exist (the kernel refuses it after). A kernel without
+    // virtio-net headers on packet rings (< 5.8 for RX) says EINVAL: go on
+    // without them; frames are then summed here as before.
+    int one = 1;
+    if (::setsockopt(p->fd_, SOL_PACKET, PACKET_VNET_HDR, &one, sizeof(one)) == 0)
+      p->vnet_ = sizeof(virtio_net_hdr);
+  }
+  p->frame_size_ = FrameSizeFor(p->mtu_, p->vnet_);
   uint32_t block_size = std::max<uint32_t>(uint32_t(::sysconf(_SC_PAGESIZE)), p->frame_size_);
   uint32_t per_block = block_size / p->frame_size_;
   p->frames_ = std::max(ring_frames, per_block);
@@ -238,7 +261,17 @@ bool AfPacketPort::Next(RxFrame* f) {
     if ((status & TP_STATUS_USER) == 0) return false;
     if (!rx_held_) {
       if ((status & TP_STATUS_VLAN_VALID) && !(status & kTagReinserted)) {
-        if (!ReinsertVlan(slot, h, status)) {
+        // The virtio-net header sits just before the MAC header, where the tag
+        // goes: keep it, and put it back before the frame's new start with its
+        // offsets moved by the tag.
+        virtio_net_hdr vh{};
+        const bool vh_ok = vnet_ != 0 && h->tp_mac >= sizeof(tpacket2_hdr) + kVlanTag + vnet_;
+        if (vh_ok) std::memcpy(&vh, slot + h->tp_mac - vnet_, sizeof vh);
+        if (vh_ok && (vh.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM))
+          vh.csum_start = htole16(uint16_t(le16toh(vh.csum_start) + kVlanTag));
+        const bool reinserted = (vnet_ == 0 || vh_ok) && ReinsertVlan(slot, h, status);
+        if (reinserted && vh_ok) std::memcpy(slot + h->tp_mac - vnet_, &vh, sizeof vh);
+        if (!reinserted) {
           // Cannot show the frame as it was on the wire: drop it, count it.
           ++stats_.rx_truncated;
           StoreStatus(h, TP_STATUS_KERNEL);
@@ -257,6 +290,15 @@ bool AfPacketPort::Next(RxFrame* f) {
     f->ts_ns = int64_t(h->tp_sec) * 1000000000 + int64_t(h->tp_nsec);
     f->csum_not_ready = (status & TP_STATUS_CSUMNOTREADY) != 0;
     f->vlan_stripped = (status & TP_STATUS_VLAN_VALID) != 0;
+    f->csum_start = f->csum_offset = 0;
+    if (vnet_ != 0 && f->csum_not_ready) {
+      virtio_net_hdr vh;
+      std::memcpy(&vh, slot + h->tp_mac - vnet_, sizeof vh);
+      if (vh.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) {
+        f->csum_start = le16toh(vh.csum_start);
+        f->csum_offset = le16toh(vh.csum_offset);
+      }
+    }
     return true;
   }
 }
@@ -270,14 +312,14 @@ void AfPacketPort::Release() {
 
 // Longest frame the kernel will transmit: the link MTU plus the Ethernet
 // header, plus 4 when the frame carries an 802.1Q tag; and what fits a slot.
-static uint32_t MaxTxLen(uint32_t mtu, uint32_t frame_size, const uint8_t* frame, uint32_t len) {
+static uint32_t MaxTxLen(uint32_t mtu, uint32_t room, const uint8_t* frame, uint32_t len) {
   uint32_t link = mtu + kEthHeader;
   if (len >= kEthHeader && frame[12] == 0x81 && frame[13] == 0x00) link += kVlanTag;
-  return std::min(link, frame_size - kTxDataOffset);
+  return std::min(link, room);
 }
 
 bool AfPacketPort::Send(const uint8_t* frame, uint32_t len) {
-  if (len < kEthHeader || len > MaxTxLen(mtu_, frame_size_, frame, len)) {
+  if (len < kEthHeader || len > MaxTxLen(mtu_, frame_size_ - kTxDataOffset - vnet_, frame, len)) {
     ++stats_.tx_errors;
     return false;
   }
@@ -313,20 +355,32 @@ uint8_t* AfPacketPort::Reserve(uint32_t* max_len) {
     }
     tx_reserved_ = true;
   }
-  *max_len = std::min(mtu_ + kEthHeader + kVlanTag, frame_size_ - kTxDataOffset);
-  return slot + kTxDataOffset;
+  *max_len = std::min(mtu_ + kEthHeader + kVlanTag, frame_size_ - kTxDataOffset - vnet_);
+  // A virtio-net header first (with vnet_): none of its offloads unless SetTxChecksum() asks.
+  if (vnet_ != 0) std::memset(slot + kTxDataOffset, 0, vnet_);
+  return slot + kTxDataOffset + vnet_;
+}
+
+void AfPacketPort::SetTxChecksum(uint16_t csum_start, uint16_t csum_offset) {
+  if (!tx_reserved_ || vnet_ == 0) return;
+  virtio_net_hdr vh{};
+  vh.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+  vh.gso_type = VIRTIO_NET_HDR_GSO_NONE;
+  vh.csum_start = htole16(csum_start);
+  vh.csum_offset = htole16(csum_offset);
+  std::memcpy(tx_ring_ + size_t(tx_idx_) * frame_size_ + kTxDataOffset, &vh, sizeof vh);
 }
 
 bool AfPacketPort::Commit(uint32_t len) {
   if (!tx_reserved_) return false;
   tx_reserved_ = false;
   uint8_t* slot = tx_ring_ + size_t(tx_idx_) * frame_size_;
-  if (len < kEthHeader || len > MaxTxLen(mtu_, frame_size_, slot + kTxDataOffset, len)) {
+  if (len < kEthHeader || len > MaxTxLen(mtu_, frame_size_ - kTxDataOffset - vnet_, slot + kTxDataOffset + vnet_, len)) {
     ++stats_.tx_errors;  // slot stays AVAILABLE, nothing queued
     return false;
   }
   tpacket2_hdr* h = Hdr(slot);
-  h->tp_len = len;
+  h->tp_len = len + vnet_;
   StoreStatus(h, TP_STATUS_SEND_REQUEST);
   tx_idx_ = (tx_idx_ + 1) & (frames_ - 1);
   ++tx_pending_;

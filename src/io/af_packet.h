@@ -44,6 +44,12 @@ struct RxFrame {
   uint32_t wire_len = 0;    // original length; > len means the ring frame truncated it
   int64_t ts_ns = 0;        // kernel receive timestamp, wall clock
   bool csum_not_ready = false;  // TP_STATUS_CSUMNOTREADY: L4 checksum not filled in yet
+  // With a virtio-net header (PACKET_VNET_HDR): where the sender left its
+  // checksum to be done (RFC 1071 sum from csum_start to the end, stored at
+  // csum_start + csum_offset; offsets from the frame's first byte). The field
+  // holds the pseudo-header sum, not inverted. Valid when csum_start != 0.
+  uint16_t csum_start = 0;
+  uint16_t csum_offset = 0;
   bool vlan_stripped = false;   // kernel stripped an 802.1Q tag (we re-insert it: see .cpp)
 };
 
@@ -74,8 +80,13 @@ class AfPacketPort {
   // frames sent are then invisible to other packet sockets on the interface,
   // tcpdump included: only for when the honeywall captures them itself).
   // tx_thread: transmit batches from a thread of the port's own (see above).
+  // vnet_hdr: ask for a virtio-net header on every frame (PACKET_VNET_HDR), so a
+  // frame whose sender left the checksum to offload can be sent on as it is,
+  // with the same instruction (SetTxChecksum), instead of being summed here and
+  // again by the receiver; has_vnet_hdr() says whether the kernel agreed.
   static Result<std::unique_ptr<AfPacketPort>> Open(const std::string& ifname, uint32_t ring_frames = 1024,
-                                                    bool qdisc_bypass = false, bool tx_thread = false);
+                                                    bool qdisc_bypass = false, bool tx_thread = false,
+                                                    bool vnet_hdr = false);
   ~AfPacketPort();
   AfPacketPort(const AfPacketPort&) = delete;
   AfPacketPort& operator=(const AfPacketPort&) = delete;
@@ -85,6 +96,7 @@ class AfPacketPort {
   int ifindex() const { return ifindex_; }
   Mac mac() const { return mac_; }
   uint32_t mtu() const { return mtu_; }
+  bool has_vnet_hdr() const { return vnet_ != 0; }
 
   // The next received frame, or false when the RX ring has none ready.
   bool Next(RxFrame* f);
@@ -97,6 +109,10 @@ class AfPacketPort {
   // Reserves a TX slot and returns where to write up to max_len bytes, for building
   // a frame in place (ARP replies, ICMP errors); Commit(len) queues it.
   uint8_t* Reserve(uint32_t* max_len);
+  // Between Reserve() and Commit(): the frame's L4 checksum is left for the
+  // kernel/receiver to finish (csum_start/csum_offset as in RxFrame). Only with
+  // has_vnet_hdr(); ignored otherwise.
+  void SetTxChecksum(uint16_t csum_start, uint16_t csum_offset);
   // True when the frame was queued (false: bad length, counted in tx_errors).
   bool Commit(uint32_t len);
   // Kicks the kernel to send queued frames (non-blocking). Cheap when nothing is queued.
@@ -130,6 +146,7 @@ class AfPacketPort {
   size_t ring_bytes_ = 0;  // each ring
   uint32_t frame_size_ = 0;
   uint32_t frames_ = 0;
+  uint32_t vnet_ = 0;  // bytes of virtio-net header before each frame in both rings (0 or 10)
   uint32_t rx_idx_ = 0;
   uint32_t tx_idx_ = 0;
   uint32_t tx_pending_ = 0;

@@ -141,7 +141,10 @@ bool Engine::SendCopy(int port, const uint8_t* data, uint32_t len) {
     return false;
   }
   std::memcpy(slot, data, len);
-  tx_->Commit(port, len);
+  if (partial_ && data == cur_data_)
+    tx_->CommitPartial(port, len, cur_csum_start_, cur_csum_offset_);
+  else
+    tx_->Commit(port, len);
   Inc(c_.tx_frames[port]);
   Inc(c_.tx_bytes[port], len);
   return true;
@@ -195,7 +198,12 @@ void Engine::Start(int64_t now_ns) {
 
 // ---------------------------------------------------------------- frames
 
-void Engine::OnFrame(int port, uint8_t* data, uint32_t len, int64_t now, bool csum_not_ready) {
+void Engine::OnFrame(int port, uint8_t* data, uint32_t len, int64_t now, bool csum_not_ready,
+                     uint16_t csum_start, uint16_t csum_offset) {
+  cur_data_ = data;
+  cur_csum_start_ = csum_start;
+  cur_csum_offset_ = csum_offset;
+  partial_ = false;
   Inc(c_.rx_frames[port]);
   Inc(c_.rx_bytes[port], len);
 
@@ -315,10 +323,34 @@ void Engine::HandleArp(int port, Packet& p, int64_t now) {
   }
 }
 
+bool Engine::LeaveChecksum(const Packet& p) const {
+  if (cur_csum_start_ == 0 || !tx_->CanLeaveChecksum() || !p.has_l4 || p.is_fragment) return false;
+  if (cur_csum_start_ != p.l4_off) return false;
+  if (p.ip_proto == kProtoTcp) return cur_csum_offset_ == 16 && p.l4_len >= 20;
+  if (p.ip_proto == kProtoUdp) return cur_csum_offset_ == 6 && p.l4_len >= 8;
+  return false;
+}
+
+void Engine::UpdateL4Checksum(uint8_t* field, uint32_t old_a, uint32_t new_a) const {
+  if (!partial_) {
+    ChecksumUpdate32(field, old_a, new_a);
+    return;
+  }
+  // Partial: the field is F = sum(pseudo-header), and F' = F - old + new;
+  // ChecksumUpdate32 computes ~(~HC - old + new), so run it on ~F.
+  Store16(field, uint16_t(~Load16(field)));
+  ChecksumUpdate32(field, old_a, new_a);
+  Store16(field, uint16_t(~Load16(field)));
+}
+
 void Engine::HandleIp(int port, Packet& p, int64_t now, bool csum_not_ready) {
   if (csum_not_ready && p.is_ipv4()) {
-    RecomputeChecksums(&p);
-    Inc(c_.checksums_finished);
+    if (LeaveChecksum(p)) {
+      partial_ = true;  // forwarded as it came: the receiver (or its NIC) finishes it
+    } else {
+      RecomputeChecksums(&p);
+      Inc(c_.checksums_finished);
+    }
   }
   const bool v6 = p.is_ipv6();
   const Ip4 src = v6 ? Ip4{} : Ip4::FromNet(p.data + p.ip_src_off);
@@ -618,8 +650,14 @@ void Engine::ForwardIp(int port, Packet& p, Flow* /*f*/, int hp, int64_t now) {
   NatRewrite(p, kOutside, h);
   port_mac_[kInside].CopyTo(p.data + 6);
   if (!h.mac_known) {
-    // Hold one frame (the newest) until the honeypot answers ARP.
+    // Hold one frame (the newest) until the honeypot answers ARP. It leaves
+    // later as a frame of our own: finish a partial checksum first.
     if (p.len <= h.pending.size()) {
+      if (partial_) {
+        RecomputeChecksums(&p);
+        Inc(c_.checksums_finished);
+        partial_ = false;
+      }
       std::memcpy(h.pending.data(), p.data, p.len);
       h.pending_len = p.len;
       h.pending_ns = now;
@@ -654,7 +692,9 @@ void Engine::NatRewrite(Packet& p, int from_port, const Honeypot& h) {
 
   uint8_t* l4 = p.data + p.l4_off;
   if (p.ip_proto == kProtoTcp && p.l4_len >= 18) {
-    ChecksumUpdate32(l4 + 16, old_a, new_a);
+    UpdateL4Checksum(l4 + 16, old_a, new_a);
+  } else if (p.ip_proto == kProtoUdp && p.l4_len >= 8 && partial_) {
+    UpdateL4Checksum(l4 + 6, old_a, new_a);
   } else if (p.ip_proto == kProtoUdp && p.l4_len >= 8 && Load16(l4 + 6) != 0) {
     ChecksumUpdate32(l4 + 6, old_a, new_a);
     if (Load16(l4 + 6) == 0) Store16(l4 + 6, 0xffff);

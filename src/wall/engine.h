@@ -31,11 +31,18 @@ inline constexpr int kOutside = 1;
 
 // Where the engine puts frames. Reserve() returns a buffer of at least
 // *max_len bytes in the port's TX ring (nullptr when full); Commit() queues it.
+// A sink whose ports can pass on "L4 checksum left to the receiver" (virtio-net
+// headers) says so with CanLeaveChecksum(); the engine then forwards such
+// frames with CommitPartial() instead of summing them (never asked otherwise).
 class TxSink {
  public:
   virtual ~TxSink() = default;
   virtual uint8_t* Reserve(int port, uint32_t* max_len) = 0;
   virtual void Commit(int port, uint32_t len) = 0;
+  virtual bool CanLeaveChecksum() const { return false; }
+  virtual void CommitPartial(int port, uint32_t len, uint16_t /*csum_start*/, uint16_t /*csum_offset*/) {
+    Commit(port, len);
+  }
 };
 
 class EventSink {
@@ -79,8 +86,12 @@ class Engine {
   // nat: asks for the upstream gateway's MAC. Call once before frames.
   void Start(int64_t now_ns);
   // One received frame on port (kInside/kOutside). data is writable and may be
-  // rewritten. csum_not_ready: the kernel left the L4 checksum partial.
-  void OnFrame(int port, uint8_t* data, uint32_t len, int64_t now_ns, bool csum_not_ready = false);
+  // rewritten. csum_not_ready: the kernel left the L4 checksum partial;
+  // csum_start/csum_offset (non-zero: from a virtio-net header) say where. A
+  // partial TCP/UDP checksum is then passed on as partial when the sink can
+  // (NAT adjusts the pseudo-header sum in it), else completed here.
+  void OnFrame(int port, uint8_t* data, uint32_t len, int64_t now_ns, bool csum_not_ready = false,
+               uint16_t csum_start = 0, uint16_t csum_offset = 0);
   // Periodic work: flow expiry, ARP refresh, pending frames. Call every few ms.
   void OnTimer(int64_t now_ns);
   // Ends every flow (flow events with reason shutdown).
@@ -135,6 +146,11 @@ class Engine {
   void EmitFlowEnd(const Flow& f, uint8_t why, int64_t now);
   void UpdateTcp(Flow* f, const Packet& p, bool reply);
   bool SendCopy(int port, const uint8_t* data, uint32_t len);
+  // The frame in hand may keep its partial checksum (see OnFrame).
+  bool LeaveChecksum(const Packet& p) const;
+  // Updates an L4 checksum field for an address change: a final checksum
+  // (RFC 1624), or a partial one (the pseudo-header sum, not inverted).
+  void UpdateL4Checksum(uint8_t* field, uint32_t old_a, uint32_t new_a) const;
   void SendArp(int port, uint16_t op, const Mac& sha, Ip4 spa, const Mac& tha, Ip4 tpa, const Mac& eth_dst);
   void SendIcmpError(int port, const Packet& p, uint8_t type, uint8_t code, Ip4 from, int64_t now);
   void SendEchoReply(int port, const Packet& p);
@@ -151,6 +167,11 @@ class Engine {
 
   const Config& cfg_;
   bool nat_;
+  // The frame being handled by OnFrame: its bytes, and where its L4 checksum
+  // is left partial when partial_ (forwarded with CommitPartial).
+  const uint8_t* cur_data_ = nullptr;
+  uint16_t cur_csum_start_ = 0, cur_csum_offset_ = 0;
+  bool partial_ = false;
   TxSink* tx_;
   EventSink* ev_;
   std::vector<Honeypot> hp_;

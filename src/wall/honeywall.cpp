@@ -79,6 +79,13 @@ class PortSink : public TxSink {
     slot_[port] = ports_[port]->Reserve(max_len);
     return slot_[port];
   }
+  bool CanLeaveChecksum() const override {
+    return ports_[0] != nullptr && ports_[1] != nullptr && ports_[0]->has_vnet_hdr() && ports_[1]->has_vnet_hdr();
+  }
+  void CommitPartial(int port, uint32_t len, uint16_t csum_start, uint16_t csum_offset) override {
+    if (ports_[port] != nullptr) ports_[port]->SetTxChecksum(csum_start, csum_offset);
+    Commit(port, len);
+  }
   void Commit(int port, uint32_t len) override {
     if (ports_[port] == nullptr) return;
     if (ports_[port]->Commit(len) && capture_ != nullptr && slot_[port] != nullptr)
@@ -205,7 +212,7 @@ bool Honeywall::Impl::ReopenPort(int i) {
   auto changes = DisableOffloads(Name(i));
   if (!changes.ok()) return blocked(changes.status().message());
   for (const std::string& line : changes.value()) say(line);
-  auto port = AfPacketPort::Open(Name(i), kPortRingFrames, inline_capture != nullptr, /*tx_thread=*/true);
+  auto port = AfPacketPort::Open(Name(i), kPortRingFrames, inline_capture != nullptr, /*tx_thread=*/true, /*vnet_hdr=*/true);
   if (!port.ok()) return blocked(port.status().message());
   port_owner[i] = std::move(port.value());
   ports[i] = port_owner[i].get();
@@ -313,7 +320,7 @@ Result<std::unique_ptr<Honeywall>> Honeywall::Open(const Config& cfg, Say say) {
   // skip the qdisc layer and the kernel's copies to other packet sockets.
   const bool inline_cap = cfg.capture.pcap && cfg.capture.inline_capture;
   for (int i = 0; i < 2; i++) {
-    auto port = AfPacketPort::Open(*names[i], kPortRingFrames, inline_cap, /*tx_thread=*/true);
+    auto port = AfPacketPort::Open(*names[i], kPortRingFrames, inline_cap, /*tx_thread=*/true, /*vnet_hdr=*/true);
     if (!port.ok()) return port.status();
     m.port_owner[i] = std::move(port.value());
     m.ports[i] = m.port_owner[i].get();
@@ -393,7 +400,7 @@ Status Honeywall::Run(const std::atomic<bool>& stop, const std::function<void()>
           m.health[port].rx_ignored++;  // fail closed: a port that failed its checks forwards nothing
         } else if (f.wire_len <= f.len) {
           m.tx->now_ns = ts;
-          m.engine->OnFrame(port, f.data, f.len, ts, f.csum_not_ready);
+          m.engine->OnFrame(port, f.data, f.len, ts, f.csum_not_ready, f.csum_start, f.csum_offset);
         }
         p->Release();
         got_frames = true;

@@ -16,6 +16,7 @@ using namespace hn::test;
 struct Sent {
   int port;
   std::vector<uint8_t> bytes;
+  uint16_t csum_start = 0, csum_offset = 0;  // CommitPartial: checksum left to the receiver
 };
 
 class FakeTx : public TxSink {
@@ -31,8 +32,16 @@ class FakeTx : public TxSink {
     EXPECT_EQ(port, port_);
     sent.push_back({port, std::vector<uint8_t>(buf_.begin(), buf_.begin() + len)});
   }
+  bool CanLeaveChecksum() const override { return leave_checksum; }
+  void CommitPartial(int port, uint32_t len, uint16_t start, uint16_t offset) override {
+    EXPECT_TRUE(leave_checksum);
+    Commit(port, len);
+    sent.back().csum_start = start;
+    sent.back().csum_offset = offset;
+  }
   std::deque<Sent> sent;
   bool full = false;
+  bool leave_checksum = false;  // ports with virtio-net headers
 
  private:
   std::vector<uint8_t> buf_;
@@ -104,6 +113,33 @@ class EngineTest : public ::testing::Test {
     tx.sent.clear();
     engine->OnFrame(port, f.data(), uint32_t(f.size()), t);
     return {tx.sent.begin(), tx.sent.end()};
+  }
+  // Feeds an IPv4 TCP/UDP frame the way a sender with checksum offload hands it
+  // over: the L4 checksum field holds only the pseudo-header sum, and the
+  // kernel says where the sum starts and where it goes.
+  std::vector<Sent> FeedPartial(int port, std::vector<uint8_t> f) {
+    Packet p;
+    EXPECT_EQ(Decode(f.data(), uint32_t(f.size()), &p), DecodeError::kOk);
+    const uint16_t field = p.ip_proto == kProtoTcp ? 16 : 6;
+    uint8_t ph[12];
+    std::memcpy(ph, p.data + p.ip_src_off, 4);
+    std::memcpy(ph + 4, p.data + p.ip_dst_off, 4);
+    ph[8] = 0;
+    ph[9] = p.ip_proto;
+    Store16(ph + 10, p.l4_len);
+    Store16(f.data() + p.l4_off + field, uint16_t(~ChecksumFinish(ChecksumPartial(ph, sizeof ph))));
+    tx.sent.clear();
+    engine->OnFrame(port, f.data(), uint32_t(f.size()), kT0, true, uint16_t(p.l4_off), field);
+    return {tx.sent.begin(), tx.sent.end()};
+  }
+  // What the receiver (or its NIC) does with a frame sent with its checksum left
+  // partial: sums from csum_start to the end and stores the result.
+  static std::vector<uint8_t> Finish(const Sent& s) {
+    std::vector<uint8_t> f = s.bytes;
+    if (s.csum_start == 0) return f;
+    Store16(f.data() + s.csum_start + s.csum_offset,
+            ChecksumFinish(ChecksumPartial(f.data() + s.csum_start, f.size() - s.csum_start)));
+    return f;
   }
   std::vector<uint8_t> Syn(Mac src_mac, Mac dst_mac, const char* src, const char* dst, uint16_t sport,
                            uint16_t dport, uint8_t flags = kSyn, uint8_t ttl = 64) {
@@ -467,6 +503,62 @@ TEST_F(EngineTest, NatAnswersPingToGateway) {
   EXPECT_EQ(p.icmp_type, 0);
   EXPECT_EQ(Ip4::FromNet(p.data + p.ip_src_off), I("10.0.0.1"));
   EXPECT_TRUE(ChecksumsValid(r[0].bytes));
+}
+
+// Checksum offload passed through (virtio-net headers): a frame whose sender
+// left its TCP/UDP checksum partial leaves partial with the same offsets
+// (nothing summed here); NAT adjusts the pseudo-header sum in it so that what
+// the receiver finishes is right. Without the ports' support it is completed.
+TEST_F(EngineTest, PartialChecksumsPassThroughBridgeAndNat) {
+  for (bool nat : {false, true}) {
+    for (bool leave : {true, false}) {
+      SCOPED_TRACE(std::string(nat ? "nat" : "bridge") + (leave ? ", left partial" : ", completed"));
+      tx.leave_checksum = leave;
+      Make(nat ? NatConfig() : BridgeConfig());
+      const Mac in_dst = nat ? kWallIn : kOutMac;
+      const char* hp_ip = nat ? "10.0.0.2" : "192.0.2.10";
+      if (nat) {
+        LearnGateway();
+        Feed(kInside, Arp(M("ff:ff:ff:ff:ff:ff"), kHpMac, 1, I("10.0.0.2"), Mac{}, I("10.0.0.1")));
+      }
+      const uint64_t finished0 = engine->counters().checksums_finished.load();
+      Ip4Spec us{I(hp_ip), I("192.0.2.20"), kProtoUdp};
+      std::vector<std::pair<int, std::vector<uint8_t>>> frames = {
+          {kInside, Syn(kHpMac, in_dst, hp_ip, "192.0.2.20", 40000, 80)},
+          {kOutside, Syn(nat ? kGwMac : kOutMac, nat ? kWallOut : kHpMac, "192.0.2.20", "192.0.2.10", 80, 40000,
+                         kSyn | kAck)},
+          {kInside, Ipv4Frame(in_dst, kHpMac, us, UdpDgram(us.src, us.dst, 5000, 9999, "partial payload", false))},
+      };
+      for (auto& [port, f] : frames) {
+        auto out = FeedPartial(port, f);
+        ASSERT_EQ(out.size(), 1u);
+        EXPECT_EQ(out[0].port, port ^ 1);
+        if (leave) {
+          EXPECT_EQ(out[0].csum_start, 34);  // Ethernet 14 + IPv4 20
+          EXPECT_TRUE(out[0].csum_offset == 16 || out[0].csum_offset == 6);
+          EXPECT_FALSE(ChecksumsValid(out[0].bytes));  // still partial on the way
+        } else {
+          EXPECT_EQ(out[0].csum_start, 0);
+        }
+        EXPECT_TRUE(ChecksumsValid(Finish(out[0])));
+      }
+      EXPECT_EQ(engine->counters().checksums_finished.load() - finished0, leave ? 0u : 3u);
+    }
+  }
+}
+
+// nat: a partial frame held until the honeypot answers ARP leaves later as a
+// frame of our own, so it is completed before it is held.
+TEST_F(EngineTest, NatHeldPartialFrameIsCompleted) {
+  tx.leave_checksum = true;
+  Make(NatConfig());
+  LearnGateway();
+  auto r = FeedPartial(kOutside, Syn(kGwMac, kWallOut, "198.51.100.9", "192.0.2.10", 50000, 23));
+  ASSERT_EQ(r.size(), 1u);  // the ARP request
+  auto d = Feed(kInside, Arp(kWallIn, kHpMac, 2, I("10.0.0.2"), kWallIn, I("10.0.0.1")));
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0].csum_start, 0);
+  EXPECT_TRUE(ChecksumsValid(d[0].bytes));
 }
 
 TEST_F(EngineTest, NatIgnoresFramesNotAddressedToIt) {
