@@ -202,6 +202,13 @@ Status MakeNetwork(const NsGuestSpec& g) {
                      g.mac.ToString(), "netns", g.netns});
       !s.ok())
     return s;
+  // A veth sends 64 KB TCP segments (TSO/GSO) as they are: through the lab
+  // bridge they would reach the honeywall whole, and it forwards only frames of
+  // the link's MTU. Segments of wire size, as a UML guest's NIC sends them.
+  if (Status s = RunChecked({"ip", "netns", "exec", g.netns, "ethtool", "-K", "eth0", "tso", "off", "gso", "off"},
+                            "ethtool");
+      !s.ok())
+    return s;
   return Ip({"-n", g.bridge_netns, "link", "set", g.veth, "master", g.bridge, "up"});
 }
 

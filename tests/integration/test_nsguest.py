@@ -191,6 +191,11 @@ def test_netns_honeypot_end_to_end(honeynet_bin, data_dir, tmp_path):
     assert hps["ns1"]["address"] == "10.0.0.2/24" and hps["ns1"]["public_address"] == "192.0.2.10"
     assert hps["ns1"]["mem_mb"] is None, hps["ns1"]  # ignored for netns
     assert hps["ns1"]["netns"] == "hn-g-ns1", hps["ns1"]
+    # Its NIC sends wire-sized TCP segments, as a UML guest's does: 64 KB TSO/GSO
+    # segments would reach the honeywall whole and not cross it.
+    k = subprocess.run(["ip", "netns", "exec", "hn-g-ns1", "ethtool", "-k", "eth0"], capture_output=True,
+                       text=True, check=True).stdout
+    assert "tcp-segmentation-offload: off" in k and "generic-segmentation-offload: off" in k, k
     if HAVE_UML:
         assert hps["hp2"]["kind"] == "uml" and hps["hp2"]["running"], hps["hp2"]
     state = json.loads((data_dir / "lab" / "state.json").read_text())
