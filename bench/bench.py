@@ -271,7 +271,8 @@ class Setup:
             toml = tp.BRIDGE_TOML if self.mode == "bridge" else tp.NAT_TOML
             pcapdir = os.path.join(capdir, "pcap")
             with open(cfg, "w") as f:
-                f.write((f'busy_poll = "{BUSY_POLL}"\n' if self.busy else "") + toml.format(dir=pcapdir))
+                f.write((f'busy_poll = "{BUSY_POLL}"\n' if self.busy else "") +
+                        ("gso = true\n" if self.offloads else "") + toml.format(dir=pcapdir))
             log = os.path.join(capdir, "wall.out")
             proc = self.lab.spawn(self.wall_ns, [self.args.honeynet, "wall", "--config", cfg], "honeywall",
                                   stdout=open(log, "w"), stderr=subprocess.STDOUT)

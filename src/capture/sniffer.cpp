@@ -490,22 +490,12 @@ size_t Sniffer::DrainRing(PortState& p, FrameRing& ring) {
 // once again while there is work. The ring holds capture.ring_mb MiB, which
 // at 1 ms is far more than any link here moves in that time.
 void Sniffer::RunInline(PortState& p, FrameRing& ring) {
-  // How long to sleep when the ring is empty: 1 ms while frames come in
-  // numbers, 10 ms when fewer than kBusyFrames came since the last sleep. At
-  // low rates the ring (capture.ring_mb, 32 MiB) holds far more than 10 ms of
-  // frames, and two threads waking 1000 times a second each were in the way of
-  // the forwarder's latency (ping through the honeywall, docs/performance.md).
-  constexpr int kBusyPollMs = 1;
-  constexpr int kIdlePollMs = 10;
-  constexpr size_t kBusyFrames = 64;
+  constexpr int kInlinePollMs = 1;
   pollfd pfd{p.wake_fd, POLLIN, 0};
   int64_t flush_due = 0;
-  size_t since_sleep = 0;
   while (!stop_.load(std::memory_order_acquire)) {
     const int64_t now = MonoNowNs();
-    const size_t drained = DrainRing(p, ring);
-    since_sleep += drained;
-    const bool worked = drained > 0;
+    const bool worked = DrainRing(p, ring) > 0;
     if (worked) {
       PublishCounters(p);
       if (flush_due == 0) flush_due = now + kFlushEveryNs;
@@ -515,10 +505,7 @@ void Sniffer::RunInline(PortState& p, FrameRing& ring) {
       flush_due = 0;
     }
     CheckWriter(p);
-    if (worked) continue;
-    const int sleep_ms = since_sleep >= kBusyFrames ? kBusyPollMs : kIdlePollMs;
-    since_sleep = 0;
-    if (poll(&pfd, 1, sleep_ms) > 0 && (pfd.revents & POLLIN)) {
+    if (!worked && poll(&pfd, 1, kInlinePollMs) > 0 && (pfd.revents & POLLIN)) {
       uint64_t v;
       ssize_t rd = read(p.wake_fd, &v, sizeof v);
       (void)rd;

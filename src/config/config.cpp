@@ -635,7 +635,7 @@ void CrossCheck(Config& cfg, const std::vector<HoneypotLines>& lines, int mode_l
 
 void ParseTop(const toml::table& root, Config& cfg, Ctx& c) {
   CheckKeys(root,
-            "", {"mode", "roach_motel", "dns_servers", "ipv6", "busy_poll", "inside", "outside", "honeypot",
+            "", {"mode", "roach_motel", "dns_servers", "ipv6", "busy_poll", "gso", "inside", "outside", "honeypot",
                  "limits", "capture", "flow"},
             c.err);
   // Lines of keys that were present (valid or not), for cross-check messages.
@@ -660,6 +660,7 @@ void ParseTop(const toml::table& root, Config& cfg, Ctx& c) {
   }
   ReadBool(root, "roach_motel", "", c, &cfg.roach_motel);
   ReadBool(root, "ipv6", "", c, &cfg.allow_ipv6);
+  ReadBool(root, "gso", "", c, &cfg.gso);
   if (const toml::node* n = root.get("busy_poll")) {
     int64_t ns = 0;
     if (ReadDuration(root, "busy_poll", "", c, &ns)) {
@@ -976,6 +977,7 @@ std::string DumpConfig(const Config& c) {
   o += "]\n";
   o += std::string("ipv6 = ") + (c.allow_ipv6 ? "true" : "false") + "\n";
   if (c.busy_poll_ns > 0) o += "busy_poll = " + Quote(FormatDuration(c.busy_poll_ns)) + "\n";
+  o += std::string("gso = ") + (c.gso ? "true" : "false") + "\n";
 
   o += "\n[inside]\ninterface = " + Quote(c.inside.interface) + "\n";
   if (c.inside_gateway_ip) o += "gateway_ip = " + Quote(PrefixString(*c.inside_gateway_ip)) + "\n";

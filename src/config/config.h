@@ -66,6 +66,7 @@ struct Config {
   std::vector<Ip4> dns_servers;        // dns_servers (top level)
   bool allow_ipv6 = false;             // ipv6 = true forwards IPv6 (outbound IPv6 counts as its protocol)
   int64_t busy_poll_ns = 0;            // busy_poll: spin this long after a frame before sleeping (0: never)
+  bool gso = false;                    // gso = true carries GSO/TSO super-segments whole (virtio-net headers)
   CaptureConfig capture;
   uint32_t max_flows = 65536;          // flow.max
   int64_t tcp_established_timeout_ns = 3600LL * 1'000'000'000;  // flow.tcp_timeout

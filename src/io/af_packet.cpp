@@ -136,7 +136,8 @@ bool ReinsertVlan(uint8_t* slot, tpacket2_hdr* h, uint32_t status) {
 }  // namespace
 
 Result<std::unique_ptr<AfPacketPort>> AfPacketPort::Open(const std::string& ifname, uint32_t ring_frames,
-                                                         bool qdisc_bypass, bool tx_thread, bool vnet_hdr) {
+                                                         bool qdisc_bypass, bool tx_thread, bool vnet_hdr,
+                                                         bool gso) {
   if (ifname.empty() || ifname.size() >= IFNAMSIZ) {
     return Status::Error("interface name '" + ifname + "' is not valid (1 to " +
                          std::to_string(IFNAMSIZ - 1) + " characters)");
@@ -194,10 +195,25 @@ Result<std::unique_ptr<AfPacketPort>> AfPacketPort::Open(const std::string& ifna
     if (::setsockopt(p->fd_, SOL_PACKET, PACKET_VNET_HDR, &one, sizeof(one)) == 0)
       p->vnet_ = sizeof(virtio_net_hdr);
   }
+  if (gso && p->vnet_ == 0) {
+    return Status::Error("gso = true on " + ifname +
+                         " needs virtio-net headers on packet rings (PACKET_VNET_HDR, Linux 5.8 or later); "
+                         "this kernel refused them: set gso = false");
+  }
+  p->gso_ = gso;
   p->frame_size_ = FrameSizeFor(p->mtu_, p->vnet_);
   uint32_t block_size = std::max<uint32_t>(uint32_t(::sysconf(_SC_PAGESIZE)), p->frame_size_);
+  if (gso) {
+    // 64 KiB of frame + the slot header + VLAN tag, in whole pages; 7 slots per
+    // block: the kernel allocates a block as 2^n pages, and 7 x 68 KiB uses 476
+    // of the 512 KiB it takes.
+    const uint32_t page = uint32_t(::sysconf(_SC_PAGESIZE));
+    p->frame_size_ = (65536 + 4096 + page - 1) / page * page;
+    block_size = 7 * p->frame_size_;
+  }
   uint32_t per_block = block_size / p->frame_size_;
   p->frames_ = std::max(ring_frames, per_block);
+  if (gso) p->frames_ = (p->frames_ + per_block - 1) / per_block * per_block;
   tpacket_req req{};
   req.tp_block_size = block_size;
   req.tp_block_nr = p->frames_ / per_block;
@@ -275,7 +291,7 @@ bool AfPacketPort::Next(RxFrame* f) {
           // Cannot show the frame as it was on the wire: drop it, count it.
           ++stats_.rx_truncated;
           StoreStatus(h, TP_STATUS_KERNEL);
-          rx_idx_ = (rx_idx_ + 1) & (frames_ - 1);
+          rx_idx_ = Next(rx_idx_);
           continue;
         }
         status |= kTagReinserted;
@@ -291,12 +307,19 @@ bool AfPacketPort::Next(RxFrame* f) {
     f->csum_not_ready = (status & TP_STATUS_CSUMNOTREADY) != 0;
     f->vlan_stripped = (status & TP_STATUS_VLAN_VALID) != 0;
     f->csum_start = f->csum_offset = 0;
-    if (vnet_ != 0 && f->csum_not_ready) {
+    f->gso_type = 0;
+    f->gso_size = f->hdr_len = 0;
+    if (vnet_ != 0 && (f->csum_not_ready || gso_)) {
       virtio_net_hdr vh;
       std::memcpy(&vh, slot + h->tp_mac - vnet_, sizeof vh);
       if (vh.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) {
         f->csum_start = le16toh(vh.csum_start);
         f->csum_offset = le16toh(vh.csum_offset);
+      }
+      if (gso_ && vh.gso_type != VIRTIO_NET_HDR_GSO_NONE) {
+        f->gso_type = vh.gso_type;
+        f->gso_size = le16toh(vh.gso_size);
+        f->hdr_len = le16toh(vh.hdr_len);
       }
     }
     return true;
@@ -306,7 +329,7 @@ bool AfPacketPort::Next(RxFrame* f) {
 void AfPacketPort::Release() {
   if (!rx_held_) return;
   StoreStatus(Hdr(rx_ring_ + size_t(rx_idx_) * frame_size_), TP_STATUS_KERNEL);
-  rx_idx_ = (rx_idx_ + 1) & (frames_ - 1);
+  rx_idx_ = Next(rx_idx_);
   rx_held_ = false;
 }
 
@@ -355,19 +378,27 @@ uint8_t* AfPacketPort::Reserve(uint32_t* max_len) {
     }
     tx_reserved_ = true;
   }
-  *max_len = std::min(mtu_ + kEthHeader + kVlanTag, frame_size_ - kTxDataOffset - vnet_);
-  // A virtio-net header first (with vnet_): none of its offloads unless SetTxChecksum() asks.
+  // gso ports: room for a super-segment (Commit() holds a frame without a
+  // segmentation instruction to the link's MTU all the same).
+  *max_len = gso_ ? frame_size_ - kTxDataOffset - vnet_
+                  : std::min(mtu_ + kEthHeader + kVlanTag, frame_size_ - kTxDataOffset - vnet_);
+  // A virtio-net header first (with vnet_): none of its offloads unless SetTxOffload() asks.
   if (vnet_ != 0) std::memset(slot + kTxDataOffset, 0, vnet_);
   return slot + kTxDataOffset + vnet_;
 }
 
-void AfPacketPort::SetTxChecksum(uint16_t csum_start, uint16_t csum_offset) {
+void AfPacketPort::SetTxOffload(uint16_t csum_start, uint16_t csum_offset, uint8_t gso_type, uint16_t gso_size,
+                                uint16_t hdr_len) {
   if (!tx_reserved_ || vnet_ == 0) return;
   virtio_net_hdr vh{};
-  vh.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
-  vh.gso_type = VIRTIO_NET_HDR_GSO_NONE;
+  vh.flags = csum_start != 0 ? VIRTIO_NET_HDR_F_NEEDS_CSUM : 0;
+  vh.gso_type = gso_ ? gso_type : VIRTIO_NET_HDR_GSO_NONE;
   vh.csum_start = htole16(csum_start);
   vh.csum_offset = htole16(csum_offset);
+  if (vh.gso_type != VIRTIO_NET_HDR_GSO_NONE) {
+    vh.gso_size = htole16(gso_size);
+    vh.hdr_len = htole16(hdr_len);
+  }
   std::memcpy(tx_ring_ + size_t(tx_idx_) * frame_size_ + kTxDataOffset, &vh, sizeof vh);
 }
 
@@ -375,14 +406,18 @@ bool AfPacketPort::Commit(uint32_t len) {
   if (!tx_reserved_) return false;
   tx_reserved_ = false;
   uint8_t* slot = tx_ring_ + size_t(tx_idx_) * frame_size_;
-  if (len < kEthHeader || len > MaxTxLen(mtu_, frame_size_ - kTxDataOffset - vnet_, slot + kTxDataOffset + vnet_, len)) {
+  const uint32_t room = frame_size_ - kTxDataOffset - vnet_;
+  // A super-segment (gso ports, with its instruction) may fill the slot; any
+  // other frame is held to the link's MTU.
+  const bool super = gso_ && slot[kTxDataOffset + 1] != VIRTIO_NET_HDR_GSO_NONE;
+  if (len < kEthHeader || len > (super ? room : MaxTxLen(mtu_, room, slot + kTxDataOffset + vnet_, len))) {
     ++stats_.tx_errors;  // slot stays AVAILABLE, nothing queued
     return false;
   }
   tpacket2_hdr* h = Hdr(slot);
   h->tp_len = len + vnet_;
   StoreStatus(h, TP_STATUS_SEND_REQUEST);
-  tx_idx_ = (tx_idx_ + 1) & (frames_ - 1);
+  tx_idx_ = Next(tx_idx_);
   ++tx_pending_;
   ++stats_.tx_frames;
   return true;
@@ -481,7 +516,7 @@ size_t AfPacketPort::DiscardQueuedTx() {
   uint32_t idx = tx_idx_;
   size_t n = 0;
   for (uint32_t k = 0; k < frames_; k++) {
-    const uint32_t prev = (idx - 1) & (frames_ - 1);
+    const uint32_t prev = idx == 0 ? frames_ - 1 : idx - 1;
     tpacket2_hdr* h = Hdr(tx_ring_ + size_t(prev) * frame_size_);
     if (LoadStatus(h) != TP_STATUS_SEND_REQUEST) break;
     StoreStatus(h, TP_STATUS_AVAILABLE);

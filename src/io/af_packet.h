@@ -50,6 +50,11 @@ struct RxFrame {
   // holds the pseudo-header sum, not inverted. Valid when csum_start != 0.
   uint16_t csum_start = 0;
   uint16_t csum_offset = 0;
+  // Segmentation left to offload (gso ports only): the frame is one TCP/UDP
+  // super-segment, to be cut into gso_size payload pieces (VIRTIO_NET_HDR_GSO_*).
+  uint8_t gso_type = 0;
+  uint16_t gso_size = 0;
+  uint16_t hdr_len = 0;
   bool vlan_stripped = false;   // kernel stripped an 802.1Q tag (we re-insert it: see .cpp)
 };
 
@@ -82,11 +87,15 @@ class AfPacketPort {
   // tx_thread: transmit batches from a thread of the port's own (see above).
   // vnet_hdr: ask for a virtio-net header on every frame (PACKET_VNET_HDR), so a
   // frame whose sender left the checksum to offload can be sent on as it is,
-  // with the same instruction (SetTxChecksum), instead of being summed here and
+  // with the same instruction (SetTxOffload), instead of being summed here and
   // again by the receiver; has_vnet_hdr() says whether the kernel agreed.
+  // gso (needs vnet_hdr, refused without): slots of 68 KiB, so a GSO/TSO
+  // super-segment of up to 64 KiB is received whole and sent on whole with its
+  // segmentation instruction (SetTxOffload); ring_frames is then rounded to
+  // whole blocks of 7 slots.
   static Result<std::unique_ptr<AfPacketPort>> Open(const std::string& ifname, uint32_t ring_frames = 1024,
                                                     bool qdisc_bypass = false, bool tx_thread = false,
-                                                    bool vnet_hdr = false);
+                                                    bool vnet_hdr = false, bool gso = false);
   ~AfPacketPort();
   AfPacketPort(const AfPacketPort&) = delete;
   AfPacketPort& operator=(const AfPacketPort&) = delete;
@@ -110,9 +119,11 @@ class AfPacketPort {
   // a frame in place (ARP replies, ICMP errors); Commit(len) queues it.
   uint8_t* Reserve(uint32_t* max_len);
   // Between Reserve() and Commit(): the frame's L4 checksum is left for the
-  // kernel/receiver to finish (csum_start/csum_offset as in RxFrame). Only with
-  // has_vnet_hdr(); ignored otherwise.
-  void SetTxChecksum(uint16_t csum_start, uint16_t csum_offset);
+  // kernel/receiver to finish (csum_start/csum_offset as in RxFrame), and with
+  // gso_type != 0 (gso ports) it is a super-segment to be cut into gso_size
+  // pieces. Only with has_vnet_hdr(); ignored otherwise.
+  void SetTxOffload(uint16_t csum_start, uint16_t csum_offset, uint8_t gso_type = 0, uint16_t gso_size = 0,
+                    uint16_t hdr_len = 0);
   // True when the frame was queued (false: bad length, counted in tx_errors).
   bool Commit(uint32_t len);
   // Kicks the kernel to send queued frames (non-blocking). Cheap when nothing is queued.
@@ -147,6 +158,8 @@ class AfPacketPort {
   uint32_t frame_size_ = 0;
   uint32_t frames_ = 0;
   uint32_t vnet_ = 0;  // bytes of virtio-net header before each frame in both rings (0 or 10)
+  bool gso_ = false;   // slots hold 64 KiB super-segments
+  uint32_t Next(uint32_t idx) const { return idx + 1 == frames_ ? 0 : idx + 1; }
   uint32_t rx_idx_ = 0;
   uint32_t tx_idx_ = 0;
   uint32_t tx_pending_ = 0;

@@ -251,12 +251,13 @@ Status CheckDataPort(const std::string& ifname) {
   return Status::Error("data port " + ifname + " is not ready: " + Join(problems, "; "));
 }
 
-Result<std::vector<std::string>> DisableOffloads(const std::string& ifname) {
+Result<std::vector<std::string>> DisableOffloads(const std::string& ifname, bool keep_segmentation) {
   if (Status s = NameCheck(ifname); !s.ok()) return s;
   Fd fd(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
   if (fd.fd < 0) return Status::Error(std::string("socket for ethtool: ") + std::strerror(errno));
   std::vector<std::string> changes;
   for (const Offload& o : kOffloads) {
+    if (keep_segmentation && (o.set_cmd == ETHTOOL_SGSO || o.set_cmd == ETHTOOL_STSO)) continue;
     uint32_t value = 0;
     int err = EthtoolValue(fd.fd, ifname, o.get_cmd, &value);
     if (err == EOPNOTSUPP) continue;

@@ -23,7 +23,9 @@ Status CheckDataPort(const std::string& ifname);
 // Turns off GRO, GSO, TSO, LRO (and on tap/veth, TX checksum offload is left as
 // it is: the honeywall finishes partial checksums itself). Returns one line per
 // change made, e.g. "hw-in: turned off gro", for the user to see.
-Result<std::vector<std::string>> DisableOffloads(const std::string& ifname);
+// keep_segmentation (gso = true): GSO and TSO are left as they are, so a
+// super-segment the honeywall sends on goes out whole where the link allows.
+Result<std::vector<std::string>> DisableOffloads(const std::string& ifname, bool keep_segmentation = false);
 
 // Sets the interface up and promiscuous is done by the port itself; this brings
 // the link up if it is down (lab convenience). Status error says why not.

@@ -29,20 +29,31 @@ namespace hn {
 inline constexpr int kInside = 0;
 inline constexpr int kOutside = 1;
 
+// What the sender of a frame left to offload (its virtio-net header): the L4
+// checksum (csum_start != 0: sum from csum_start to the end, stored at
+// csum_start + csum_offset; the field holds the pseudo-header sum), and
+// segmentation (gso_type != 0: one TCP/UDP super-segment, cut into gso_size
+// payload pieces on the way; VIRTIO_NET_HDR_GSO_* values).
+struct Offload {
+  uint16_t csum_start = 0;
+  uint16_t csum_offset = 0;
+  uint8_t gso_type = 0;
+  uint16_t gso_size = 0;
+  uint16_t hdr_len = 0;
+};
+
 // Where the engine puts frames. Reserve() returns a buffer of at least
 // *max_len bytes in the port's TX ring (nullptr when full); Commit() queues it.
-// A sink whose ports can pass on "L4 checksum left to the receiver" (virtio-net
-// headers) says so with CanLeaveChecksum(); the engine then forwards such
-// frames with CommitPartial() instead of summing them (never asked otherwise).
+// A sink whose ports can pass on an Offload (virtio-net headers) says so with
+// CanLeaveChecksum(); the engine then forwards such frames with
+// CommitOffload() instead of summing them (never called otherwise).
 class TxSink {
  public:
   virtual ~TxSink() = default;
   virtual uint8_t* Reserve(int port, uint32_t* max_len) = 0;
   virtual void Commit(int port, uint32_t len) = 0;
   virtual bool CanLeaveChecksum() const { return false; }
-  virtual void CommitPartial(int port, uint32_t len, uint16_t /*csum_start*/, uint16_t /*csum_offset*/) {
-    Commit(port, len);
-  }
+  virtual void CommitOffload(int port, uint32_t len, const Offload& /*off*/) { Commit(port, len); }
 };
 
 class EventSink {
@@ -86,12 +97,14 @@ class Engine {
   // nat: asks for the upstream gateway's MAC. Call once before frames.
   void Start(int64_t now_ns);
   // One received frame on port (kInside/kOutside). data is writable and may be
-  // rewritten. csum_not_ready: the kernel left the L4 checksum partial;
-  // csum_start/csum_offset (non-zero: from a virtio-net header) say where. A
-  // partial TCP/UDP checksum is then passed on as partial when the sink can
-  // (NAT adjusts the pseudo-header sum in it), else completed here.
+  // rewritten. csum_not_ready: the kernel left the L4 checksum partial; off
+  // (from a virtio-net header) says where, and whether the frame is a GSO
+  // super-segment. A partial TCP/UDP checksum is passed on as partial when the
+  // sink can (NAT adjusts the pseudo-header sum in it), else completed here; a
+  // super-segment is passed on with its segmentation, or dropped (malformed)
+  // when it cannot be.
   void OnFrame(int port, uint8_t* data, uint32_t len, int64_t now_ns, bool csum_not_ready = false,
-               uint16_t csum_start = 0, uint16_t csum_offset = 0);
+               const Offload& off = {});
   // Periodic work: flow expiry, ARP refresh, pending frames. Call every few ms.
   void OnTimer(int64_t now_ns);
   // Ends every flow (flow events with reason shutdown).
@@ -170,7 +183,7 @@ class Engine {
   // The frame being handled by OnFrame: its bytes, and where its L4 checksum
   // is left partial when partial_ (forwarded with CommitPartial).
   const uint8_t* cur_data_ = nullptr;
-  uint16_t cur_csum_start_ = 0, cur_csum_offset_ = 0;
+  Offload cur_off_;
   bool partial_ = false;
   TxSink* tx_;
   EventSink* ev_;

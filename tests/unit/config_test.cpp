@@ -73,6 +73,7 @@ void ExpectSameConfig(const Config& a, const Config& b) {
   EXPECT_EQ(a.dns_servers, b.dns_servers);
   EXPECT_EQ(a.allow_ipv6, b.allow_ipv6);
   EXPECT_EQ(a.busy_poll_ns, b.busy_poll_ns);
+  EXPECT_EQ(a.gso, b.gso);
   EXPECT_EQ(a.capture.dir, b.capture.dir);
   EXPECT_EQ(a.capture.pcap, b.capture.pcap);
   EXPECT_EQ(a.capture.rotate_bytes, b.capture.rotate_bytes);
@@ -114,6 +115,7 @@ TEST(ConfigDefaults, EveryKeyHasItsDocumentedDefault) {
   EXPECT_TRUE(c.dns_servers.empty());
   EXPECT_FALSE(c.allow_ipv6);
   EXPECT_EQ(c.busy_poll_ns, 0);
+  EXPECT_FALSE(c.gso);
   EXPECT_EQ(c.inside.interface, "hw-in");
   EXPECT_FALSE(c.inside.mac);
   EXPECT_FALSE(c.inside_gateway_ip);
@@ -154,6 +156,7 @@ roach_motel = true
 dns_servers = ["192.0.2.53", "198.51.100.53"]
 ipv6 = true
 busy_poll = "250us"
+gso = true
 [inside]
 interface = "tap-in0"
 gateway_ip = "10.1.0.1/16"
@@ -206,6 +209,7 @@ TEST(ConfigParse, EveryKeyIsRead) {
   EXPECT_EQ(c.dns_servers, (std::vector<Ip4>{IP("192.0.2.53"), IP("198.51.100.53")}));
   EXPECT_TRUE(c.allow_ipv6);
   EXPECT_EQ(c.busy_poll_ns, 250'000);
+  EXPECT_TRUE(c.gso);
   EXPECT_EQ(c.inside.interface, "tap-in0");
   ASSERT_TRUE(c.inside_gateway_ip);
   EXPECT_EQ(c.inside_gateway_ip->addr, IP("10.1.0.1"));

@@ -16,15 +16,15 @@ using namespace hn::test;
 struct Sent {
   int port;
   std::vector<uint8_t> bytes;
-  uint16_t csum_start = 0, csum_offset = 0;  // CommitPartial: checksum left to the receiver
+  Offload off;  // CommitOffload: checksum (and segmentation) left to the receiver
 };
 
 class FakeTx : public TxSink {
  public:
   uint8_t* Reserve(int port, uint32_t* max_len) override {
     if (full) return nullptr;
-    *max_len = 4096;
-    buf_.assign(4096, 0);
+    *max_len = 65536;  // room for a GSO super-segment
+    buf_.assign(65536, 0);
     port_ = port;
     return buf_.data();
   }
@@ -33,11 +33,10 @@ class FakeTx : public TxSink {
     sent.push_back({port, std::vector<uint8_t>(buf_.begin(), buf_.begin() + len)});
   }
   bool CanLeaveChecksum() const override { return leave_checksum; }
-  void CommitPartial(int port, uint32_t len, uint16_t start, uint16_t offset) override {
+  void CommitOffload(int port, uint32_t len, const Offload& off) override {
     EXPECT_TRUE(leave_checksum);
     Commit(port, len);
-    sent.back().csum_start = start;
-    sent.back().csum_offset = offset;
+    sent.back().off = off;
   }
   std::deque<Sent> sent;
   bool full = false;
@@ -117,7 +116,7 @@ class EngineTest : public ::testing::Test {
   // Feeds an IPv4 TCP/UDP frame the way a sender with checksum offload hands it
   // over: the L4 checksum field holds only the pseudo-header sum, and the
   // kernel says where the sum starts and where it goes.
-  std::vector<Sent> FeedPartial(int port, std::vector<uint8_t> f) {
+  std::vector<Sent> FeedPartial(int port, std::vector<uint8_t> f, uint8_t gso_type = 0, bool csum_not_ready = true) {
     Packet p;
     EXPECT_EQ(Decode(f.data(), uint32_t(f.size()), &p), DecodeError::kOk);
     const uint16_t field = p.ip_proto == kProtoTcp ? 16 : 6;
@@ -129,16 +128,17 @@ class EngineTest : public ::testing::Test {
     Store16(ph + 10, p.l4_len);
     Store16(f.data() + p.l4_off + field, uint16_t(~ChecksumFinish(ChecksumPartial(ph, sizeof ph))));
     tx.sent.clear();
-    engine->OnFrame(port, f.data(), uint32_t(f.size()), kT0, true, uint16_t(p.l4_off), field);
+    Offload off{uint16_t(p.l4_off), field, gso_type, uint16_t(gso_type ? 1448 : 0), uint16_t(gso_type ? 66 : 0)};
+    engine->OnFrame(port, f.data(), uint32_t(f.size()), kT0, csum_not_ready, off);
     return {tx.sent.begin(), tx.sent.end()};
   }
   // What the receiver (or its NIC) does with a frame sent with its checksum left
   // partial: sums from csum_start to the end and stores the result.
   static std::vector<uint8_t> Finish(const Sent& s) {
     std::vector<uint8_t> f = s.bytes;
-    if (s.csum_start == 0) return f;
-    Store16(f.data() + s.csum_start + s.csum_offset,
-            ChecksumFinish(ChecksumPartial(f.data() + s.csum_start, f.size() - s.csum_start)));
+    if (s.off.csum_start == 0) return f;
+    Store16(f.data() + s.off.csum_start + s.off.csum_offset,
+            ChecksumFinish(ChecksumPartial(f.data() + s.off.csum_start, f.size() - s.off.csum_start)));
     return f;
   }
   std::vector<uint8_t> Syn(Mac src_mac, Mac dst_mac, const char* src, const char* dst, uint16_t sport,
@@ -534,16 +534,49 @@ TEST_F(EngineTest, PartialChecksumsPassThroughBridgeAndNat) {
         ASSERT_EQ(out.size(), 1u);
         EXPECT_EQ(out[0].port, port ^ 1);
         if (leave) {
-          EXPECT_EQ(out[0].csum_start, 34);  // Ethernet 14 + IPv4 20
-          EXPECT_TRUE(out[0].csum_offset == 16 || out[0].csum_offset == 6);
+          EXPECT_EQ(out[0].off.csum_start, 34);  // Ethernet 14 + IPv4 20
+          EXPECT_TRUE(out[0].off.csum_offset == 16 || out[0].off.csum_offset == 6);
           EXPECT_FALSE(ChecksumsValid(out[0].bytes));  // still partial on the way
         } else {
-          EXPECT_EQ(out[0].csum_start, 0);
+          EXPECT_EQ(out[0].off.csum_start, 0);
         }
         EXPECT_TRUE(ChecksumsValid(Finish(out[0])));
       }
       EXPECT_EQ(engine->counters().checksums_finished.load() - finished0, leave ? 0u : 3u);
     }
+  }
+}
+
+// gso = true: a TCP super-segment (checksum partial, gso_type TCPV4) leaves as
+// one frame with the same segmentation instruction, in both modes; one that
+// cannot be passed on so (its checksum not left partial, or ports without
+// virtio-net headers) is dropped as malformed, never sent whole.
+TEST_F(EngineTest, GsoSuperSegmentsPassWholeOrAreDropped) {
+  for (bool nat : {false, true}) {
+    SCOPED_TRACE(nat ? "nat" : "bridge");
+    tx.leave_checksum = true;
+    Make(nat ? NatConfig() : BridgeConfig());
+    if (nat) {
+      LearnGateway();
+      Feed(kInside, Arp(M("ff:ff:ff:ff:ff:ff"), kHpMac, 1, I("10.0.0.2"), Mac{}, I("10.0.0.1")));
+    }
+    Ip4Spec s{I("192.0.2.20"), I("192.0.2.10"), kProtoTcp};
+    ASSERT_EQ(Feed(kOutside, Syn(nat ? kGwMac : kOutMac, nat ? kWallOut : kHpMac, "192.0.2.20", "192.0.2.10",
+                                 5001, 23)).size(), 1u);  // the connection, then its data
+    auto big = Ipv4Frame(nat ? kWallOut : kHpMac, nat ? kGwMac : kOutMac, s,
+                         TcpSeg(s.src, s.dst, 5001, 23, kAck, std::string(8000, 'x')));
+    auto out = FeedPartial(kOutside, big, /*gso_type=TCPV4*/ 1);
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_EQ(out[0].bytes.size(), big.size());
+    EXPECT_EQ(out[0].off.gso_type, 1);
+    EXPECT_EQ(out[0].off.gso_size, 1448);
+    EXPECT_EQ(out[0].off.hdr_len, 66);
+    EXPECT_TRUE(ChecksumsValid(Finish(out[0])));
+    const uint64_t malformed = engine->counters().drops[size_t(Reason::kMalformed)].load();
+    EXPECT_TRUE(FeedPartial(kOutside, big, 1, /*csum_not_ready=*/false).empty());
+    tx.leave_checksum = false;
+    EXPECT_TRUE(FeedPartial(kOutside, big, 1).empty());
+    EXPECT_EQ(engine->counters().drops[size_t(Reason::kMalformed)].load() - malformed, 2u);
   }
 }
 
@@ -557,7 +590,7 @@ TEST_F(EngineTest, NatHeldPartialFrameIsCompleted) {
   ASSERT_EQ(r.size(), 1u);  // the ARP request
   auto d = Feed(kInside, Arp(kWallIn, kHpMac, 2, I("10.0.0.2"), kWallIn, I("10.0.0.1")));
   ASSERT_EQ(d.size(), 1u);
-  EXPECT_EQ(d[0].csum_start, 0);
+  EXPECT_EQ(d[0].off.csum_start, 0);
   EXPECT_TRUE(ChecksumsValid(d[0].bytes));
 }
 
