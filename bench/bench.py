@@ -19,7 +19,8 @@ rounds, the order rotated each round, and prints medians with [min-max]:
 End hosts run with TSO/GSO/GRO off (frames stay MTU-sized, as inspection tools
 and the honeywall need). The offloads-on case is measured too, TCP only:
 limit-gso, kernel-gso, kernel-nat-gso (offloads at their defaults) and
-hn-bridge-gso (the honeywall with end hosts that send 64 KB GSO frames).
+hn-bridge-gso, hn-nat-gso (the honeywall with gso = true between end hosts that
+send 64 KB GSO frames).
 
 Per setup and round: ping RTT avg/p99 (--pings, 5 ms apart), iperf3 TCP
 (one stream, --seconds) outside->honeypot ("fwd") and back (-R, "rev"), then a
@@ -71,7 +72,7 @@ from throughput import BenchError, run, nsrun, veth, host, wait_until, stop_proc
 PREFIX = tp.PREFIX  # hn-bench-<pid>
 FLOOD_PORT = 9
 SETUPS = ["limit", "kernel", "kernel-nat", "hn-bridge", "hn-nat", "hn-bridge-busy",
-          "limit-gso", "kernel-gso", "kernel-nat-gso", "hn-bridge-gso"]
+          "limit-gso", "kernel-gso", "kernel-nat-gso", "hn-bridge-gso", "hn-nat-gso"]
 TITLES = {
     "limit": "limit: bare veth",
     "kernel": "kernel: bridge+nft+tcpdump",
@@ -82,9 +83,10 @@ TITLES = {
     "limit-gso": "limit, offloads on",
     "kernel-gso": "kernel bridge, offloads on",
     "kernel-nat-gso": "kernel NAT, offloads on",
-    "hn-bridge-gso": "honeynet bridge, hosts w/ GSO",
+    "hn-bridge-gso": "honeynet bridge, gso = true",
+    "hn-nat-gso": "honeynet nat, gso = true",
 }
-TCP_ONLY = {"limit-gso", "kernel-gso", "kernel-nat-gso", "hn-bridge-gso"}
+TCP_ONLY = {"limit-gso", "kernel-gso", "kernel-nat-gso", "hn-bridge-gso", "hn-nat-gso"}
 PAIRS = [("hn-bridge", "kernel"), ("hn-nat", "kernel-nat"), ("hn-bridge-busy", "kernel")]
 BUSY_POLL = "20ms"  # hn-bridge-busy: the honeywall's busy_poll (spins this long after each frame)
 
@@ -546,12 +548,13 @@ def ratios(res):
                     a, b = agg(res, hn, k), agg(res, base, k)
                     r[k] = a[0] / b[0] if a and b and b[0] else None
                 out[f"{hn}/{base}"] = r
-    if "hn-bridge-gso" in res and "kernel-gso" in res:
-        r = {}
-        for k in ("fwd_gbps", "rev_gbps"):
-            a, b = agg(res, "hn-bridge-gso", k), agg(res, "kernel-gso", k)
-            r[k] = a[0] / b[0] if a and b and b[0] else None
-        out["hn-bridge-gso/kernel-gso"] = r
+    for hn, kern in (("hn-bridge-gso", "kernel-gso"), ("hn-nat-gso", "kernel-nat-gso")):
+        if hn in res and kern in res:
+            r = {}
+            for k in ("fwd_gbps", "rev_gbps"):
+                a, b = agg(res, hn, k), agg(res, kern, k)
+                r[k] = a[0] / b[0] if a and b and b[0] else None
+            out[f"{hn}/{kern}"] = r
     return out
 
 
@@ -713,8 +716,6 @@ def main():
         for rnd in range(args.rounds):
             order = live[rnd % len(live):] + live[:rnd % len(live)] if live else []
             for name in order:
-                if name == "hn-bridge-gso" and rnd > 0:
-                    continue  # the honeywall cannot carry GSO frames: one round says so
                 log(f"round {rnd + 1}/{args.rounds}: {name}")
                 os.sync()
                 try:
