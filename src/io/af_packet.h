@@ -5,9 +5,9 @@
 // which adds up to that timeout to every forwarded frame (measured here: ping
 // through a V3 forwarder ~1.2 ms vs ~0.25 ms with V2; Suricata's IPS mode uses
 // V2 for the same reason). The port is promiscuous, ignores frames it sent
-// itself (PACKET_IGNORE_OUTGOING). It does not bypass the qdisc on TX: frames
-// sent with PACKET_QDISC_BYPASS are invisible to other packet sockets, and the
-// capture thread must see them.
+// itself (PACKET_IGNORE_OUTGOING). It bypasses the qdisc on TX only when asked
+// (qdisc_bypass): frames sent that way are invisible to other packet sockets,
+// so only when the honeywall captures what it sends itself (inline capture).
 //
 // Zero-copy receive: Next() returns a view into the RX ring that stays valid
 // until Release(). Send() copies a frame into the TX ring (the one copy on the

@@ -21,22 +21,27 @@ from netlab import read_events
 SIZE = 4 * 1024 * 1024
 
 
+def _read_to_end(sock):
+    """Everything the peer sends until it closes: (bytes, sha256 hex)."""
+    h = hashlib.sha256()
+    n = 0
+    while True:
+        d = sock.recv(1 << 16)
+        if not d:
+            return n, h.hexdigest()
+        h.update(d)
+        n += len(d)
+
+
 def _serve_once(srv, result):
     """Reads one connection to its end, then sends SIZE bytes of its own and closes."""
     conn, _ = srv.accept()
     conn.settimeout(20)
-    h = hashlib.sha256()
-    n = 0
-    while True:
-        d = conn.recv(1 << 16)
-        if not d:
-            break
-        h.update(d)
-        n += len(d)
+    n, sha = _read_to_end(conn)
     reply = os.urandom(SIZE)
     conn.sendall(reply)
     conn.close()
-    result.update(got=n, got_sha=h.hexdigest(), sent_sha=hashlib.sha256(reply).hexdigest())
+    result.update(got=n, got_sha=sha, sent_sha=hashlib.sha256(reply).hexdigest())
 
 
 def _frames_over_mtu(pcap_files):
@@ -70,20 +75,13 @@ def test_gso_super_segments_cross_whole(lab, honeynet_bin, capture_dir):
         data = os.urandom(SIZE)
         cli.sendall(data)
         cli.shutdown(socket.SHUT_WR)
-        h = hashlib.sha256()
-        n = 0
-        while True:
-            d = cli.recv(1 << 16)
-            if not d:
-                break
-            h.update(d)
-            n += len(d)
+        n, sha = _read_to_end(cli)
         cli.close()
         th.join(20)
     finally:
         srv.close()
     assert result.get("got") == SIZE and result["got_sha"] == hashlib.sha256(data).hexdigest(), result
-    assert n == SIZE and h.hexdigest() == result["sent_sha"], "the reply did not arrive intact (%d bytes)" % n
+    assert n == SIZE and sha == result["sent_sha"], "the reply did not arrive intact (%d bytes)" % n
 
     assert wall.stop() == 0
     stats = [e for e in read_events(capture_dir) if e.get("event_type") == "stats"][-1]["stats"]  # the one at stop
