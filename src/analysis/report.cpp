@@ -7,6 +7,7 @@
 
 #include "analysis/capture_set.h"
 #include "common/clock.h"
+#include "common/time_format.h"
 
 namespace hn {
 
@@ -82,22 +83,6 @@ void SummarizeEvents(const EventIndex& idx, const ReportOptions& opts, Report* r
 }
 
 }  // namespace
-
-std::string IsoTimeUtc(int64_t ns) {
-  int64_t s = ns / kNsPerSec, f = ns % kNsPerSec;
-  if (f < 0) {
-    f += kNsPerSec;
-    s -= 1;
-  }
-  const time_t t = time_t(s);
-  tm tmv{};
-  gmtime_r(&t, &tmv);
-  char a[32];
-  strftime(a, sizeof a, "%Y-%m-%dT%H:%M:%S", &tmv);
-  char out[48];
-  snprintf(out, sizeof out, "%s.%06lldZ", a, static_cast<long long>(f / 1000));
-  return out;
-}
 
 ojson FlowToJson(const FlowRecord& f) {
   ojson j;

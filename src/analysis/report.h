@@ -83,7 +83,4 @@ nlohmann::ordered_json ReportToJson(const Report& r);
 // One flow as JSON (the shape `honeynet flows --json` prints per flow).
 nlohmann::ordered_json FlowToJson(const FlowRecord& f);
 
-// "2026-11-26T18:42:29.123456Z" (UTC, microseconds).
-std::string IsoTimeUtc(int64_t ns);
-
 }  // namespace hn

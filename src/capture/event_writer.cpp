@@ -22,6 +22,7 @@
 #include "capture/pcap_writer.h"  // MakeDirectories
 #include "common/clock.h"
 #include "common/fs.h"
+#include "common/time_format.h"
 #include "flow/community_id.h"
 
 namespace hn {
@@ -43,21 +44,6 @@ void SplitNs(int64_t ns, time_t* sec, int64_t* frac) {
   }
   *sec = time_t(s);
   *frac = f;
-}
-
-// Suricata's format, local time: "2026-11-26T18:42:29.123456+0000".
-std::string EveTimestamp(int64_t ns) {
-  time_t sec;
-  int64_t frac;
-  SplitNs(ns, &sec, &frac);
-  tm t{};
-  localtime_r(&sec, &t);
-  char a[32], z[8];
-  strftime(a, sizeof a, "%Y-%m-%dT%H:%M:%S", &t);
-  strftime(z, sizeof z, "%z", &t);
-  char out[64];
-  snprintf(out, sizeof out, "%s.%06lld%s", a, static_cast<long long>(frac / 1000), z);
-  return out;
 }
 
 // The classic syslog header time, local: "Nov 26 18:42:29" ("Nov  6" for day 6).
@@ -345,7 +331,7 @@ void TtyFollower::Emit(const File& f, const TtyRecord& rec, const TtySessionTrac
   }
   ojson j;
   const int64_t us = std::min<int64_t>(rec.TimeUs(), INT64_MAX / 1000);
-  j["timestamp"] = EveTimestamp(us * 1000);
+  j["timestamp"] = IsoTimeLocal(us * 1000);
   j["event_type"] = "tty";
   j["honeypot"] = f.honeypot;
   j["tty"] = std::move(t);
@@ -515,7 +501,7 @@ ojson BudgetJson(const Event& e) {
 // One EVE JSON object, keys in Suricata's order.
 ojson EventWriter::Impl::EventJson(const Event& e) const {
   ojson j;
-  j["timestamp"] = EveTimestamp(e.ts_ns);
+  j["timestamp"] = IsoTimeLocal(e.ts_ns);
   if (e.flow_id != 0) j["flow_id"] = e.flow_id;
   j["in_iface"] = Iface(e.in_port);
   j["event_type"] = e.kind == EventKind::kFlowEnd ? "flow" : "honeywall";
@@ -587,8 +573,8 @@ ojson EventWriter::Impl::EventJson(const Event& e) const {
       f["pkts_toclient"] = e.pkts_toclient;
       f["bytes_toserver"] = e.bytes_toserver;
       f["bytes_toclient"] = e.bytes_toclient;
-      f["start"] = EveTimestamp(e.start_ns);
-      f["end"] = EveTimestamp(e.ts_ns);
+      f["start"] = IsoTimeLocal(e.start_ns);
+      f["end"] = IsoTimeLocal(e.ts_ns);
       f["age"] = e.ts_ns > e.start_ns ? (e.ts_ns - e.start_ns) / kNsPerSec : 0;
       f["state"] = StateName(e);
       f["reason"] = EndReasonName(e.end_reason);
@@ -826,7 +812,7 @@ bool EventWriter::PollTty(bool force) {
 
 void EventWriter::PostStats(const std::string& stats_json_object) {
   ojson j;
-  j["timestamp"] = EveTimestamp(WallNowNs());
+  j["timestamp"] = IsoTimeLocal(WallNowNs());
   j["event_type"] = "stats";
   try {
     j["stats"] = ojson::parse(stats_json_object);
@@ -865,7 +851,7 @@ void EventWriter::Impl::AddNotice(const std::string& what, const std::string& if
   Impl& im = *this;
   const int64_t now = WallNowNs();
   ojson j;
-  j["timestamp"] = EveTimestamp(now);
+  j["timestamp"] = IsoTimeLocal(now);
   if (!iface.empty()) j["in_iface"] = iface;
   j["event_type"] = "notice";
   ojson n;

@@ -34,6 +34,7 @@
 #include "cli/commands.h"
 #include "cli/term.h"
 #include "common/clock.h"
+#include "common/time_format.h"
 #include "config/config.h"
 
 namespace hn {

@@ -27,6 +27,7 @@
 #include "analysis/telnet.h"
 #include "cli/commands.h"
 #include "cli/term.h"
+#include "common/time_format.h"
 
 namespace hn {
 namespace {
@@ -56,27 +57,6 @@ std::string ClockTime(int64_t ns) {
   std::snprintf(b, sizeof b, "%02d:%02d:%02d.%03d", t.tm_hour, t.tm_min, t.tm_sec,
                 int(ns / 1'000'000 % 1000));
   return b;
-}
-
-// "2026-11-26 18:42:29" (local time).
-std::string LocalDateTime(int64_t ns) {
-  const time_t sec = time_t(ns / 1'000'000'000);
-  tm t{};
-  localtime_r(&sec, &t);
-  char b[32];
-  strftime(b, sizeof b, "%Y-%m-%d %H:%M:%S", &t);
-  return b;
-}
-
-// "2026-11-26T18:42:29.123456+0000" (UTC, as the events.json).
-std::string IsoTime(int64_t ns) {
-  const time_t sec = time_t(ns / 1'000'000'000);
-  tm t{};
-  gmtime_r(&sec, &t);
-  char a[32], out[48];
-  strftime(a, sizeof a, "%Y-%m-%dT%H:%M:%S", &t);
-  std::snprintf(out, sizeof out, "%s.%06d+0000", a, int(ns / 1000 % 1'000'000));
-  return out;
 }
 
 std::string Duration(int64_t ns) {
@@ -298,9 +278,9 @@ int RunSessions() {
       j["id"] = RowId(sink, row);
       j["community_id"] = s.community_id;
       j["nth"] = row.nth;
-      j["start"] = IsoTime(s.first_ns);
+      j["start"] = IsoTimeUtc(s.first_ns, "+0000");
       j["start_unix"] = double(s.first_ns) / 1e9;
-      j["end"] = IsoTime(s.last_ns);
+      j["end"] = IsoTimeUtc(s.last_ns, "+0000");
       j["duration"] = double(s.last_ns - s.first_ns) / 1e9;
       j["client_ip"] = s.key.SrcString();
       j["client_port"] = s.key.sport;
@@ -550,7 +530,7 @@ class SessionSink : public TcpStreamSink {
       j["client_port"] = s.key.sport;
       j["server_ip"] = s.key.DstString();
       j["server_port"] = s.key.dport;
-      j["start"] = IsoTime(s.first_ns);
+      j["start"] = IsoTimeUtc(s.first_ns, "+0000");
       j["start_unix"] = double(s.first_ns) / 1e9;
       j["chunks"] = Json::array();
       json_[s.serial] = std::move(j);
@@ -618,7 +598,7 @@ class SessionSink : public TcpStreamSink {
     }
     if (g_args.json) {
       auto& j = json_[s.serial];
-      j["end"] = IsoTime(s.last_ns);
+      j["end"] = IsoTimeUtc(s.last_ns, "+0000");
       j["state"] = StateShort(s);
       j["client_bytes"] = s.bytes[0];
       j["server_bytes"] = s.bytes[1];

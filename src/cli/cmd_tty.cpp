@@ -26,6 +26,7 @@
 #include "analysis/ttylog.h"
 #include "capture/tty_bpf.h"
 #include "cli/commands.h"
+#include "common/time_format.h"
 
 namespace hn {
 namespace {
@@ -58,27 +59,8 @@ constexpr int kCaptureUnsupported = 3;
 
 std::string DefaultTtyDir() { return g_tty.data_dir + "/lab/capture/tty"; }
 
-// "2026-11-26 18:42:29" (local time).
-std::string LocalTime(int64_t us) {
-  time_t sec = time_t(us / 1'000'000);
-  tm t{};
-  localtime_r(&sec, &t);
-  char out[32];
-  strftime(out, sizeof out, "%Y-%m-%d %H:%M:%S", &t);
-  return out;
-}
-
-// "2026-11-26T18:42:29.123456+0100" (local, the events.json format).
-std::string IsoTime(int64_t us) {
-  time_t sec = time_t(us / 1'000'000);
-  tm t{};
-  localtime_r(&sec, &t);
-  char a[32], z[8], out[64];
-  strftime(a, sizeof a, "%Y-%m-%dT%H:%M:%S", &t);
-  strftime(z, sizeof z, "%z", &t);
-  std::snprintf(out, sizeof out, "%s.%06lld%s", a, static_cast<long long>(us % 1'000'000), z);
-  return out;
-}
+// Times of TTY logs are microseconds; shown as events.json shows times.
+std::string IsoTime(int64_t us) { return IsoTimeLocal(us * 1000); }
 
 // "0.4s", "12s", "3m05s", "2h03m".
 std::string Duration(int64_t us) {
@@ -232,7 +214,7 @@ int RunTtyList() {
       any_open = true;
     }
     std::printf("%-14s %-10s %-8s %-19s %9s %7s %7s  %s\n", id.c_str(), s.honeypot.c_str(),
-                (s.name.empty() ? std::string("?") : Printable(s.name)).c_str(), LocalTime(s.start_us).c_str(),
+                (s.name.empty() ? std::string("?") : Printable(s.name)).c_str(), LocalDateTime(s.start_us * 1000).c_str(),
                 dur.c_str(), Bytes(s.bytes_in).c_str(), Bytes(s.bytes_out).c_str(),
                 CommandsText(s, g_tty.wide).c_str());
   }

@@ -105,6 +105,14 @@ class PortSink : public TxSink {
   uint8_t* slot_[2] = {nullptr, nullptr};
 };
 
+// A data port's socket as the honeywall runs it, at start and when a deleted
+// interface comes back: transmit thread, virtio-net headers (checksum offload
+// passed on), gso's big slots when asked, qdisc bypass with inline capture.
+Result<std::unique_ptr<AfPacketPort>> OpenDataPort(const std::string& name, const Config& cfg, bool inline_cap) {
+  return AfPacketPort::Open(name, cfg.gso ? kPortRingFramesGso : kPortRingFrames, inline_cap, /*tx_thread=*/true,
+                            /*vnet_hdr=*/true, cfg.gso);
+}
+
 void AddStats(PortStats* to, const PortStats& s) {
   to->rx_frames += s.rx_frames;
   to->tx_frames += s.tx_frames;
@@ -216,8 +224,7 @@ bool Honeywall::Impl::ReopenPort(int i) {
   auto changes = DisableOffloads(Name(i), cfg.gso);
   if (!changes.ok()) return blocked(changes.status().message());
   for (const std::string& line : changes.value()) say(line);
-  auto port = AfPacketPort::Open(Name(i), cfg.gso ? kPortRingFramesGso : kPortRingFrames, inline_capture != nullptr,
-                                 /*tx_thread=*/true, /*vnet_hdr=*/true, cfg.gso);
+  auto port = OpenDataPort(Name(i), cfg, inline_capture != nullptr);
   if (!port.ok()) return blocked(port.status().message());
   port_owner[i] = std::move(port.value());
   ports[i] = port_owner[i].get();
@@ -325,8 +332,7 @@ Result<std::unique_ptr<Honeywall>> Honeywall::Open(const Config& cfg, Say say) {
   // skip the qdisc layer and the kernel's copies to other packet sockets.
   const bool inline_cap = cfg.capture.pcap && cfg.capture.inline_capture;
   for (int i = 0; i < 2; i++) {
-    auto port = AfPacketPort::Open(*names[i], cfg.gso ? kPortRingFramesGso : kPortRingFrames, inline_cap,
-                                   /*tx_thread=*/true, /*vnet_hdr=*/true, cfg.gso);
+    auto port = OpenDataPort(*names[i], cfg, inline_cap);
     if (!port.ok()) return port.status();
     m.port_owner[i] = std::move(port.value());
     m.ports[i] = m.port_owner[i].get();

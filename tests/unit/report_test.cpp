@@ -195,11 +195,5 @@ TEST_F(ReportTest, NothingReadableIsAnError) {
   EXPECT_FALSE(missing.ok());
 }
 
-TEST(ReportTimeTest, IsoTimeUtc) {
-  EXPECT_EQ(IsoTimeUtc(0), "1970-01-01T00:00:00.000000Z");
-  EXPECT_EQ(IsoTimeUtc(kT0 * kS + 1500), "2026-11-26T18:00:00.000001Z");
-  EXPECT_EQ(IsoTimeUtc(-1000), "1969-12-31T23:59:59.999999Z");
-}
-
 }  // namespace
 }  // namespace hn
