@@ -9,6 +9,8 @@ PKGS=(
   # libraries (see README "Dependencies")
   libpcap-dev libtomlplusplus-dev nlohmann-json3-dev libcli11-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  # containment: seccomp filters for namespace honeypots and the honeywall (src/lab/containment.*)
+  libseccomp-dev
   # tests: real tools in network namespaces
   iproute2 iputils-ping netcat-openbsd tcpdump tshark iperf3 ethtool nftables
   python3 python3-pytest procps
