@@ -173,6 +173,13 @@ FILE* OpenAppend(const std::string& path, Status* st) {
 
 std::string BudgetsPath(const Config& cfg) { return cfg.capture.dir + "/budgets.json"; }
 
+// /proc/sys/kernel/random/boot_id: changes at every boot ("" when unreadable).
+std::string CurrentBootId() {
+  std::string id = ReadFileOrEmpty("/proc/sys/kernel/random/boot_id");
+  while (!id.empty() && (id.back() == '\n' || id.back() == ' ')) id.pop_back();
+  return id;
+}
+
 // ---- tty logs ----------------------------------------------------------------
 
 constexpr int64_t kTtyPollNs = 200'000'000;   // how often DIR/tty is looked at
@@ -428,6 +435,7 @@ struct EventWriter::Impl {
   int64_t budgets_retry_ns = 0;         // monotonic time of the next attempt while failing
   bool use_syslog = false;
   std::vector<Budget> mirror;  // replays counted starts; saved to budgets.json
+  BudgetClock budget_clock;    // the saved file says what time it was on it, and at what boot time
   std::mutex out_mu;           // files, mirror, closed (writer thread vs main thread)
   std::mutex wake_mu;
   std::condition_variable wake_cv;
@@ -640,6 +648,13 @@ bool EventWriter::Impl::SaveBudgets() {
   ojson j;
   j["version"] = 1;
   j["window"] = cfg.limits.kind == WindowKind::kTokenBucket ? "token-bucket" : "sliding";
+  // Times below are on the budget clock (common/clock.h). With the boot they
+  // were saved in and the boot time then, a restart in the same boot maps
+  // them by elapsed boot time: a wall-clock step while the wall was down
+  // refills nothing either.
+  j["boot_id"] = CurrentBootId();
+  j["clock_ns"] = budget_clock.Now();
+  j["boot_ns"] = BootNowNs();
   ojson hps = ojson::object();
   for (size_t i = 0; i < mirror.size() && i < cfg.honeypots.size(); i++) {
     const Budget::Saved s = mirror[i].Save();
@@ -765,7 +780,7 @@ size_t EventWriter::DrainBatch() {
       if (im.use_syslog) syslog(LOG_NOTICE, "%s", body.c_str());
     }
     if (e.counted && e.honeypot < im.mirror.size()) {
-      im.mirror[e.honeypot].TryConsume(e.cls, e.ts_ns);
+      im.mirror[e.honeypot].TryConsume(e.cls, e.budget_ns != 0 ? e.budget_ns : e.ts_ns);
       counted = true;
     }
   }
@@ -917,6 +932,15 @@ Status EventWriter::LoadBudgets(const Config& cfg, std::vector<Budget>* budgets,
     if (j["version"] != 1)
       return Status::Error(path + ": version " + j["version"].dump() + " is not supported (only 1)" + fix);
     const nlohmann::json& hps = j["honeypots"];
+    // Saved in this boot: what time it is now on the old budget clock is its
+    // time then plus the boot time elapsed, whatever the wall clock did.
+    int64_t shift = 0;
+    if (j.contains("boot_id") && j["boot_id"].is_string() && j["boot_id"] == CurrentBootId() &&
+        j.contains("clock_ns") && j["clock_ns"].is_number_integer() && j.contains("boot_ns") &&
+        j["boot_ns"].is_number_integer()) {
+      const int64_t elapsed = BootNowNs() - j["boot_ns"].get<int64_t>();
+      if (elapsed >= 0) shift = now_ns - (j["clock_ns"].get<int64_t>() + elapsed);
+    }
     for (size_t i = 0; i < cfg.honeypots.size(); i++) {
       auto it = hps.find(cfg.honeypots[i].name);
       if (it == hps.end()) continue;  // new honeypot: full budget
@@ -930,6 +954,8 @@ Status EventWriter::LoadBudgets(const Config& cfg, std::vector<Budget>* budgets,
         s.starts[size_t(c)] = ct->at("starts").get<std::vector<int64_t>>();
         s.tokens_micro[size_t(c)] = ct->at("tokens_micro").get<int64_t>();
         s.refill_ns[size_t(c)] = ct->at("refill_ns").get<int64_t>();
+        for (int64_t& t : s.starts[size_t(c)]) t += shift;
+        if (s.refill_ns[size_t(c)] != 0) s.refill_ns[size_t(c)] += shift;
       }
       b.Restore(s, now_ns);
     }

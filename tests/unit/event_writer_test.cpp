@@ -709,5 +709,41 @@ TEST_F(EventWriterTtyTest, ACorruptTtyLogStopsOnlyItself) {
   EXPECT_EQ(Actions(TtyEvents()), (std::vector<std::string>{"hp1 hp1:3 open", "hp2 hp2:2 open", "hp2 hp2:2 exec"}));
 }
 
+// budgets.json says when (budget clock) and at what boot time it was saved: a
+// restart in the same boot maps the starts by the boot time elapsed, so a wall
+// clock stepped forward while the honeywall was down refills nothing.
+TEST_F(EventWriterTest, BudgetsSurviveAWallClockJumpAcrossARestart) {
+  const int64_t now = WallNowNs();
+  std::vector<Budget> budgets;
+  ASSERT_TRUE(EventWriter::LoadBudgets(cfg_, &budgets, now).ok());
+  {
+    auto w = EventWriter::Open(cfg_, budgets);
+    ASSERT_TRUE(w.ok());
+    for (int i = 0; i < 9; i++) {
+      Event e = Base(EventKind::kFlowNew);
+      e.ts_ns = now + i;
+      e.budget_ns = now + i;
+      e.key = Key4("10.0.0.5", uint16_t(40000 + i), "198.51.100.7", 80, 6);
+      e.honeypot = 0;
+      e.dir = FlowDir::kOutbound;
+      e.reason = Reason::kOutbound;
+      e.counted = true;
+      e.cls = ProtoClass::kTcp;
+      ASSERT_TRUE((*w)->Post(e));
+    }
+    (*w)->Stop();
+  }
+  nlohmann::json saved = nlohmann::json::parse(std::ifstream(cfg_.capture.dir + "/budgets.json"));
+  ASSERT_TRUE(saved.contains("boot_id") && saved.contains("clock_ns") && saved.contains("boot_ns")) << saved.dump();
+  const int64_t jumped = now + 2 * 3600 * kNsPerSec;  // the wall clock, two hours ahead a moment later
+  ASSERT_TRUE(EventWriter::LoadBudgets(cfg_, &budgets, jumped).ok());
+  EXPECT_EQ(budgets[0].Left(ProtoClass::kTcp, jumped), 0u) << "the jump refilled the budget";
+  // Another boot: no elapsed time to trust; the wall clock decides (documented).
+  saved["boot_id"] = "another-boot";
+  std::ofstream(cfg_.capture.dir + "/budgets.json") << saved.dump();
+  ASSERT_TRUE(EventWriter::LoadBudgets(cfg_, &budgets, jumped).ok());
+  EXPECT_EQ(budgets[0].Left(ProtoClass::kTcp, jumped), 9u);
+}
+
 }  // namespace
 }  // namespace hn
