@@ -96,7 +96,11 @@ std::string CommandsText(const TtySession& s, bool wide) {
     text += Printable(c.Text());
   }
   constexpr size_t kMax = 60;
-  if (!wide && text.size() > kMax) text = text.substr(0, kMax - 3) + "...";
+  if (!wide && text.size() > kMax) {
+    size_t cut = kMax - 3;
+    while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xc0) == 0x80) cut--;  // not inside a UTF-8 character
+    text = text.substr(0, cut) + "...";
+  }
   return text;
 }
 

@@ -161,6 +161,9 @@ def hostile_tty_log(path):
     recs.append(rec(WRITE, 3, READ, T0 + 0.5, PAYLOAD + b"\r"))
     recs.append(rec(EXEC, 3, 0, T0 + 0.6, b"printf\0" + PAYLOAD + b"\0"))
     recs.append(rec(EXEC, 3, 0, T0 + 0.7, b"echo\0line1\nINBOUND TCP: forged\0"))
+    # another session whose command is cut at 60 bytes in the table, where a € (e2 82 ac) is split
+    recs.append(rec(OPEN, 5, 0, T0 + 3, b"pts/1"))
+    recs.append(rec(EXEC, 5, 0, T0 + 3.1, b"echo\0" + "\u20ac\u00e9".encode() * 20 + b"\0"))
     recs.append(rec(CLOSE, 3, 0, T0 + 2))
     path.write_bytes(b"".join(recs))
 
@@ -210,6 +213,8 @@ def test_tty_list_shows_controls_escaped(honeynet_bin, tmp_path):
     assert b"\\x1b]0;pwned-title\\x07" in out and b"\\x9d0;c1-osc-title\\x9c" in out, out
     assert b"\\xc2\\x9d0;utf8-osc" in out, out
     assert b"echo line1\\x0aINBOUND TCP: forged" in out, out
+    short = run([honeynet_bin, "tty", "list", d]).stdout  # the commands column cut at 60: not inside a character
+    assert_no_escapes("tty list (short)", short)
     js = run([honeynet_bin, "tty", "list", "--json", d]).stdout
     assert_no_escapes("tty list --json", js)
     cmds = json.loads(js)[0]["commands"]
