@@ -22,6 +22,7 @@
 #include "capture/pcap_writer.h"  // MakeDirectories
 #include "common/clock.h"
 #include "common/fs.h"
+#include "common/term_safe.h"
 #include "common/time_format.h"
 #include "flow/community_id.h"
 
@@ -30,6 +31,18 @@ namespace hn {
 using ojson = nlohmann::ordered_json;
 
 namespace {
+
+// One events.json line: ASCII only (ensure_ascii: every control character,
+// DEL, C1 and other non-ASCII character as \uXXXX; bytes that are not UTF-8
+// as U+FFFD), so attacker text in an event (a command line from a tty log)
+// can neither split the line nor reach a terminal that shows the file as
+// control characters.
+std::string JsonLine(const ojson& j) { return j.dump(-1, ' ', true, nlohmann::json::error_handler_t::replace); }
+
+// The body of a honeywall.log / syslog line with control characters as \xNN:
+// a newline in it cannot forge a second line, an escape sequence cannot
+// reach the terminal of whoever tails the log.
+std::string LogSafe(const std::string& body) { return EscapeControls(body); }
 
 constexpr size_t kBatch = 1024;                  // events per drain (one flush each)
 constexpr auto kIdleWait = std::chrono::milliseconds(20);
@@ -342,7 +355,7 @@ void TtyFollower::Emit(const File& f, const TtyRecord& rec, const TtySessionTrac
   j["event_type"] = "tty";
   j["honeypot"] = f.honeypot;
   j["tty"] = std::move(t);
-  *out += j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  *out += JsonLine(j);
   *out += '\n';
   ++*events;
 }
@@ -770,10 +783,10 @@ size_t EventWriter::DrainBatch() {
   std::string line;
   while (n < kBatch && queue_.Pop(&e)) {
     n++;
-    line = im.EventJson(e).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    line = JsonLine(im.EventJson(e));
     line += '\n';
     fwrite(line.data(), 1, line.size(), im.events);
-    const std::string body = im.LogLine(e);
+    const std::string body = LogSafe(im.LogLine(e));
     if (!body.empty()) {
       line = SyslogStamp(e.ts_ns) + " " + im.hostname + " honeywall: " + body + "\n";
       fwrite(line.data(), 1, line.size(), im.log);
@@ -834,7 +847,7 @@ void EventWriter::PostStats(const std::string& stats_json_object) {
   } catch (const nlohmann::json::exception&) {
     j["stats"] = ojson{{"error", "stats text was not JSON"}, {"text", stats_json_object}};
   }
-  const std::string line = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+  const std::string line = JsonLine(j) + "\n";
   // DIR/stats.json: the latest counters alone, for `honeynet status` (which
   // must not scan events.json). Replaced atomically, so a reader never sees half.
   ojson latest;
@@ -873,14 +886,15 @@ void EventWriter::Impl::AddNotice(const std::string& what, const std::string& if
   n["what"] = what;
   n["message"] = message;
   j["notice"] = std::move(n);
-  const std::string line = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+  const std::string line = JsonLine(j) + "\n";
+  const std::string safe = LogSafe(message);
   constexpr size_t kMaxNotices = 256;
   if (im.closed) return;
   if (im.notices.size() < kMaxNotices) {
     im.notices.push_back(line);
-    im.notice_logs += SyslogStamp(now) + " " + im.hostname + " honeywall: NOTICE " + message + "\n";
+    im.notice_logs += SyslogStamp(now) + " " + im.hostname + " honeywall: NOTICE " + safe + "\n";
   }
-  if (im.use_syslog) syslog(LOG_NOTICE, "NOTICE %s", message.c_str());
+  if (im.use_syslog) syslog(LOG_NOTICE, "NOTICE %s", safe.c_str());
 }
 
 // Saves budgets.json and says so when that starts or stops failing (a full

@@ -56,8 +56,10 @@ Result<GuestState> ResetGuest(const GuestSpec& g, const GuestState& s);
 // True when pid is a live UML process of this guest.
 bool GuestRunning(const GuestSpec& g, const GuestState& s);
 // Attaches the terminal to console 1 (a host pty) until the user types
-// Ctrl-] (the guest keeps running). Needs a terminal.
-Status AttachConsole(const GuestSpec& g);
+// Ctrl-] (the guest keeps running). Needs a terminal. The guest's output goes
+// through a TermFilter (common/term_safe.h: colours and cursor movement kept,
+// OSC, DCS, APC, PM, SOS, queries and risky modes dropped) unless raw.
+Status AttachConsole(const GuestSpec& g, bool raw = false);
 
 // Names the lab accepts for a guest (UML or namespace): 1-32 of [A-Za-z0-9._-],
 // not starting with '.' or '-'; host names: 1-63 of [A-Za-z0-9.-].

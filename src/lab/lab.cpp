@@ -39,6 +39,7 @@
 #include "lab/nsguest.h"
 #include "lab/run.h"
 #include "lab/services.h"
+#include "common/term_safe.h"
 
 namespace hn {
 namespace {
@@ -89,7 +90,15 @@ std::optional<std::string> ReadFile(const std::string& p) {
   return ss.str();
 }
 
-// The last n lines of a file, for error messages.
+// A line of a log quoted in an error message: what a guest wrote there is
+// hostile, so control characters (an escape sequence, a carriage return that
+// would overwrite the line) are shown as \xNN; a CRLF's CR is dropped.
+std::string TailLine(std::string_view l) {
+  if (!l.empty() && l.back() == '\r') l.remove_suffix(1);
+  return EscapeControls(l, /*keep_tab=*/true);
+}
+
+// The last n lines of a file, for error messages (control characters as \xNN).
 std::string Tail(const std::string& path, size_t n) {
   auto text = ReadFile(path);
   if (!text || text->empty()) return "(" + path + " is empty)";
@@ -97,12 +106,13 @@ std::string Tail(const std::string& path, size_t n) {
   std::stringstream ss(*text);
   for (std::string l; std::getline(ss, l);) lines.push_back(l);
   std::string out;
-  for (size_t i = lines.size() > n ? lines.size() - n : 0; i < lines.size(); i++) out += "\n  | " + lines[i];
+  for (size_t i = lines.size() > n ? lines.size() - n : 0; i < lines.size(); i++) out += "\n  | " + TailLine(lines[i]);
   return out;
 }
 
 // The end of a guest's console log without kernel stack-trace lines, so the
-// message that explains (a panic, a failed mount) is what shows.
+// message that explains (a panic, a failed mount) is what shows; control
+// characters as \xNN (TailLine).
 std::string ConsoleTail(const std::string& path) {
   auto text = ReadFile(path);
   if (!text || text->empty()) return "\n  | (" + path + " is empty)";
@@ -116,7 +126,8 @@ std::string ConsoleTail(const std::string& path) {
     lines.push_back(l);
   }
   std::string out;
-  for (size_t i = lines.size() > 12 ? lines.size() - 12 : 0; i < lines.size(); i++) out += "\n  | " + lines[i];
+  for (size_t i = lines.size() > 12 ? lines.size() - 12 : 0; i < lines.size(); i++)
+    out += "\n  | " + TailLine(lines[i]);
   return out;
 }
 
@@ -1692,7 +1703,7 @@ Status LabReset(const std::string& dd, const std::string& name, const Say& say) 
   return Status::Ok();
 }
 
-Status LabConsole(const std::string& dd, const std::string& name) {
+Status LabConsole(const std::string& dd, const std::string& name, bool raw) {
   auto state = LoadState(dd);
   if (!state.ok()) return state.status();
   if (!state.value()) return Status::Error("no lab is up in " + dd + ": start one with `honeynet up`");
@@ -1710,7 +1721,7 @@ Status LabConsole(const std::string& dd, const std::string& name) {
           "  (that shell is one of its processes: the guest's ps shows it and its TTY capture records it;\n"
           "  `honeynet reset " + name + dd_opt + "` gives a pristine guest)");
     }
-    return AttachConsole(g.spec);
+    return AttachConsole(g.spec, raw);
   }
   return Status::Error("no honeypot named " + name + " in the lab");
 }
