@@ -1413,6 +1413,12 @@ Status LabUp(const LabOptions& opt_in, const Say& say) {
   const LabKernel kernel = ChooseLabKernel(dd);
   if (any_uml) say(std::string(kernel.tty_log ? "  kernel: " : "  warning: ") + kernel.note);
   st.guests = PlanGuests(wc.value(), dd, images, rootfs, kernel);
+  for (const GuestRec& g : st.guests) {
+    if (IsNetns(g) && g.ns.unsafe) {
+      say("  warning: " + g.spec.name + " has unsafe = true: root in it is root on the host kernel (no user "
+          "namespace, seccomp filter, cgroup or disk limit); docs/security.md");
+    }
+  }
   if (Status s = SaveState(st); !s.ok()) return s;
 
   say(fmt::format("bringing up the lab ({} mode, {} honeypot{}) in {}", st.mode, st.guests.size(),

@@ -743,6 +743,7 @@ TEST_F(EventWriterTest, BudgetsSurviveAWallClockJumpAcrossARestart) {
   std::ofstream(cfg_.capture.dir + "/budgets.json") << saved.dump();
   ASSERT_TRUE(EventWriter::LoadBudgets(cfg_, &budgets, jumped).ok());
   EXPECT_EQ(budgets[0].Left(ProtoClass::kTcp, jumped), 9u);
+}
 
 // Attacker text in an event (a command line typed in a honeypot) cannot split
 // an events.json line, and events.json holds no control character and no C1
