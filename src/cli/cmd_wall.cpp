@@ -1,7 +1,11 @@
 // `honeynet wall`: runs the honeywall in the foreground.
+#include <unistd.h>
+
+#include <cerrno>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <functional>
 #include <iostream>
 #include <string>
@@ -59,11 +63,23 @@ int RunWall() {
     std::cerr << "honeynet wall: " << s.message() << "\n";
     return 1;
   }
+  // Another user than root may not be let through the directories above
+  // capture.dir (the lab's is under DATA/lab, 0750 root): the wall works in
+  // it as its current directory, by relative paths.
+  Config run_cfg = cfg.value();
+  if (user->uid != 0) {
+    if (::chdir(run_cfg.capture.dir.c_str()) != 0) {
+      std::cerr << "honeynet wall: capture.dir: cannot enter " << run_cfg.capture.dir << ": " << std::strerror(errno)
+                << "\n";
+      return 1;
+    }
+    run_cfg.capture.dir = ".";
+  }
   if (Status s = DropPrivileges(WallCapabilities(), &user.value()); !s.ok()) {
     std::cerr << "honeynet wall: " << s.message() << "\n";
     return 1;
   }
-  auto wall = Honeywall::Open(cfg.value(), say);
+  auto wall = Honeywall::Open(run_cfg, say);
   if (!wall.ok()) {
     std::cerr << "honeynet wall: " << wall.status().message() << "\n";
     return 1;

@@ -141,10 +141,11 @@ def capture_user():
 
 @pytest.fixture
 def open_dir():
-    """A capture directory the capture user can reach (pytest's tmp_path is under a 0700 directory)."""
+    """A capture directory under a 0700 root directory, like the lab's (DATA/lab is 0750 root):
+    the capture user cannot pass through it, the wall works in capture.dir as its current directory."""
     base = Path("/tmp/hn-privtest-%d-%s" % (os.getpid(), uuid.uuid4().hex[:6]))
-    base.mkdir(mode=0o755)
-    os.chmod(base, 0o755)
+    base.mkdir(mode=0o700)
+    os.chmod(base, 0o700)
     try:
         yield base / "capture"
     finally:
