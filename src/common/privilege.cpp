@@ -59,9 +59,23 @@ Status Own(int fd, const std::string& path, const RunAs& user, mode_t mode) {
   return Status::Ok();
 }
 
-// dir_fd is an open directory at path: its entries, then itself.
-Status OwnTree(int dir_fd, const std::string& path, const RunAs& user, int depth) {
-  if (depth > 16) return Status::Ok();  // the capture writes two levels at most
+// What the capture writes in capture.dir (and its temporary files beside them).
+bool IsCaptureFile(const std::string& name, bool in_tty_dir) {
+  auto ends = [&](const char* suffix) {
+    const size_t n = std::strlen(suffix);
+    return name.size() >= n && name.compare(name.size() - n, n, suffix) == 0;
+  };
+  if (in_tty_dir) return ends(".ttylog");
+  if (ends(".pcap") || ends(".pcap.tmp")) return true;
+  for (const char* prefix : {"events.json", "honeywall.log", "stats.json", "budgets.json", "tty-offsets.json"})
+    if (name.rfind(prefix, 0) == 0) return true;
+  return false;
+}
+
+// dir_fd is an open directory at path: the capture's files in it (and, at the
+// top, its tty/ directory), then itself. Nothing else is touched: capture.dir
+// may be a data directory that holds other things (images, the lab's state).
+Status OwnCaptureDir(int dir_fd, const std::string& path, const RunAs& user, bool in_tty_dir) {
   int list_fd = ::dup(dir_fd);
   if (list_fd < 0) return Status::Error("capture.dir: " + path + ": " + Errno(errno));
   DIR* d = ::fdopendir(list_fd);
@@ -71,16 +85,17 @@ Status OwnTree(int dir_fd, const std::string& path, const RunAs& user, int depth
   }
   Status result;
   while (dirent* e = ::readdir(d)) {
-    if (std::strcmp(e->d_name, ".") == 0 || std::strcmp(e->d_name, "..") == 0) continue;
-    const std::string child = path + "/" + e->d_name;
+    const std::string name = e->d_name;
+    const bool tty_dir = !in_tty_dir && name == "tty";
+    if (!tty_dir && !IsCaptureFile(name, in_tty_dir)) continue;
     // O_NOFOLLOW: a symlink is never followed (and left as it is); O_NONBLOCK: a FIFO does not hang us.
     int fd = ::openat(dir_fd, e->d_name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
     if (fd < 0) continue;  // a symlink (ELOOP), or gone meanwhile
     struct stat st{};
     Status s;
     if (::fstat(fd, &st) == 0) {
-      if (S_ISDIR(st.st_mode)) s = OwnTree(fd, child, user, depth + 1);
-      else if (S_ISREG(st.st_mode)) s = Own(fd, child, user, 0640);
+      if (tty_dir && S_ISDIR(st.st_mode)) s = OwnCaptureDir(fd, path + "/" + name, user, true);
+      else if (!tty_dir && S_ISREG(st.st_mode)) s = Own(fd, path + "/" + name, user, 0640);
     }
     ::close(fd);
     if (!s.ok() && result.ok()) result = s;
@@ -116,7 +131,7 @@ Status PrepareCaptureDir(const std::string& dir, const RunAs& user) {
   if (Status s = MakeDirs(dir, 0750); !s.ok()) return Status::Error("capture.dir: " + s.message());
   int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return Status::Error("capture.dir: cannot open " + dir + ": " + Errno(errno));
-  Status s = OwnTree(fd, dir, user, 0);
+  Status s = OwnCaptureDir(fd, dir, user, false);
   ::close(fd);
   return s;
 }

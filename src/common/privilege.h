@@ -43,9 +43,12 @@ struct RunAs {
 // "honeynet" when it exists on this machine, else root. Error: no such user.
 Result<RunAs> CaptureUser(const std::string& name);
 
-// Creates dir (mode 0750) and makes it, and everything below it, owned by
-// user with directories 0750 and files 0640 (symlinks are left alone, never
-// followed). Needs root (CAP_CHOWN, CAP_FOWNER) unless all is user's already.
+// Creates dir (mode 0750) and makes it and what the capture writes in it
+// (pcap files, events.json, honeywall.log, stats.json, budgets.json,
+// tty-offsets.json, and tty/ with its *.ttylog) owned by user, directories
+// 0750, files 0640. Anything else in dir is left alone (it may be a data
+// directory with images in it), and so are symlinks (never followed).
+// Needs root (CAP_CHOWN, CAP_FOWNER) unless all is user's already.
 Status PrepareCaptureDir(const std::string& dir, const RunAs& user);
 
 // Keeps only the capabilities `keep` (numbers from <linux/capability.h>, e.g.

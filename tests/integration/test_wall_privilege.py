@@ -84,9 +84,13 @@ def check_modes(capture_dir, uid=None, gid=None) -> list[str]:
 
 @pytest.mark.parametrize("mode", MODES)
 def test_wall_runs_locked_down_and_still_forwards_and_captures(lab, honeynet_bin, capture_dir):
-    (capture_dir / "old.json").write_text("{}\n")   # left from before, too open
-    os.chmod(capture_dir / "old.json", 0o644)
+    (capture_dir / "stats.json").write_text("{}\n")   # left from before, too open
+    os.chmod(capture_dir / "stats.json", 0o644)
     os.chmod(capture_dir, 0o755)
+    other = capture_dir.parent / "not-capture"          # beside it, not the wall's: left alone
+    other.mkdir()
+    (other / "x").write_text("x")
+    os.chmod(other / "x", 0o644)
     wall = lab.start_wall(honeynet_bin, capture_dir=capture_dir,
                           capture={"stats_interval": "1s", "rotate_size": "8K", "syslog": True})
     check_locked_down(wall)
@@ -99,8 +103,9 @@ def test_wall_runs_locked_down_and_still_forwards_and_captures(lab, honeynet_bin
     assert wall.stop() == 0, wall.output()
     assert banner_in_pcaps(capture_dir), "the telnet banner is not in the outside pcaps"
     files = check_modes(capture_dir)
-    for want in ("events.json", "honeywall.log", "stats.json", "budgets.json", "old.json"):
+    for want in ("events.json", "honeywall.log", "stats.json", "budgets.json"):
         assert want in files, files
+    assert stat.S_IMODE(os.stat(other / "x").st_mode) == 0o644
     assert len(nl.pcaps(capture_dir, "outside")) >= 2, "no rotation happened: %s" % files
 
 

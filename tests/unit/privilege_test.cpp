@@ -181,6 +181,13 @@ TEST(Privilege, PrepareCaptureDirSetsModesAndLeavesSymlinksAlone) {
   chmod((base / "cap" / "events.json").c_str(), 0644);
   chmod((base / "outside").c_str(), 0644);
   fs::create_symlink(base / "outside", base / "cap" / "link");
+  fs::create_symlink(base / "outside", base / "cap" / "stats.json");  // a capture name, still a symlink
+  fs::create_directories(base / "cap" / "images" / "rootfs");          // not the capture's: left alone
+  { std::ofstream(base / "cap" / "images" / "rootfs" / "sh") << "z"; }
+  { std::ofstream(base / "cap" / "notes.txt") << "n"; }
+  chmod((base / "cap" / "images").c_str(), 0755);
+  chmod((base / "cap" / "images" / "rootfs" / "sh").c_str(), 04755);
+  chmod((base / "cap" / "notes.txt").c_str(), 0644);
 
   RunAs me{"me", geteuid(), getegid()};
   ASSERT_TRUE(PrepareCaptureDir((base / "cap" / "new").string(), me).ok());
@@ -196,6 +203,9 @@ TEST(Privilege, PrepareCaptureDirSetsModesAndLeavesSymlinksAlone) {
   EXPECT_EQ(mode(base / "cap" / "events.json"), 0640u);
   EXPECT_EQ(mode(base / "cap" / "tty" / "hp.ttylog"), 0640u);
   EXPECT_EQ(mode(base / "outside"), 0644u) << "a symlink's target must not be touched";
+  EXPECT_EQ(mode(base / "cap" / "images"), 0755u);
+  EXPECT_EQ(mode(base / "cap" / "images" / "rootfs" / "sh"), 04755u);
+  EXPECT_EQ(mode(base / "cap" / "notes.txt"), 0644u);
   fs::remove_all(base);
 }
 
