@@ -332,6 +332,12 @@ int RunTtyCapture() {
     std::cerr << me << ": " << cap.status().message() << "\n";
     return 1;
   }
+  std::string kept;  // least privilege from here on (docs/security-wall.md)
+  if (Status st = (*cap)->LockDown(&kept); !st.ok()) {
+    std::cerr << me << ": " << st.message() << "\n";
+    return 1;
+  }
+  std::cerr << me << ": " << kept << "\n";
   if (!g_capture.ready_file.empty()) {
     Status st = WriteReadyFile(g_capture.ready_file);
     if (!st.ok()) {

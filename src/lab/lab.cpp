@@ -1526,6 +1526,25 @@ Result<json> LabStatus(const std::string& dd) {
   w["pid"] = s.wall.pid;
   w["running"] = Alive(s.wall);
   w["log"] = WallLogPath(dd);
+  // What the running wall kept after start (docs/security-wall.md), as the kernel shows it.
+  if (w["running"].get<bool>()) {
+    if (auto text = ReadFile("/proc/" + std::to_string(s.wall.pid) + "/status")) {
+      json priv = json::object();
+      std::istringstream lines(*text);
+      for (std::string line; std::getline(lines, line);) {
+        const size_t colon = line.find(':');
+        if (colon == std::string::npos) continue;
+        const std::string key = line.substr(0, colon);
+        const size_t b = line.find_first_not_of(" \t", colon + 1);
+        const std::string val = b == std::string::npos ? "" : line.substr(b);
+        if (key == "CapEff") priv["cap_eff"] = val;
+        else if (key == "Seccomp") priv["seccomp"] = std::atoi(val.c_str());
+        else if (key == "NoNewPrivs") priv["no_new_privs"] = val == "1";
+        else if (key == "Uid") priv["uid"] = std::atoi(val.c_str());
+      }
+      w["privileges"] = priv;
+    }
+  }
   if (stats.is_object()) {
     auto port = [&](const char* name, const char* key) { return stats.value(name, json::object()).value(key, uint64_t(0)); };
     w["frames"] = {{"inside_rx", port("inside", "rx_frames")},

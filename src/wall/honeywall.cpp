@@ -1,8 +1,12 @@
 #include "wall/honeywall.h"
 
+#include <linux/capability.h>
+#include <linux/sockios.h>
 #include <net/if.h>
 #include <poll.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/ioctl.h>
 
 #include <cerrno>
 #include <cstring>
@@ -372,6 +376,18 @@ Result<std::unique_ptr<Honeywall>> Honeywall::Open(const Config& cfg, Say say) {
 }
 
 Honeywall::~Honeywall() = default;
+
+std::vector<int> WallCapabilities() { return {CAP_NET_RAW, CAP_NET_ADMIN}; }
+
+SyscallAllowList WallSyscalls() {
+  SyscallAllowList l = SyscallAllowList::Base();
+  // Data ports and capture sockets (AF_PACKET), interface ioctls (AF_INET
+  // datagram socket), link state (rtnetlink), syslog and if_nametoindex (AF_UNIX).
+  l.AllowIf("socket", 0, {AF_PACKET, AF_INET, AF_NETLINK, AF_UNIX});
+  l.AllowIf("ioctl", 1, {SIOCGIFINDEX, SIOCGIFNAME, SIOCGIFFLAGS, SIOCGIFMTU, SIOCGIFHWADDR, SIOCETHTOOL,
+                         TCGETS, FIONREAD});
+  return l;
+}
 
 Status Honeywall::Run(const std::atomic<bool>& stop, const std::function<void()>& on_ready) {
   Impl& m = *impl_;
