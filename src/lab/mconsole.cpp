@@ -73,13 +73,14 @@ struct Closer {
 
 }  // namespace
 
-Result<std::string> MconsoleCommand(const std::string& sock, const std::string& cmd, int timeout_ms) {
+Result<std::string> MconsoleCommand(const std::string& sock, const std::string& cmd, int timeout_ms,
+                                    const MconsoleClient& who) {
   if (cmd.size() >= kMaxData) return Status::Error("mconsole command too long: " + cmd);
   static std::atomic<unsigned> counter{0};
   // The client's own socket lives beside the guest's directory (which UML
-  // removes when it stops), named after this process.
-  const std::string client =
-      DirName(DirName(sock)) + "/.mc-" + std::to_string(::getpid()) + "-" + std::to_string(counter++) + ".sock";
+  // removes when it stops), or in who.dir, named after this process.
+  const std::string client = (who.dir.empty() ? DirName(DirName(sock)) : who.dir) + "/.mc-" +
+                             std::to_string(::getpid()) + "-" + std::to_string(counter++) + ".sock";
 
   Closer s{::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0)};
   if (s.fd < 0) return Status::Error(std::string("mconsole: socket: ") + std::strerror(errno));
@@ -97,6 +98,14 @@ Result<std::string> MconsoleCommand(const std::string& sock, const std::string& 
     const char* p;
     ~Unlink() { ::unlink(p); }
   } unlink_me{me.sun_path};
+  // The directory is root's: the name cannot have been swapped for a link
+  // since the bind; NOFOLLOW all the same.
+  if (who.reply_uid >= 0 &&
+      ::fchownat(AT_FDCWD, me.sun_path, static_cast<uid_t>(who.reply_uid), static_cast<gid_t>(who.reply_uid),
+                 AT_SYMLINK_NOFOLLOW) != 0) {
+    return Status::Error("mconsole: cannot give " + client + " to uid " + std::to_string(who.reply_uid) + ": " +
+                         std::strerror(errno));
+  }
 
   Request req{};
   req.magic = kMagic;

@@ -16,8 +16,19 @@
 
 namespace hn {
 
+// Where the client's own (reply) socket is bound, and who may answer on it.
+// dir: a directory only root may write (default: the one above the socket's
+// directory); reply_uid >= 0: the socket file is given to that uid, so that a
+// UML process running as it can send its reply (root's socket files are
+// 0755: no one else may write to them).
+struct MconsoleClient {
+  std::string dir;
+  int reply_uid = -1;
+};
+
 // Sends cmd to the mconsole socket sock and returns the reply text (all parts
 // joined). An error reply from UML ("unknown command") is an error Status.
-Result<std::string> MconsoleCommand(const std::string& sock, const std::string& cmd, int timeout_ms = 3000);
+Result<std::string> MconsoleCommand(const std::string& sock, const std::string& cmd, int timeout_ms = 3000,
+                                    const MconsoleClient& client = {});
 
 }  // namespace hn
