@@ -418,6 +418,7 @@ bool WaitGone(const GuestSpec& g, int timeout_ms) {
 }  // namespace
 
 std::string GuestConsoleLog(const GuestSpec& g) { return g.dir + "/console.log"; }
+std::string GuestNetnsName(const std::string& honeypot) { return "hn-u-" + honeypot; }
 std::string GuestUmlDir(const GuestSpec& g) { return g.dir + "/uml"; }
 std::string GuestCowPath(const GuestSpec& g) { return GuestUmlDir(g) + "/disk.cow"; }
 std::string GuestMconsoleSocket(const GuestSpec& g) { return GuestUmlDir(g) + "/" + g.name + "/mconsole"; }

@@ -84,6 +84,10 @@ bool GuestRunning(const GuestSpec& g, const GuestState& s);
 // Ctrl-] (the guest keeps running). Needs a terminal.
 Status AttachConsole(const GuestSpec& g);
 
+// The network namespace of UML honeypot NAME in the lab: "hn-u-<name>". It
+// holds the guest's tap and the inner end of the veth to the lab's bridge.
+std::string GuestNetnsName(const std::string& honeypot);
+
 // Names the lab accepts for a guest (UML or namespace): 1-32 of [A-Za-z0-9._-],
 // not starting with '.' or '-'; host names: 1-63 of [A-Za-z0-9.-].
 bool ValidGuestName(const std::string& s);
