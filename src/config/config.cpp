@@ -445,6 +445,31 @@ void ParseGuestKeys(const toml::table& t, const std::string& prefix, Ctx& c, Hon
                 "no empty label), like \"www1\", got " + Quote(host));
     }
   }
+  // Containment limits (docs/security.md).
+  ReadInt(t, "pids_max", prefix, c, 16, 1 << 22, &hp->pids_max);
+  ReadSize(t, "memory_max", prefix, c, 32ULL << 20, 1ULL << 40, &hp->memory_max);
+  ReadSize(t, "swap_max", prefix, c, 0, 1ULL << 40, &hp->swap_max);
+  if (const toml::node* n = t.get("cpu_max")) {
+    // 50 or "50%": percent of one CPU.
+    std::optional<int64_t> pct;
+    if (n->is_integer()) pct = n->as_integer()->get();
+    if (n->is_string()) {
+      std::string v = n->as_string()->get();
+      if (!v.empty() && v.back() == '%') v.pop_back();
+      if (!v.empty() && v.find_first_not_of("0123456789") == std::string::npos && v.size() < 7) pct = std::stoll(v);
+    }
+    const int64_t hi = 100 * std::max<long>(1, ::sysconf(_SC_NPROCESSORS_ONLN));
+    if (!pct || *pct < 1 || *pct > hi) {
+      c.err.Add(LineOf(*n), prefix + ".cpu_max",
+                "must be a share of one CPU in percent from 1 to " + std::to_string(hi) + ", like 50 or \"50%\", got " +
+                    Show(*n));
+    } else {
+      hp->cpu_max = *pct;
+    }
+  }
+  ReadInt(t, "io_weight", prefix, c, 1, 10000, &hp->io_weight);
+  ReadSize(t, "disk_max", prefix, c, 16ULL << 20, 1ULL << 40, &hp->disk_max);
+  ReadBool(t, "unsafe", prefix, c, &hp->unsafe);
 }
 
 // Where each honeypot's values were written, for cross-checks.
@@ -455,7 +480,10 @@ struct HoneypotLines {
 HoneypotConfig ParseHoneypot(const toml::table& t, size_t index, const Limits& global, Ctx& c,
                              HoneypotLines* lines) {
   std::string prefix = "honeypot[" + std::to_string(index) + "]";
-  CheckKeys(t, prefix, {"name", "ip", "public_ip", "mac", "limits", "kind", "image", "mem", "hostname"}, c.err);
+  CheckKeys(t, prefix,
+            {"name", "ip", "public_ip", "mac", "limits", "kind", "image", "mem", "hostname", "pids_max", "memory_max",
+             "swap_max", "cpu_max", "io_weight", "disk_max", "unsafe"},
+            c.err);
   HoneypotConfig hp;
   hp.limits = global;
   lines->table = LineOf(t, c.fallback_line);
@@ -1015,6 +1043,14 @@ std::string DumpConfig(const Config& c) {
     o += "image = " + Quote(hp.image) + "\n";
     o += "mem = " + Quote(FormatSize(uint64_t(hp.mem_mb) << 20)) + "\n";
     if (!hp.hostname.empty() && hp.hostname != hp.name) o += "hostname = " + Quote(hp.hostname) + "\n";
+    const HoneypotConfig def;
+    if (hp.pids_max != def.pids_max) o += "pids_max = " + std::to_string(hp.pids_max) + "\n";
+    if (hp.memory_max != def.memory_max) o += "memory_max = " + Quote(FormatSize(hp.memory_max)) + "\n";
+    if (hp.swap_max != def.swap_max) o += "swap_max = " + std::to_string(hp.swap_max) + "\n";
+    if (hp.cpu_max != def.cpu_max) o += "cpu_max = " + std::to_string(hp.cpu_max) + "\n";
+    if (hp.io_weight != def.io_weight) o += "io_weight = " + std::to_string(hp.io_weight) + "\n";
+    if (hp.disk_max != def.disk_max) o += "disk_max = " + Quote(FormatSize(hp.disk_max)) + "\n";
+    if (hp.unsafe) o += "unsafe = true\n";
     std::string lim = DumpLimits(hp.limits, &c.limits);
     if (!lim.empty()) o += "[honeypot.limits]\n" + lim;
   }

@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "config/config.h"
 
 namespace hn {
 
@@ -37,6 +38,10 @@ struct GuestLimits {
   int64_t disk_max = 1ll << 30;          // bytes a namespace honeypot may write (its upper layer)
 };
 
+// The limits of honeypot hp as configured (memory_max 0: the default of its
+// kind: 256M for netns, mem + 192M for a UML guest's host processes).
+GuestLimits GuestLimitsFrom(const HoneypotConfig& hp);
+
 // The uid/gid range of honeypot number index (0-based): 65536 ids each,
 // from kGuestIdBase. Fixed and high (not in /etc/subuid of anyone), so a
 // file owned by a guest is never owned by a user of the host.
@@ -47,6 +52,10 @@ struct GuestIds {
   uint32_t span = kGuestIdSpan;
 };
 GuestIds GuestIdsFor(size_t index);
+// The range every namespace honeypot's root maps to (they share the image's
+// tree, owned by this range; each is alone in its own pid, mount, ipc and
+// network namespaces, so sharing ids gives one no handle on another).
+inline constexpr uint32_t kNsGuestIdBase = 0x30000000;  // 805306368
 
 // Where cgroups are on this host, and which controllers the honeynet uses.
 struct CgroupLayout {
