@@ -57,7 +57,6 @@ constexpr int kTtyCaptureStopMs = 3000;
 constexpr const char* kKindUml = "uml";
 constexpr const char* kKindNetns = "netns";
 constexpr const char* kUmlUplink = "uplink";  // a UML guest's veth end in its own namespace
-constexpr int64_t kUmlMemOverheadMb = 192;    // memory_max >= mem + this for a UML guest
 const char* const kInetNet = "192.0.2.0";  // the lab's "internet" /24 (TEST-NET-1)
 
 // Set by the signal handlers while `up` runs.
@@ -1085,12 +1084,11 @@ std::vector<GuestRec> PlanGuests(const Config& wc, const std::string& dd,
     g.spec.dir = GuestDir(dd, hp.name);
     g.spec.netns = GuestNetnsName(hp.name);
     g.spec.tap = TapName(i);
-    // Containment: its own uid (containment.h) and cgroup; memory_max also
-    // holds the guest's RAM file and UML's own (~90 MiB for mem=64M).
+    // Containment: its own uid (containment.h) and cgroup; memory_max by
+    // default also holds the guest's RAM file and UML's own (mem + 192M).
     g.spec.uid = GuestIdsFor(i).base;
     g.spec.cgroup = hp.name;
-    g.spec.limits = GuestLimits{};  // TODO(issue 14): hp.limits once HoneypotConfig has them
-    g.spec.limits.memory_max = std::max<int64_t>(g.spec.limits.memory_max, (int64_t(hp.mem_mb) + kUmlMemOverheadMb) << 20);
+    g.spec.limits = GuestLimitsFrom(hp);
     g.spec.mac = hp.mac.value_or(LabGuestMac(i));
     if (nat) {
       g.spec.ip = Ip4Prefix{hp.ip, wc.inside_gateway_ip->len};
