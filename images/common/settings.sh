@@ -41,11 +41,10 @@ hn_read_settings_file() {
   return 0
 }
 
-hn_apply_settings() {
-  ip link set lo up
-  ip addr add 127.0.0.1/8 dev lo 2>/dev/null
+# Host name, /etc/hosts, DNS: the files of the guest's own settings.
+hn_apply_names() {
   if [ -n "$HN_HOSTNAME" ]; then
-    hostname "$HN_HOSTNAME"
+    hostname "$HN_HOSTNAME" 2>/dev/null
     echo "$HN_HOSTNAME" > /etc/hostname
     printf '127.0.0.1\tlocalhost\n127.0.1.1\t%s\n' "$HN_HOSTNAME" > /etc/hosts
   fi
@@ -55,6 +54,12 @@ hn_apply_settings() {
     echo "options timeout:2 attempts:1" > /etc/resolv.conf
     for ns in $(echo "$HN_DNS" | tr ',' ' '); do echo "nameserver $ns" >> /etc/resolv.conf; done
   fi
+}
+
+hn_apply_settings() {
+  ip link set lo up
+  ip addr add 127.0.0.1/8 dev lo 2>/dev/null
+  hn_apply_names
   ip link set eth0 up 2>/dev/null || { hn_log "no eth0"; return 1; }
   [ -n "$HN_IP" ] && ip addr add "$HN_IP" dev eth0
   [ -n "$HN_GW" ] && ip route add default via "$HN_GW"

@@ -54,7 +54,7 @@ bool HasWord(const std::string& list, const std::string& word) {
   return false;
 }
 
-std::vector<std::string> Dirs(const CgroupLayout& l, const std::string& rel) {
+std::vector<std::string> DirsOf(const CgroupLayout& l, const std::string& rel) {
   std::vector<std::string> d;
   if (l.v2) d.push_back(l.v2_root + "/" + rel);
   else
@@ -200,7 +200,7 @@ GuestCgroup GuestCgroup::Existing(const std::string& name) {
   GuestCgroup cg;
   Result<CgroupLayout> lay = FindCgroups();
   if (!lay.ok()) return cg;
-  for (const auto& d : Dirs(*lay, "honeynet/" + name)) {
+  for (const auto& d : DirsOf(*lay, "honeynet/" + name)) {
     if (!Exists(d)) continue;
     cg.dirs_.push_back(d);
     cg.procs_files_.push_back(d + "/cgroup.procs");

@@ -13,18 +13,16 @@ const std::vector<EmbeddedFile>& EmbeddedImageFiles() {
 # runs /etc/inittab (telnetd with /bin/login, a getty on the host-pty console).
 #
 # "hn-init netns": a namespace honeypot (src/lab/nsguest.h). The lab has
-# mounted /proc, /sys, /dev, /run and /tmp, set the host name and written the
-# settings to /run/hn-settings; there is no console, so busybox init runs an
-# inittab without the getty (bound over /etc/inittab, which stays as it is).
+# mounted /proc, /sys, /dev, /run and /tmp, set the host name, configured
+# lo and eth0 (root in a contained guest cannot), written the settings to
+# /run/hn-settings and bound an inittab without the console getty over
+# /etc/inittab (there is no console; the image's file stays as it is).
 export PATH=/sbin:/bin:/usr/sbin:/usr/bin
 . /lib/hn/settings.sh
 if [ "$1" = netns ]; then
   mkdir -p /var/log /run/utmp.d
   touch /run/utmp /var/log/wtmp
-  hn_read_settings_file /run/hn-settings && hn_apply_settings
-  printf '%s\n' "# busybox init of a namespace honeypot (no console: no getty)" \
-    "::respawn:/usr/sbin/telnetd -F -l /bin/login" > /run/hn-inittab
-  mount --bind /run/hn-inittab /etc/inittab
+  hn_read_settings_file /run/hn-settings && hn_apply_names
   hn_log "ready"
   exec /sbin/init
 fi
@@ -84,11 +82,10 @@ hn_read_settings_file() {
   return 0
 }
 
-hn_apply_settings() {
-  ip link set lo up
-  ip addr add 127.0.0.1/8 dev lo 2>/dev/null
+# Host name, /etc/hosts, DNS: the files of the guest's own settings.
+hn_apply_names() {
   if [ -n "$HN_HOSTNAME" ]; then
-    hostname "$HN_HOSTNAME"
+    hostname "$HN_HOSTNAME" 2>/dev/null
     echo "$HN_HOSTNAME" > /etc/hostname
     printf '127.0.0.1\tlocalhost\n127.0.1.1\t%s\n' "$HN_HOSTNAME" > /etc/hosts
   fi
@@ -98,6 +95,12 @@ hn_apply_settings() {
     echo "options timeout:2 attempts:1" > /etc/resolv.conf
     for ns in $(echo "$HN_DNS" | tr ',' ' '); do echo "nameserver $ns" >> /etc/resolv.conf; done
   fi
+}
+
+hn_apply_settings() {
+  ip link set lo up
+  ip addr add 127.0.0.1/8 dev lo 2>/dev/null
+  hn_apply_names
   ip link set eth0 up 2>/dev/null || { hn_log "no eth0"; return 1; }
   [ -n "$HN_IP" ] && ip addr add "$HN_IP" dev eth0
   [ -n "$HN_GW" ] && ip route add default via "$HN_GW"

@@ -32,6 +32,7 @@
 
 #include <fmt/format.h>
 
+#include "lab/containment.h"
 #include "lab/guest.h"
 #include "lab/image.h"
 #include "lab/kernel.h"
@@ -487,8 +488,19 @@ GuestSpec SpecFrom(const json& j) {
 }
 
 json NsSpecJson(const NsGuestSpec& g) {
-  return {{"rootfs", g.rootfs}, {"netns", g.netns}, {"bridge_netns", g.bridge_netns}, {"bridge", g.bridge},
-          {"veth", g.veth}};
+  return {{"rootfs", g.rootfs},
+          {"netns", g.netns},
+          {"bridge_netns", g.bridge_netns},
+          {"bridge", g.bridge},
+          {"veth", g.veth},
+          {"unsafe", g.unsafe},
+          {"limits",
+           {{"pids_max", g.limits.pids_max},
+            {"memory_max", g.limits.memory_max},
+            {"swap_max", g.limits.swap_max},
+            {"cpu_max", g.limits.cpu_max_percent},
+            {"io_weight", g.limits.io_weight},
+            {"disk_max", g.limits.disk_max}}}};
 }
 
 // The rest of a namespace honeypot's spec is the shared one (spec).
@@ -508,6 +520,14 @@ NsGuestSpec NsSpecFrom(const json& j, const GuestSpec& spec) {
     g.bridge_netns = j.value("bridge_netns", "");
     g.bridge = j.value("bridge", "");
     g.veth = j.value("veth", "");
+    g.unsafe = j.value("unsafe", false);
+    const json l = j.value("limits", json::object());
+    g.limits.pids_max = l.value("pids_max", g.limits.pids_max);
+    g.limits.memory_max = l.value("memory_max", g.limits.memory_max);
+    g.limits.swap_max = l.value("swap_max", g.limits.swap_max);
+    g.limits.cpu_max_percent = l.value("cpu_max", g.limits.cpu_max_percent);
+    g.limits.io_weight = l.value("io_weight", g.limits.io_weight);
+    g.limits.disk_max = l.value("disk_max", g.limits.disk_max);
   }
   return g;
 }
@@ -1114,7 +1134,6 @@ std::vector<GuestRec> PlanGuests(const Config& wc, const std::string& dd,
       NsGuestSpec& n = g.ns;
       n.name = g.spec.name;
       n.image = g.spec.image;
-      n.rootfs = rootfs.count(hp.image) ? rootfs.at(hp.image) : std::string();
       n.dir = g.spec.dir;
       n.netns = NsGuestNetnsName(hp.name);
       n.bridge_netns = kWallNs;
@@ -1125,6 +1144,10 @@ std::vector<GuestRec> PlanGuests(const Config& wc, const std::string& dd,
       n.gateway = g.spec.gateway;
       n.hostname = g.spec.hostname;
       n.dns = g.spec.dns;
+      n.unsafe = hp.unsafe;
+      n.limits = GuestLimitsFrom(hp);
+      const std::string key = hp.image + (hp.unsafe ? "/unsafe" : "");
+      n.rootfs = rootfs.count(key) ? rootfs.at(key) : std::string();
     }
     out.push_back(g);
   }
@@ -1411,11 +1434,18 @@ Status LabUp(const LabOptions& opt_in, const Say& say) {
       any_uml = true;
       continue;
     }
-    if (rootfs.count(hp.image)) continue;
-    auto tree = NsRootfs(dd, hp.image, images.at(hp.image));
+    const std::string key = hp.image + (hp.unsafe ? "/unsafe" : "");
+    if (rootfs.count(key)) continue;
+    auto tree = NsRootfs(dd, hp.image, images.at(hp.image), hp.unsafe ? 0 : kNsGuestIdBase);
     if (!tree.ok()) return tree.status();
-    PruneNsRootfs(dd, hp.image, tree.value());  // nothing of this data dir runs now
-    rootfs[hp.image] = tree.value();
+    rootfs[key] = tree.value();
+  }
+  for (const auto& [key, tree] : rootfs) {  // nothing of this data dir runs now
+    const std::string image = key.substr(0, key.find('/'));
+    std::vector<std::string> keep;
+    for (const auto& [k2, t2] : rootfs)
+      if (k2.substr(0, k2.find('/')) == image) keep.push_back(t2);
+    PruneNsRootfs(dd, image, keep);
   }
   if (Status s = MakeDirs(CaptureDir(dd), 0750); !s.ok()) return s;
   if (Status s = WriteFileAtomic(WallConfigPath(dd), DumpConfig(wc.value()), 0640); !s.ok()) return s;
@@ -1580,7 +1610,17 @@ Result<json> LabStatus(const std::string& dd) {
     h["tty_log"] = g.spec.tty_log.empty() ? json(nullptr) : json(g.spec.tty_log);
     if (IsNetns(g)) {
       h["netns"] = g.ns.netns;
-      h["upper_dir"] = NsGuestUpperDir(g.ns);
+      h["upper_dir"] = g.ns.unsafe ? NsGuestUpperDir(g.ns) : NsGuestUpperImage(g.ns);
+      h["unsafe"] = g.ns.unsafe;
+      if (g.nst.pid > 0) {
+        std::string map = ReadFileOrEmpty("/proc/" + std::to_string(g.nst.pid) + "/uid_map");
+        h["uid_map"] = map;
+      }
+    }
+    {
+      json cg = json::object();
+      for (const auto& [file, value] : GuestCgroup::Existing(g.spec.name).Read()) cg[file] = value;
+      h["cgroup"] = cg;
     }
     json budgets = nullptr;
     if (stat_hps.contains(g.spec.name)) {

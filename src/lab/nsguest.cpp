@@ -7,12 +7,16 @@
 #include <net/if.h>
 #include <sched.h>
 #include <signal.h>
+#include <linux/loop.h>
 #include <sys/file.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
+#include <grp.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -23,6 +27,7 @@
 #include <ctime>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <sstream>
 #include <thread>
 
@@ -146,6 +151,22 @@ Status RestoreSpecialBits(const std::string& image, const std::string& tree) {
   return Status::Ok();
 }
 
+// Adds base to the owner and group of every file under tree (symlinks
+// themselves, never followed). Before RestoreSpecialBits: chown clears them.
+uint32_t g_shift_base = 0;
+int ShiftOne(const char* path, const struct stat* st, int, FTW*) {
+  if (::lchown(path, g_shift_base + st->st_uid, g_shift_base + st->st_gid) != 0) return -1;
+  return 0;
+}
+Status ShiftOwners(const std::string& tree, uint32_t base) {
+  if (base == 0) return Status::Ok();
+  g_shift_base = base;
+  if (::nftw(tree.c_str(), ShiftOne, 32, FTW_PHYS | FTW_MOUNT) != 0) {
+    return Status::Error("cannot shift the owners of " + tree + ": " + Errno());
+  }
+  return Status::Ok();
+}
+
 // ---------------------------------------------------------------------------
 // Processes and namespaces
 
@@ -181,16 +202,91 @@ Status Ip(const std::vector<std::string>& args) {
   return RunChecked(argv, "iproute2");
 }
 
+Status WriteProcFile(const std::string& path, const std::string& text);
+
+// A user namespace whose root is kNsGuestIdBase, and a network namespace it
+// owns, named netns (`ip netns attach`): made by a short-lived child, which
+// unshares both and is gone once the name holds the network namespace.
+// Returns an open descriptor of the user namespace (the guest's pid 1 joins
+// it last). Root in the guest so holds its network's capabilities (raw
+// sockets: ping, scanners) but no other namespace's; the bounding set it
+// gets drops CAP_NET_ADMIN (ChildMain).
+Result<int> MakeOwnedNetns(const std::string& netns) {
+  int to_child[2], to_parent[2];
+  if (::pipe2(to_child, O_CLOEXEC) != 0) return Status::Error("pipe: " + Errno());
+  Fd tc_r(to_child[0]), tc_w(to_child[1]);
+  if (::pipe2(to_parent, O_CLOEXEC) != 0) return Status::Error("pipe: " + Errno());
+  Fd tp_r(to_parent[0]), tp_w(to_parent[1]);
+  pid_t pid = ::fork();
+  if (pid < 0) return Status::Error("fork: " + Errno());
+  if (pid == 0) {
+    char c = 0;
+    int step = ::unshare(CLONE_NEWUSER) == 0 ? 0 : 1;
+    if (::write(tp_w.fd, &step, sizeof step) != ssize_t(sizeof step) || step != 0) ::_exit(1);
+    if (::read(tc_r.fd, &c, 1) != 1) ::_exit(1);  // maps written
+    step = ::unshare(CLONE_NEWNET) == 0 ? 0 : 2;
+    if (::write(tp_w.fd, &step, sizeof step) != ssize_t(sizeof step) || step != 0) ::_exit(1);
+    ssize_t r = ::read(tc_r.fd, &c, 1);  // until the parent is done with us
+    (void)r;
+    ::_exit(0);
+  }
+  ::close(tp_w.fd);
+  tp_w.fd = -1;
+  ::close(tc_r.fd);
+  tc_r.fd = -1;
+  auto finish = [&](Status s) -> Result<int> {
+    ::close(tc_w.fd);
+    tc_w.fd = -1;
+    ::kill(pid, SIGKILL);
+    while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+    }
+    return s;
+  };
+  int step = -1;
+  if (::read(tp_r.fd, &step, sizeof step) != ssize_t(sizeof step) || step != 0) {
+    return finish(Status::Error("cannot make a user namespace (user.max_user_namespaces; or set unsafe = true)"));
+  }
+  const std::string proc = "/proc/" + std::to_string(pid);
+  const std::string map = "0 " + std::to_string(kNsGuestIdBase) + " " + std::to_string(kGuestIdSpan) + "\n";
+  if (Status s = WriteProcFile(proc + "/uid_map", map); !s.ok()) return finish(s);
+  if (Status s = WriteProcFile(proc + "/gid_map", map); !s.ok()) return finish(s);
+  char go = 1;
+  if (::write(tc_w.fd, &go, 1) != 1) return finish(Status::Error("user namespace helper: " + Errno()));
+  if (::read(tp_r.fd, &step, sizeof step) != ssize_t(sizeof step) || step != 0) {
+    return finish(Status::Error("cannot make a network namespace in the guest's user namespace"));
+  }
+  int userns = ::open((proc + "/ns/user").c_str(), O_RDONLY | O_CLOEXEC);
+  if (userns < 0) return finish(Status::Error("cannot open " + proc + "/ns/user: " + Errno()));
+  if (Status s = RunChecked({"ip", "netns", "attach", netns, std::to_string(pid)}, "iproute2"); !s.ok()) {
+    ::close(userns);
+    return finish(s);
+  }
+  finish(Status::Ok());
+  // Above 2: the guest's pid 1 puts its stdio over 0-2 before it joins.
+  const int high = ::fcntl(userns, F_DUPFD_CLOEXEC, 10);
+  ::close(userns);
+  if (high < 0) return Status::Error("fcntl: " + Errno());
+  return high;
+}
+
 // The guest's network, made anew: a fresh namespace (nothing the previous
 // run changed in it survives) and the veth pair into the bridge.
-Status MakeNetwork(const NsGuestSpec& g) {
+// Contained (userns_fd != nullptr): the namespace is owned by a new user
+// namespace of the guest's ids, whose descriptor goes to *userns_fd.
+Status MakeNetwork(const NsGuestSpec& g, int* userns_fd) {
   if (NetnsExists(g.netns)) {
     RunResult r = RunCommand({"ip", "netns", "del", g.netns});
     if (NetnsExists(g.netns)) return Status::Error("cannot delete the old namespace " + g.netns + ": " + r.out);
   }
   // A host end left from before (its peer went with the old namespace, normally).
   RunCommand({"ip", "-n", g.bridge_netns, "link", "del", g.veth});
-  if (Status s = Ip({"netns", "add", g.netns}); !s.ok()) return s;
+  if (userns_fd) {
+    Result<int> u = MakeOwnedNetns(g.netns);
+    if (!u.ok()) return u.status();
+    *userns_fd = *u;
+  } else if (Status s = Ip({"netns", "add", g.netns}); !s.ok()) {
+    return s;
+  }
   // IPv6 off before eth0 exists: no DAD, MLD or router solicitations.
   if (Status s = RunChecked({"ip", "netns", "exec", g.netns, "sysctl", "-q", "-w",
                              "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1"},
@@ -209,7 +305,20 @@ Status MakeNetwork(const NsGuestSpec& g) {
                             "ethtool");
       !s.ok())
     return s;
-  return Ip({"-n", g.bridge_netns, "link", "set", g.veth, "master", g.bridge, "up"});
+  if (Status s = Ip({"-n", g.bridge_netns, "link", "set", g.veth, "master", g.bridge, "up"}); !s.ok()) return s;
+  // The guest's network is configured from here: root in a contained guest
+  // has no CAP_NET_ADMIN (nsguest.h).
+  if (g.ip.addr.v != 0) {
+    if (Status s = Ip({"-n", g.netns, "addr", "add", g.ip.addr.ToString() + "/" + std::to_string(g.ip.len), "dev",
+                       "eth0"});
+        !s.ok())
+      return s;
+  }
+  if (Status s = Ip({"-n", g.netns, "link", "set", "eth0", "up"}); !s.ok()) return s;
+  if (g.gateway.v != 0) {
+    if (Status s = Ip({"-n", g.netns, "route", "add", "default", "via", g.gateway.ToString()}); !s.ok()) return s;
+  }
+  return Status::Ok();
 }
 
 // The settings as the UML guests' settings disk holds them (images/common/settings.sh).
@@ -234,6 +343,14 @@ std::string RootMount(const NsGuestSpec& g) { return g.dir + "/root"; }
 // fork (the child calls nothing that allocates).
 struct ChildPlan {
   std::string dir;       // chdir here; the rest is relative to it
+  bool contained = true; // user namespace, masks, seccomp (not unsafe)
+  uint32_t id_base = 0;  // host uid/gid of the guest's root (contained)
+  std::vector<std::string> cgroup_procs;  // written "0" before anything else
+  std::string loop_dev;  // the writable layer's loop device, mounted on "rw" (contained)
+  std::string tmpfs_opts, dev_opts, devpts_opts, run_opts, shm_opts;
+  std::string inittab;   // /run/hn-inittab, bound over /etc/inittab
+  const SeccompProgram* seccomp = nullptr;
+  int userns_fd = -1;    // the user namespace it joins last (contained)
   std::string overlay;   // "lowerdir=lower,upperdir=upper,workdir=work"
   std::string settings;  // /run/hn-settings
   std::string hostname;
@@ -252,6 +369,16 @@ ChildPlan MakePlan(const NsGuestSpec& g) {
   p.dir = g.dir;
   // Relative layer names: the guest's /proc/mounts shows these, not host paths.
   p.overlay = "lowerdir=lower,upperdir=upper,workdir=work";
+  p.contained = !g.unsafe;
+  p.id_base = p.contained ? kNsGuestIdBase : 0;
+  if (p.contained) p.overlay = "lowerdir=lower,upperdir=rw/upper,workdir=rw/work";
+  const std::string own = p.contained ? ",uid=" + std::to_string(p.id_base) + ",gid=" + std::to_string(p.id_base) : "";
+  p.dev_opts = "mode=755,size=1024k" + own;
+  p.shm_opts = "mode=1777" + own;
+  p.run_opts = "mode=0755" + own;
+  p.tmpfs_opts = "mode=1777" + own;
+  p.devpts_opts = "newinstance,ptmxmode=0666,mode=0620,gid=" + std::to_string(p.id_base + 5);
+  p.inittab = "# busybox init of a namespace honeypot (no console: no getty)\n::respawn:/usr/sbin/telnetd -F -l /bin/login\n";
   p.settings = SettingsText(g);
   p.hostname = g.hostname.empty() ? g.name : g.hostname;
   p.nodes = {{"root/dev/null", 1, 3},   {"root/dev/zero", 1, 5},    {"root/dev/full", 1, 7},
@@ -291,6 +418,13 @@ enum Step : int {
   kHostname,
   kPivot,
   kExec,
+  kCgroup,
+  kLayer,
+  kMask,
+  kInittab,
+  kUserns,
+  kIds,
+  kSeccomp,
 };
 
 const char* StepName(int s) {
@@ -315,6 +449,13 @@ const char* StepName(int s) {
     case kHostname: return "setting the host name";
     case kPivot: return "pivot_root into the guest's root";
     case kExec: return "exec /sbin/hn-init (is the image a busybox image with the project's init?)";
+    case kCgroup: return "joining its cgroup";
+    case kLayer: return "mounting its writable layer (upper.img on a loop device)";
+    case kMask: return "masking /proc and /sys";
+    case kInittab: return "binding /run/hn-inittab over /etc/inittab";
+    case kUserns: return "joining its user namespace";
+    case kIds: return "becoming root of its user namespace";
+    case kSeccomp: return "installing the seccomp filter";
     default: return "start";
   }
 }
@@ -325,43 +466,108 @@ void Report(int fd, int step, int err) {
   (void)w;
 }
 
+// Bind-mounts src over dst, read-only when ro; a missing dst is no error
+// (not every kernel has every /proc file).
+bool MaskPath(const char* src, const char* dst, bool ro) {
+  struct stat st {};
+  if (::lstat(dst, &st) != 0) return true;
+  if (::mount(src, dst, nullptr, MS_BIND | MS_REC, nullptr) != 0) return false;
+  if (ro && ::mount(nullptr, dst, nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_REC,
+                    nullptr) != 0)
+    return false;
+  return true;
+}
+
+// An empty read-only tmpfs over dir (if it exists).
+bool EmptyDir(const char* dir) {
+  struct stat st {};
+  if (::lstat(dir, &st) != 0) return true;
+  return ::mount("tmpfs", dir, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=0,mode=555") == 0;
+}
+
+// Capabilities root in a contained guest keeps (in its user namespace):
+// Docker's default set. CHOWN DAC_OVERRIDE FOWNER FSETID KILL SETGID SETUID
+// SETPCAP NET_BIND_SERVICE NET_RAW SYS_CHROOT MKNOD AUDIT_WRITE SETFCAP.
+constexpr uint64_t kKeepCaps = (1ull << 0) | (1ull << 1) | (1ull << 3) | (1ull << 4) | (1ull << 5) | (1ull << 6) |
+                               (1ull << 7) | (1ull << 8) | (1ull << 10) | (1ull << 13) | (1ull << 18) |
+                               (1ull << 27) | (1ull << 29) | (1ull << 31);
+
+bool WriteAll(int fd, const std::string& s) { return ::write(fd, s.data(), s.size()) == ssize_t(s.size()); }
+
 // The guest's pid 1, from the fork to exec (async-signal-safe calls only).
-// Reports {kOk, 0} on status_fd once set up, waits for one byte on gate_fd,
-// then execs init; any failure is reported as {step, errno} and ends it.
+// Reports {kOk, 0} on status_fd once set up (contained: in its new user
+// namespace, whose maps the parent then writes), waits for one byte on
+// gate_fd, then becomes root of its user namespace, installs the seccomp
+// filter and execs init; any failure is reported as {step, errno} and ends it.
 [[noreturn]] void ChildMain(const ChildPlan& p, int status_fd, int gate_fd, int log_fd, int null_fd) {
   auto fail = [&](int step) {
     Report(status_fd, step, errno);
     ::_exit(127);
   };
   if (::setsid() < 0) fail(kSetsid);
+  // Into its cgroup before anything is charged, and before the cgroup
+  // namespace: the guest then sees its own cgroup as the root.
+  for (const std::string& f : p.cgroup_procs) {
+    int fd = ::open(f.c_str(), O_WRONLY | O_CLOEXEC);
+    if (fd < 0 || !WriteAll(fd, "0")) fail(kCgroup);
+    ::close(fd);
+  }
   if (::unshare(CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWCGROUP) != 0) fail(kUnshare);
   // Nothing mounted from here on propagates to the host.
   if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) fail(kPrivate);
   if (::chdir(p.dir.c_str()) != 0) fail(kChdir);
+  if (!p.loop_dev.empty()) {
+    if (::mount(p.loop_dev.c_str(), "rw", "ext4", MS_NODEV, nullptr) != 0) fail(kLayer);
+    for (const char* d : {"rw/upper", "rw/work"}) {
+      if (::mkdir(d, 0755) != 0 && errno != EEXIST) fail(kLayer);
+      if (::lchown(d, p.id_base, p.id_base) != 0) fail(kLayer);
+    }
+  }
   if (::mount("overlay", "root", "overlay", 0, p.overlay.c_str()) != 0) fail(kOverlay);
   const unsigned long nse = MS_NOSUID | MS_NODEV | MS_NOEXEC;
-  if (::mount("proc", "root/proc", "proc", nse, nullptr) != 0) fail(kProc);
-  if (::mount("sysfs", "root/sys", "sysfs", nse | MS_RDONLY, nullptr) != 0) fail(kSys);
-  if (::mount("tmpfs", "root/dev", "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=755,size=1024k") != 0) fail(kDev);
+  if (::mount("tmpfs", "root/dev", "tmpfs", MS_NOSUID | MS_NOEXEC, p.dev_opts.c_str()) != 0) fail(kDev);
   ::umask(0);
   for (const auto& n : p.nodes) {
     if (::mknod(n.path.c_str(), S_IFCHR | 0666, makedev(n.major, n.minor)) != 0) fail(kNodes);
+    if (p.contained && ::lchown(n.path.c_str(), p.id_base, p.id_base) != 0) fail(kNodes);
   }
   for (const auto& [target, path] : p.links) {
     if (::symlink(target.c_str(), path.c_str()) != 0) fail(kNodes);
+    if (p.contained && ::lchown(path.c_str(), p.id_base, p.id_base) != 0) fail(kNodes);
   }
   if (::mkdir("root/dev/pts", 0755) != 0 || ::mkdir("root/dev/shm", 01777) != 0) fail(kNodes);
-  if (::mount("devpts", "root/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620,gid=5") !=
-      0)
-    fail(kDevpts);
-  if (::mount("tmpfs", "root/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777") != 0) fail(kShm);
-  if (::mount("tmpfs", "root/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755") != 0) fail(kRun);
-  if (::mount("tmpfs", "root/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777") != 0) fail(kTmp);
+  if (p.contained && (::lchown("root/dev/pts", p.id_base, p.id_base) != 0)) fail(kNodes);
+  if (::mount("devpts", "root/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, p.devpts_opts.c_str()) != 0) fail(kDevpts);
+  if (::mount("tmpfs", "root/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, p.shm_opts.c_str()) != 0) fail(kShm);
+  if (::mount("proc", "root/proc", "proc", nse, nullptr) != 0) fail(kProc);
+  if (::mount("sysfs", "root/sys", "sysfs", nse | MS_RDONLY, nullptr) != 0) fail(kSys);
+  if (p.contained) {
+    // As container runtimes mask them: kernel-wide knobs read-only, what
+    // shows the host's memory, keys or timers hidden, firmware tables empty.
+    for (const char* d : {"root/proc/sys", "root/proc/bus", "root/proc/fs", "root/proc/irq"})
+      if (!MaskPath(d, d, true)) fail(kMask);
+    for (const char* f : {"root/proc/kcore", "root/proc/keys", "root/proc/timer_list", "root/proc/sched_debug",
+                          "root/proc/sysrq-trigger", "root/proc/kallsyms", "root/proc/kpagecount",
+                          "root/proc/kpageflags", "root/proc/kpagecgroup", "root/proc/config.gz"})
+      if (!MaskPath("root/dev/null", f, false)) fail(kMask);
+    for (const char* d : {"root/proc/acpi", "root/proc/scsi", "root/sys/firmware", "root/sys/kernel/debug",
+                          "root/sys/kernel/security", "root/sys/fs/bpf"})
+      if (!EmptyDir(d)) fail(kMask);
+  }
+  if (::mount("tmpfs", "root/run", "tmpfs", MS_NOSUID | MS_NODEV, p.run_opts.c_str()) != 0) fail(kRun);
+  if (::mount("tmpfs", "root/tmp", "tmpfs", MS_NOSUID | MS_NODEV, p.tmpfs_opts.c_str()) != 0) fail(kTmp);
   ::umask(022);
   int sf = ::open("root/run/hn-settings", O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
   if (sf < 0) fail(kSettings);
-  if (::write(sf, p.settings.data(), p.settings.size()) != ssize_t(p.settings.size())) fail(kSettings);
+  if (!WriteAll(sf, p.settings)) fail(kSettings);
+  if (p.contained && ::fchown(sf, p.id_base, p.id_base) != 0) fail(kSettings);
   ::close(sf);
+  // busybox init's inittab without the console getty (the image's stays as it is).
+  int it = ::open("root/run/hn-inittab", O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
+  if (it < 0 || !WriteAll(it, p.inittab)) fail(kInittab);
+  if (p.contained && ::fchown(it, p.id_base, p.id_base) != 0) fail(kInittab);
+  ::close(it);
+  if (::mount("root/run/hn-inittab", "root/etc/inittab", nullptr, MS_BIND, nullptr) != 0) fail(kInittab);
   if (::sethostname(p.hostname.data(), p.hostname.size()) != 0) fail(kHostname);
   // pivot_root(".", "."): the old root ends up stacked on the new one, and
   // is detached right away; nothing of the host's tree stays reachable.
@@ -386,6 +592,20 @@ void Report(int fd, int step, int err) {
     r = ::read(gate_fd, &go, 1);
   } while (r < 0 && errno == EINTR);
   if (r != 1) ::_exit(126);  // the lab gave up on us (or died): never run init
+  if (p.contained) {
+    // Last: into the guest's user namespace (root = id_base on the host).
+    // Every namespace but the network's stays the host's, so root in here
+    // holds no capability over its mounts, host name, pids or the clock.
+    if (::setns(p.userns_fd, CLONE_NEWUSER) != 0) fail(kUserns);
+    if (::setgroups(0, nullptr) != 0 || ::setresgid(0, 0, 0) != 0 || ::setresuid(0, 0, 0) != 0) fail(kIds);
+    // Root's capabilities after exec: Docker's default set (no NET_ADMIN,
+    // SYS_ADMIN, SYS_PTRACE, ...), each only over its own network namespace.
+    for (int cap = 0; cap < 64; cap++) {
+      if (kKeepCaps & (1ull << cap)) continue;
+      if (::prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno != EINVAL) fail(kIds);
+    }
+    if (p.seccomp && p.seccomp->Install() != 0) fail(kSeccomp);
+  }
   ::execve(kInit, p.argv.data(), p.envp.data());
   fail(kExec);
   ::_exit(127);
@@ -398,6 +618,71 @@ bool ReadReport(int fd, int msg[2]) {
     n = ::read(fd, msg, 2 * sizeof(int));
   } while (n < 0 && errno == EINTR);
   return n == ssize_t(2 * sizeof(int));
+}
+
+// The writable layer of a contained guest: an ext4 file of disk_max bytes
+// (sparse: it takes what the guest wrote), made once, kept until reset.
+Status MakeUpperImage(const std::string& img, int64_t bytes, uint32_t id_base) {
+  if (Exists(img)) return Status::Ok();
+  const std::string tmp = img + ".tmp";
+  ::unlink(tmp.c_str());
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) return Status::Error("cannot create " + tmp + ": " + Errno());
+  const bool sized = ::ftruncate(fd, bytes) == 0;
+  const int err = errno;
+  ::close(fd);
+  if (!sized) return Status::Error("cannot size " + tmp + ": " + std::strerror(err));
+  const std::string owner = std::to_string(id_base) + ":" + std::to_string(id_base);
+  RunResult r = RunCommand({"mke2fs", "-q", "-F", "-t", "ext4", "-m", "0", "-L", "hn-upper", "-E",
+                            "root_owner=" + owner + ",lazy_itable_init=1,lazy_journal_init=1", tmp});
+  if (r.exit_code != 0) {
+    ::unlink(tmp.c_str());
+    return Status::Error("mke2fs " + tmp + " (apt-get install e2fsprogs): " + r.out);
+  }
+  if (::rename(tmp.c_str(), img.c_str()) != 0) return Status::Error("cannot rename " + tmp + ": " + Errno());
+  return Status::Ok();
+}
+
+// Attaches img to a free loop device that detaches itself once the last
+// user (the guest's mount) is gone. Returns the open device; *dev its path.
+Result<int> AttachLoop(const std::string& img, std::string* dev) {
+  Fd ctl(::open("/dev/loop-control", O_RDWR | O_CLOEXEC));
+  if (ctl.fd < 0) {
+    return Status::Error("no loop devices (/dev/loop-control: " + Errno() +
+                         "): run `modprobe loop`, or set unsafe = true for this honeypot (no disk limit)");
+  }
+  Fd file(::open(img.c_str(), O_RDWR | O_CLOEXEC));
+  if (file.fd < 0) return Status::Error("cannot open " + img + ": " + Errno());
+  for (int attempt = 0; attempt < 32; attempt++) {
+    const int n = ::ioctl(ctl.fd, LOOP_CTL_GET_FREE);
+    if (n < 0) return Status::Error("no free loop device: " + Errno());
+    const std::string path = "/dev/loop" + std::to_string(n);
+    int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+    if (fd < 0 && errno == ENOENT && ::mknod(path.c_str(), S_IFBLK | 0660, makedev(7, unsigned(n))) == 0) {
+      fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+    }
+    if (fd < 0) return Status::Error("cannot open " + path + ": " + Errno());
+    struct loop_config cfg {};
+    cfg.fd = uint32_t(file.fd);
+    cfg.info.lo_flags = LO_FLAGS_AUTOCLEAR;
+    std::snprintf(reinterpret_cast<char*>(cfg.info.lo_file_name), sizeof cfg.info.lo_file_name, "%s", img.c_str());
+    if (::ioctl(fd, LOOP_CONFIGURE, &cfg) == 0) {
+      *dev = path;
+      return fd;
+    }
+    const int err = errno;
+    ::close(fd);
+    if (err != EBUSY) return Status::Error("cannot attach " + img + " to " + path + ": " + std::strerror(err));
+  }
+  return Status::Error("cannot find a free loop device for " + img);
+}
+
+Status WriteProcFile(const std::string& path, const std::string& text) {
+  Fd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
+  if (fd.fd < 0 || ::write(fd.fd, text.data(), text.size()) != ssize_t(text.size())) {
+    return Status::Error("cannot write '" + text + "' to " + path + ": " + Errno());
+  }
+  return Status::Ok();
 }
 
 Status CheckSpec(const NsGuestSpec& g) {
@@ -439,15 +724,18 @@ bool WaitNoProcesses(const NsGuestState& s, int timeout_ms) {
 std::string NsGuestNetnsName(const std::string& honeypot) { return "hn-g-" + honeypot; }
 std::string NsGuestConsoleLog(const NsGuestSpec& g) { return g.dir + "/console.log"; }
 std::string NsGuestUpperDir(const NsGuestSpec& g) { return g.dir + "/upper"; }
+std::string NsGuestUpperImage(const NsGuestSpec& g) { return g.dir + "/upper.img"; }
 
-Result<std::string> NsRootfs(const std::string& data_dir, const std::string& kind, const std::string& image_path) {
+Result<std::string> NsRootfs(const std::string& data_dir, const std::string& kind, const std::string& image_path,
+                             uint32_t id_base) {
   struct stat st {};
   if (::stat(image_path.c_str(), &st) != 0) {
     return Status::Error("image " + image_path + ": " + Errno() + " (build it with `honeynet image build " + kind + "`)");
   }
   const std::string key = Fnv64Hex(image_path + "\n" + std::to_string(st.st_size) + "\n" +
                                    std::to_string(st.st_mtim.tv_sec) + "." + std::to_string(st.st_mtim.tv_nsec) +
-                                   "\n" + std::to_string(st.st_ino));
+                                   "\n" + std::to_string(st.st_ino) +
+                                   (id_base ? "\nids " + std::to_string(id_base) : std::string()));
   const std::string dir = RootfsDir(data_dir);
   const std::string tree = dir + "/" + kind + "-" + key;
   if (Exists(tree + kInit)) return tree;  // complete: made under a temporary name, then renamed
@@ -470,6 +758,7 @@ Result<std::string> NsRootfs(const std::string& data_dir, const std::string& kin
     return Status::Error("cannot extract " + image_path + " with debugfs rdump (exit " +
                          std::to_string(r.exit_code) + "): " + r.out);
   }
+  if (Status s = ShiftOwners(tmp, id_base); !s.ok()) return s;
   if (Status s = RestoreSpecialBits(image_path, tmp); !s.ok()) return s;
   ::chmod(tmp.c_str(), 0755);
   RemoveTree(tree);  // an incomplete one (no init), if any
@@ -477,7 +766,7 @@ Result<std::string> NsRootfs(const std::string& data_dir, const std::string& kin
   return tree;
 }
 
-void PruneNsRootfs(const std::string& data_dir, const std::string& kind, const std::string& keep) {
+void PruneNsRootfs(const std::string& data_dir, const std::string& kind, const std::vector<std::string>& keep) {
   const std::string dir = RootfsDir(data_dir);
   DIR* d = ::opendir(dir.c_str());
   if (!d) return;
@@ -485,7 +774,7 @@ void PruneNsRootfs(const std::string& data_dir, const std::string& kind, const s
   while (dirent* e = ::readdir(d)) {
     const std::string n = e->d_name;
     const std::string path = dir + "/" + n;
-    if (path != keep && (n.rfind(kind + "-", 0) == 0 || n.rfind(".tmp-" + kind + "-", 0) == 0)) old.push_back(path);
+    if (std::find(keep.begin(), keep.end(), path) == keep.end() && (n.rfind(kind + "-", 0) == 0 || n.rfind(".tmp-" + kind + "-", 0) == 0)) old.push_back(path);
   }
   ::closedir(d);
   for (const std::string& o : old) RemoveTree(o);
@@ -540,16 +829,27 @@ bool NsGuestListening(const NsGuestState& s, uint16_t port) {
 
 Result<NsGuestState> StartNsGuest(const NsGuestSpec& g, const std::function<Status(const NsGuestState&)>& before_init) {
   if (Status s = CheckSpec(g); !s.ok()) return s;
-  for (const std::string& d : {g.dir, NsGuestUpperDir(g), WorkDir(g), RootMount(g)}) {
+  const bool contained = !g.unsafe;
+  if (contained) {
+    if (std::strtol(ReadFileOrEmpty("/proc/sys/user/max_user_namespaces").c_str(), nullptr, 10) <= 0) {
+      return Status::Error("guest " + g.name +
+                           ": user namespaces are off (user.max_user_namespaces = 0): set it > 0, or set unsafe = "
+                           "true for this honeypot");
+    }
+  }
+  for (const std::string& d : {g.dir, contained ? g.dir + "/rw" : NsGuestUpperDir(g), WorkDir(g), RootMount(g)}) {
     if (Status s = MakeDirs(d, 0750); !s.ok()) return s;
   }
-  ::chmod(NsGuestUpperDir(g).c_str(), 0755);  // the guest's / takes the upper dir's mode
+  if (!contained) ::chmod(NsGuestUpperDir(g).c_str(), 0755);  // the guest's / takes the upper dir's mode
   // lower -> the tree (relative names in the overlay's options).
   ::unlink(LowerLink(g).c_str());
   if (::symlink(g.rootfs.c_str(), LowerLink(g).c_str()) != 0) {
     return Status::Error("cannot link " + LowerLink(g) + " to " + g.rootfs + ": " + Errno());
   }
-  if (Status s = MakeNetwork(g); !s.ok()) return Status::Error("guest " + g.name + ": " + s.message());
+  Fd userns;
+  if (Status s = MakeNetwork(g, contained ? &userns.fd : nullptr); !s.ok()) {
+    return Status::Error("guest " + g.name + ": " + s.message());
+  }
 
   const std::string log = NsGuestConsoleLog(g);
   if (Exists(log)) ::rename(log.c_str(), (log + ".1").c_str());
@@ -565,7 +865,34 @@ Result<NsGuestState> StartNsGuest(const NsGuestSpec& g, const std::function<Stat
   Fd stat_r(statp[0]), stat_w(statp[1]);
   if (::pipe2(gatep, O_CLOEXEC) != 0) return Status::Error("pipe: " + Errno());
   Fd gate_r(gatep[0]), gate_w(gatep[1]);
-  const ChildPlan plan = MakePlan(g);
+  ChildPlan plan = MakePlan(g);
+  plan.userns_fd = userns.fd;
+  // Containment, made before the fork (the child only uses it).
+  std::optional<GuestCgroup> cgroup;
+  SeccompProgram seccomp;
+  Fd loop;
+  if (contained) {
+    Result<GuestCgroup> cg = GuestCgroup::Create(g.name, g.limits);
+    if (!cg.ok()) {
+      return Status::Error("guest " + g.name + ": " + cg.status().message() +
+                           " (or set unsafe = true for this honeypot: no limits)");
+    }
+    cgroup = *cg;
+    plan.cgroup_procs = cgroup->ProcsFiles();
+    Result<SeccompProgram> sp = GuestSeccomp();
+    if (!sp.ok()) return Status::Error("guest " + g.name + ": " + sp.status().message());
+    seccomp = *sp;
+    plan.seccomp = &seccomp;
+    if (Status s = MakeUpperImage(NsGuestUpperImage(g), g.limits.disk_max, kNsGuestIdBase); !s.ok()) {
+      return Status::Error("guest " + g.name + ": " + s.message());
+    }
+    Result<int> lf = AttachLoop(NsGuestUpperImage(g), &plan.loop_dev);
+    if (!lf.ok()) return Status::Error("guest " + g.name + ": " + lf.status().message());
+    loop.fd = *lf;
+  }
+  auto undo = [&] {
+    if (cgroup) cgroup->Remove();
+  };
 
   pid_t mid = ::fork();
   if (mid == 0) {
@@ -605,10 +932,16 @@ Result<NsGuestState> StartNsGuest(const NsGuestSpec& g, const std::function<Stat
   };
   int msg[2] = {0, 0};
   if (!ReadReport(stat_r.fd, msg)) {
+    undo();
     return Status::Error("guest " + g.name + ": its first process ended before it was set up (see " + log + ")");
   }
-  if (msg[0] != kOk) return failed(msg);
-
+  if (msg[0] != kOk) {
+    undo();
+    return failed(msg);
+  }
+  // Its layer is mounted: the mount holds the loop device from here on.
+  ::close(loop.fd);
+  loop.fd = -1;
   NsGuestState st;
   st.pid = pid;
   char state = '?';
@@ -620,12 +953,17 @@ Result<NsGuestState> StartNsGuest(const NsGuestSpec& g, const std::function<Stat
   if (Status s = before_init(st); !s.ok()) {
     ::kill(pid, SIGKILL);  // also closing the gate would end it; this is sooner
     WaitNoProcesses(st, 2000);
+    undo();
     return s;
   }
   char go = 1;
   if (::write(gate_w.fd, &go, 1) != 1) return Status::Error("guest " + g.name + ": cannot release it: " + Errno());
   // EOF: init was exec'd (the pipe is close-on-exec); a message: exec failed.
-  if (ReadReport(stat_r.fd, msg)) return failed(msg);
+  if (ReadReport(stat_r.fd, msg)) {
+    WaitNoProcesses(st, 2000);
+    undo();
+    return failed(msg);
+  }
   return st;
 }
 
@@ -638,7 +976,7 @@ Status StopNsGuest(const NsGuestSpec& g, const NsGuestState& s, int timeout_ms) 
     return Status::Error("guest " + g.name + ": processes still there after SIGKILL (pid " +
                          std::to_string(left.empty() ? 0 : left[0]) + ")");
   }
-  return Status::Ok();
+  return GuestCgroup::Existing(g.name).Remove();
 }
 
 Result<NsGuestState> ResetNsGuest(const NsGuestSpec& g, const NsGuestState& s,
@@ -646,6 +984,7 @@ Result<NsGuestState> ResetNsGuest(const NsGuestSpec& g, const NsGuestState& s,
   if (Status st = StopNsGuest(g, s); !st.ok()) return st;
   RemoveTree(NsGuestUpperDir(g));
   RemoveTree(WorkDir(g));
+  ::unlink(NsGuestUpperImage(g).c_str());
   if (Exists(NsGuestUpperDir(g))) return Status::Error("cannot remove " + NsGuestUpperDir(g));
   return StartNsGuest(g, before_init);
 }

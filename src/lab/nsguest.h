@@ -33,9 +33,27 @@
 // mount namespace (the overlay) goes with the last of them. No disk to sync:
 // writes are in upper/ already. Reset = stop, delete upper/ and work/, start.
 //
-// Containment: the guest runs as real root on the host kernel (no user
-// namespace, all capabilities): it contains far less than UML. For tests and
-// many cheap honeypots, not for attackers one must keep in.
+// Containment (docs/security.md), unless the honeypot says unsafe = true:
+//   user      after its files are set up, pid 1 enters a new user namespace
+//             whose root is host uid/gid kNsGuestIdBase (65536 ids): root in
+//             the guest is an unprivileged user on the host. Every other
+//             namespace is owned by the host's, so root in the guest holds no
+//             capability over its mounts, its network (the lab configures
+//             eth0 from outside; ports below 1024 and ping sockets are opened
+//             to it by the namespace's sysctls), its host name, the clock,
+//             sysctls, modules, devices or BPF. The image's tree is owned by
+//             that range (NsRootfs shifts it), so root inside owns its files.
+//   seccomp   GuestSeccomp() (containment.h) on pid 1 before init: inherited
+//             by every process of the guest, not removable.
+//   masks     /proc/sys, /proc/bus, /proc/fs, /proc/irq read-only;
+//             /proc/kcore, keys, timer_list, sched_debug, sysrq-trigger hidden
+//             (/dev/null over them), /proc/acpi, /proc/scsi and /sys/firmware
+//             empty.
+//   cgroup    honeynet/<name> (GuestCgroup): pids, memory (+swap), cpu, io.
+//   disk      the writable layer is an ext4 file of disk_max bytes
+//             (DATA/guests/<name>/upper.img, sparse), loop-mounted inside the
+//             guest's mount namespace only: a full disk is the guest's alone.
+// With unsafe = true: real root, all capabilities, no limits (as before).
 //
 // Who may call: the lab (up/down/reset/status/console).
 #pragma once
@@ -47,6 +65,7 @@
 
 #include "common/addr.h"
 #include "common/status.h"
+#include "lab/containment.h"
 
 namespace hn {
 
@@ -64,6 +83,8 @@ struct NsGuestSpec {
   Ip4 gateway;               // default route
   std::string hostname;
   std::vector<Ip4> dns;
+  bool unsafe = false;       // no user namespace, seccomp, cgroup or disk limit
+  GuestLimits limits;        // its cgroup's limits and disk_max
 };
 
 struct NsGuestState {
@@ -80,11 +101,14 @@ std::string NsGuestNetnsName(const std::string& honeypot);
 // (debugfs rdump; set-id and sticky bits restored from the image) into
 // DATA/images/rootfs/<kind>-<key>/, key = a hash of the image file's path,
 // size, mtime and inode: a rebuilt image gets a new tree, an unchanged one
-// reuses it. Returns the tree's path. Needs debugfs (e2fsprogs).
-Result<std::string> NsRootfs(const std::string& data_dir, const std::string& kind, const std::string& image_path);
+// reuses it. Every file's owner is shifted by id_base (kNsGuestIdBase for
+// contained guests, 0 for unsafe ones: two trees). Returns the tree's path.
+// Needs debugfs (e2fsprogs).
+Result<std::string> NsRootfs(const std::string& data_dir, const std::string& kind, const std::string& image_path,
+                             uint32_t id_base = kNsGuestIdBase);
 // Removes the trees of kind other than keep (call only when no namespace
 // honeypot of this data dir runs: a tree under a live overlay must not change).
-void PruneNsRootfs(const std::string& data_dir, const std::string& kind, const std::string& keep);
+void PruneNsRootfs(const std::string& data_dir, const std::string& kind, const std::vector<std::string>& keep);
 
 // Makes the guest's network (NETNS anew, the veth pair into the bridge) and
 // starts its pid 1, held before init until before_init(state) returns Ok
@@ -109,6 +133,8 @@ bool NsGuestListening(const NsGuestState& s, uint16_t port);
 
 // Files of a guest, all under g.dir.
 std::string NsGuestConsoleLog(const NsGuestSpec& g);  // pid 1's output (the previous start's: .1)
-std::string NsGuestUpperDir(const NsGuestSpec& g);    // what the guest changed
+std::string NsGuestUpperDir(const NsGuestSpec& g);    // what the guest changed (unsafe: a directory)
+std::string NsGuestUpperImage(const NsGuestSpec& g);  // what the guest changed (contained: an ext4 file,
+                                                      // its files under upper/ in it)
 
 }  // namespace hn
