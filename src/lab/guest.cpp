@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <chrono>
 #include <cstring>
 #include <ctime>
@@ -275,6 +276,17 @@ Status PrepareGuestDirs(const GuestSpec& g) {
       ::chmod(g.image.c_str(), (st.st_mode & 07777) | 0444) != 0) {
     return Status::Error("cannot make the image " + g.image + " readable to guests: " + std::strerror(errno));
   }
+  // The kernel binary is exec'd after the switch to the uid (a project
+  // kernel lives in DATA/kernels/HASH/, maybe through a link).
+  char* real = ::realpath(FindProgram(g.kernel).c_str(), nullptr);
+  if (!real) return Status::Error("cannot resolve the UML kernel " + g.kernel + ": " + std::strerror(errno));
+  const std::string kernel = real;
+  ::free(real);
+  if (Status s = GrantTraverse(kernel.substr(0, kernel.rfind('/'))); !s.ok()) return s;
+  if (::stat(kernel.c_str(), &st) == 0 && (st.st_mode & 0555) != 0555 &&
+      ::chmod(kernel.c_str(), (st.st_mode & 07777) | 0555) != 0) {
+    return Status::Error("cannot let guests run the kernel " + kernel + ": " + std::strerror(errno));
+  }
   return Status::Ok();
 }
 
@@ -500,18 +512,22 @@ Result<GuestState> StartGuest(const GuestSpec& g) {
     }
   }
   // Its cgroup, made anew with the limits; the child joins it before exec.
-  std::vector<Fd> cg_fds;
-  std::vector<int> cg_raw;
+  struct Fds {
+    std::vector<int> v;
+    ~Fds() {
+      for (int f : v) ::close(f);
+    }
+  } cg_fds;
   if (!g.cgroup.empty()) {
     auto cg = GuestCgroup::Create(g.cgroup, g.limits);
     if (!cg.ok()) return Status::Error("guest " + g.name + ": " + cg.status().message());
     for (const std::string& f : cg->ProcsFiles()) {
-      cg_fds.emplace_back(::open(f.c_str(), O_WRONLY | O_CLOEXEC));
-      if (cg_fds.back().fd < 0) return Status::Error("cannot open " + f + ": " + std::strerror(errno));
-      cg_raw.push_back(cg_fds.back().fd);
+      int fd = ::open(f.c_str(), O_WRONLY | O_CLOEXEC);
+      if (fd < 0) return Status::Error("cannot open " + f + ": " + std::strerror(errno));
+      cg_fds.v.push_back(fd);
     }
   }
-  auto pid = SpawnDetached(g, netns_fd.fd, log_fd.fd, tty_fd.fd, GuestTmpDir(g), cg_raw);
+  auto pid = SpawnDetached(g, netns_fd.fd, log_fd.fd, tty_fd.fd, GuestTmpDir(g), cg_fds.v);
   if (!pid.ok()) {
     (void)RemoveGuestCgroup(g);
     return pid.status();
