@@ -303,7 +303,7 @@ def test_busybox_guest_boots_answers_telnet_and_halts(lab):
                "--data-dir", str(lab.data_dir), check=False)
     assert again.returncode != 0 and "already running" in again.stderr
 
-    sock = Path(st["dir"]) / "hp1" / "mconsole"
+    sock = Path(st["dir"]) / "uml" / "hp1" / "mconsole"  # uml_dir= is DATA/guests/NAME/uml
     assert sock.exists()
     t0 = time.monotonic()
     lab.stop()
@@ -333,7 +333,7 @@ def test_reset_gives_a_pristine_disk_and_leaves_the_base_untouched(lab):
     t.sh("echo attacker-was-here > /root/marker; dd if=/dev/urandom of=/root/blob bs=1k count=2048 2>/dev/null; sync")
     assert "attacker-was-here" in t.sh("cat /root/marker")
     t.close()
-    cow = lab.data_dir / "guests" / "hp1" / "disk.cow"
+    cow = lab.data_dir / "guests" / "hp1" / "uml" / "disk.cow"
     assert cow.stat().st_blocks * 512 > 2 << 20, "the writes went to the COW file"
 
     p = hn("guest", "reset", "--name", "hp1", "--data-dir", str(lab.data_dir), timeout=60)
