@@ -270,18 +270,27 @@ Status PrepareGuestDirs(const GuestSpec& g) {
   }
   if (uid == 0) return Status::Ok();
   if (Status s = GrantTraverse(g.dir.substr(0, g.dir.rfind('/'))); !s.ok()) return s;
-  const std::string image_dir = g.image.substr(0, g.image.rfind('/'));
-  if (Status s = GrantTraverse(image_dir); !s.ok()) return s;
-  if (::stat(g.image.c_str(), &st) == 0 && (st.st_mode & 0444) != 0444 &&
-      ::chmod(g.image.c_str(), (st.st_mode & 07777) | 0444) != 0) {
-    return Status::Error("cannot make the image " + g.image + " readable to guests: " + std::strerror(errno));
+  // Through links (DATA/images or DATA/kernels/HASH may be one): the
+  // directories above the file itself.
+  auto resolve = [](const std::string& p) -> Result<std::string> {
+    char* real = ::realpath(p.c_str(), nullptr);
+    if (!real) return Status::Error("cannot resolve " + p + ": " + std::strerror(errno));
+    std::string r = real;
+    ::free(real);
+    return r;
+  };
+  auto image = resolve(g.image);
+  if (!image.ok()) return image.status();
+  if (Status s = GrantTraverse(image->substr(0, image->rfind('/'))); !s.ok()) return s;
+  if (::stat(image->c_str(), &st) == 0 && (st.st_mode & 0444) != 0444 &&
+      ::chmod(image->c_str(), (st.st_mode & 07777) | 0444) != 0) {
+    return Status::Error("cannot make the image " + *image + " readable to guests: " + std::strerror(errno));
   }
   // The kernel binary is exec'd after the switch to the uid (a project
   // kernel lives in DATA/kernels/HASH/, maybe through a link).
-  char* real = ::realpath(FindProgram(g.kernel).c_str(), nullptr);
-  if (!real) return Status::Error("cannot resolve the UML kernel " + g.kernel + ": " + std::strerror(errno));
-  const std::string kernel = real;
-  ::free(real);
+  auto real_kernel = resolve(FindProgram(g.kernel));
+  if (!real_kernel.ok()) return real_kernel.status();
+  const std::string kernel = *real_kernel;
   if (Status s = GrantTraverse(kernel.substr(0, kernel.rfind('/'))); !s.ok()) return s;
   if (::stat(kernel.c_str(), &st) == 0 && (st.st_mode & 0555) != 0555 &&
       ::chmod(kernel.c_str(), (st.st_mode & 07777) | 0555) != 0) {

@@ -408,6 +408,43 @@ def test_stop_kills_a_guest_that_does_not_answer_halt(lab):
     assert secs < 20, "forced stop took %.1f s" % secs
 
 
+def test_guest_as_an_unprivileged_uid(lab):
+    """--uid (what the lab does, issue 14): every UML process runs as that uid with no
+    capabilities, on a tap it owns; its files are where it may write; mconsole still answers."""
+    uid = 0x20000000 + 50 * 65536
+    ip = ["ip", "netns", "exec", NS]
+    run(ip + ["ip", "link", "del", TAP])
+    run(ip + ["ip", "tuntap", "add", "dev", TAP, "mode", "tap", "user", str(uid), "group", str(uid)])
+    run(ip + ["ip", "addr", "add", HOST_IP + "/24", "dev", TAP])
+    run(ip + ["ip", "link", "set", TAP, "up"])
+    t0 = time.monotonic()
+    st = lab.start(extra=("--uid", str(uid)))
+    assert st["uid"] == uid
+    deadline = t0 + BOOT_DEADLINE
+    t = Telnet.connect(NS, GUEST_IP, deadline)
+    t.login(timeout=max(1, deadline - time.monotonic()))
+    boot = time.monotonic() - t0
+    assert t.sh("id -u").strip() == "0"  # root inside, an ordinary user outside
+    t.close()
+    pids = guest_pids(lab.data_dir)
+    assert len(pids) >= 2
+    for pid in pids:
+        status = dict(l.split(":", 1) for l in Path("/proc/%d/status" % pid).read_text().splitlines())
+        assert status["Uid"].split() == [str(uid)] * 4 and status["Gid"].split() == [str(uid)] * 4, pid
+        assert int(status["CapEff"], 16) == 0 and status["NoNewPrivs"].strip() == "1", pid
+    gdir = lab.data_dir / "guests" / "hp1"
+    assert (gdir.stat().st_uid, gdir.stat().st_gid, gdir.stat().st_mode & 0o777) == (0, uid, 0o750)
+    assert (gdir / "uml" / "disk.cow").stat().st_uid == uid
+    assert (gdir / "console.log").stat().st_uid == 0 and (gdir / "console.log").stat().st_mode & 0o777 == 0o640
+    code, status = lab.status()
+    assert code == 0 and status["running"]
+    t0 = time.monotonic()
+    lab.stop()
+    assert not guest_pids(lab.data_dir)
+    assert not (gdir / "uml" / "hp1" / "mconsole").exists(), "a clean halt removes the mconsole socket"
+    print("\nunprivileged busybox guest: start -> logged in %.2f s; halt %.2f s" % (boot, time.monotonic() - t0))
+
+
 def test_start_needs_the_tap_and_the_image(lab):
     p = hn("guest", "start", "--name", "hp2", "--netns", NS, "--tap", "hn-notap", "--ip", GUEST_IP + "/24",
            "--data-dir", str(lab.data_dir), check=False)
