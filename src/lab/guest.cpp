@@ -212,7 +212,8 @@ Status CheckTap(const GuestSpec& g) {
     if (::if_nametoindex(g.tap.c_str()) == 0) {
       return Status::Error("guest " + g.name + ": tap " + g.tap + " not found" +
                            (g.netns.empty() ? std::string() : " in namespace " + g.netns) +
-                           ": create it first (ip tuntap add dev " + g.tap + " mode tap)");
+                           ": create it first (ip tuntap add dev " + g.tap + " mode tap" +
+                           (g.uid ? " user " + std::to_string(g.uid) + " group " + std::to_string(g.uid) : "") + ")");
     }
     return Status::Ok();
   };

@@ -15,8 +15,9 @@ when missing, as test_tty.py does) and checks from the host:
 
 and from inside (telnet root/root): no module loading, no /proc/config.gz,
 /proc/kcore, /dev/mem (also not through a node made with mknod), no sysrq, no
-hostfs. Then `honeynet reset`, `honeynet console` and `honeynet down` (clean
-mconsole halts, nothing left: no hn-u-* namespace, no cgroup).
+hostfs. Then `honeynet reset`, `honeynet console` (mconsole `config con1`:
+the guest's uid answers root's client socket) and `honeynet down` (nothing
+left: no hn-u-* namespace, no UML process, no cgroup).
 
 Needs root, user-mode-linux, the lab's fixed namespace names (skipped while a
 lab runs): run it under `flock /tmp/hn-lab.lock` when others run labs too.
@@ -270,6 +271,9 @@ def test_uml_guest_runs_unprivileged(honeynet_bin, data_dir, tmp_path):
     assert "lab ready" in r.stdout and "project kernel" in r.stdout, r.stdout
     print("up -> ready: %.1f s" % (time.monotonic() - t0))
     check_host_side(data_dir)
+    st = json.loads(hn(honeynet_bin, "status", "--json", "--data-dir", data_dir).stdout)
+    hp = st["honeypots"][0]
+    assert (hp["uid"], hp["netns"], hp["cgroup"]) == (UID, "hn-u-hp1", "honeynet/hp1"), hp
 
     # Inside: what root in the guest can no longer reach.
     out = telnet([
