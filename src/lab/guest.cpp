@@ -150,7 +150,10 @@ std::vector<std::string> UmlArgs(const GuestSpec& g, int tty_fd) {
       "umid=" + g.name,
       "uml_dir=" + GuestUmlDir(g),
       "ubd0=" + GuestCowPath(g) + "," + g.image,
-      "ubd1r=" + SettingsPath(g),  // read-only: the guest only reads its settings
+      // Read-only, and named relative to its working directory (g.dir): UML
+      // opens it when the guest first reads it, and then needs no search
+      // permission on the directories above (which others may change).
+      "ubd1r=" + SettingsPath(g).substr(g.dir.size() + 1),
       "root=/dev/ubda",
       "con=null",
       "con0=null,fd:1",
@@ -348,8 +351,7 @@ Result<int> SpawnDetached(const GuestSpec& g, int netns_fd, int log_fd, int tty_
     return Status::Error(std::string("pipe: ") + std::strerror(errno));
   }
   Fd devnull(::open("/dev/null", O_RDONLY | O_CLOEXEC));
-  const std::string uml_dir = GuestUmlDir(g);
-  const char* dir = uml_dir.c_str();
+  const char* dir = g.dir.c_str();  // settings.disk is named relative to it
   const uid_t uid = g.uid;
 
   pid_t a = ::fork();
@@ -450,8 +452,10 @@ Result<std::string> GuestMconsole(const GuestSpec& g, const std::string& cmd) {
     return Status::Error("guest " + g.name + " has no mconsole socket (" + GuestMconsoleSocket(g) +
                          "): is it running?");
   }
-  // The reply socket in the guest's root-owned directory, given to its uid.
-  MconsoleClient client{g.dir, g.uid != 0 ? static_cast<int>(g.uid) : -1};
+  // The reply socket: abstract, in the guest's network namespace (no path
+  // the guest's uid must be able to reach), else in its root-owned directory,
+  // given to its uid.
+  MconsoleClient client{g.netns, g.dir, g.uid != 0 ? static_cast<int>(g.uid) : -1};
   return MconsoleCommand(GuestMconsoleSocket(g), cmd, 3000, client);
 }
 

@@ -1608,10 +1608,9 @@ Result<json> LabStatus(const std::string& dd) {
     // namespace honeypot's `honeynet tty capture` process does.
     h["tty_capture"] = IsNetns(g) ? Alive(g.tty) : !g.spec.tty_log.empty();
     h["tty_log"] = g.spec.tty_log.empty() ? json(nullptr) : json(g.spec.tty_log);
-    if (!IsNetns(g)) {  // a UML guest: the host uid its processes run as, its namespace and cgroup
+    if (!IsNetns(g)) {  // a UML guest: the host uid its processes run as, its namespace
       h["uid"] = g.spec.uid;
       h["netns"] = g.spec.netns;
-      h["cgroup"] = g.spec.cgroup.empty() ? json(nullptr) : json("honeynet/" + g.spec.cgroup);
     }
     if (IsNetns(g)) {
       h["netns"] = g.ns.netns;

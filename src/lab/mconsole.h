@@ -16,12 +16,15 @@
 
 namespace hn {
 
-// Where the client's own (reply) socket is bound, and who may answer on it.
-// dir: a directory only root may write (default: the one above the socket's
-// directory); reply_uid >= 0: the socket file is given to that uid, so that a
-// UML process running as it can send its reply (root's socket files are
-// 0755: no one else may write to them).
+// Where the client's own (reply) socket is. netns set (the guest's network
+// namespace): an abstract address made in that namespace, which only its
+// processes reach and which needs no file, permission or path: what the lab
+// uses, so an unprivileged guest can answer whatever the modes of the
+// directories above its files. Else a pathname socket in dir (default: the
+// one above the socket's directory); reply_uid >= 0 gives that file to the
+// uid (root's socket files are 0755: no one else may send to them).
 struct MconsoleClient {
+  std::string netns;
   std::string dir;
   int reply_uid = -1;
 };
