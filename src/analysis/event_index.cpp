@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/clock.h"
+#include "common/term_safe.h"
 
 namespace hn {
 
@@ -49,9 +50,11 @@ bool Expect(std::string_view s, size_t* i, char c) {
   return true;
 }
 
+// A string field, control characters as \xNN: names and reasons end up in
+// tables on a terminal, and the file is only as trustworthy as its directory.
 std::string Str(const nlohmann::json& j, const char* key) {
   auto it = j.find(key);
-  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+  return it != j.end() && it->is_string() ? EscapeControls(it->get<std::string>()) : std::string();
 }
 
 uint64_t U64(const nlohmann::json& j, const char* key) {

@@ -24,6 +24,7 @@ enum class EventKind : uint8_t {
 struct Event {
   EventKind kind = EventKind::kFlowNew;
   int64_t ts_ns = 0;           // wall clock
+  int64_t budget_ns = 0;       // counted starts: when, on the budget clock (common/clock.h)
   uint64_t flow_id = 0;
   FlowKey key;                 // initiator view, inside addresses in nat mode
   uint8_t icmp_type = 0, icmp_code = 0;

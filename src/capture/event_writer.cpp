@@ -22,6 +22,7 @@
 #include "capture/pcap_writer.h"  // MakeDirectories
 #include "common/clock.h"
 #include "common/fs.h"
+#include "common/term_safe.h"
 #include "common/time_format.h"
 #include "flow/community_id.h"
 
@@ -30,6 +31,18 @@ namespace hn {
 using ojson = nlohmann::ordered_json;
 
 namespace {
+
+// One events.json line: ASCII only (ensure_ascii: every control character,
+// DEL, C1 and other non-ASCII character as \uXXXX; bytes that are not UTF-8
+// as U+FFFD), so attacker text in an event (a command line from a tty log)
+// can neither split the line nor reach a terminal that shows the file as
+// control characters.
+std::string JsonLine(const ojson& j) { return j.dump(-1, ' ', true, nlohmann::json::error_handler_t::replace); }
+
+// The body of a honeywall.log / syslog line with control characters as \xNN:
+// a newline in it cannot forge a second line, an escape sequence cannot
+// reach the terminal of whoever tails the log.
+std::string LogSafe(const std::string& body) { return EscapeControls(body); }
 
 constexpr size_t kBatch = 1024;                  // events per drain (one flush each)
 constexpr auto kIdleWait = std::chrono::milliseconds(20);
@@ -172,6 +185,13 @@ FILE* OpenAppend(const std::string& path, Status* st) {
 }
 
 std::string BudgetsPath(const Config& cfg) { return cfg.capture.dir + "/budgets.json"; }
+
+// /proc/sys/kernel/random/boot_id: changes at every boot ("" when unreadable).
+std::string CurrentBootId() {
+  std::string id = ReadFileOrEmpty("/proc/sys/kernel/random/boot_id");
+  while (!id.empty() && (id.back() == '\n' || id.back() == ' ')) id.pop_back();
+  return id;
+}
 
 // ---- tty logs ----------------------------------------------------------------
 
@@ -335,7 +355,7 @@ void TtyFollower::Emit(const File& f, const TtyRecord& rec, const TtySessionTrac
   j["event_type"] = "tty";
   j["honeypot"] = f.honeypot;
   j["tty"] = std::move(t);
-  *out += j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  *out += JsonLine(j);
   *out += '\n';
   ++*events;
 }
@@ -428,6 +448,7 @@ struct EventWriter::Impl {
   int64_t budgets_retry_ns = 0;         // monotonic time of the next attempt while failing
   bool use_syslog = false;
   std::vector<Budget> mirror;  // replays counted starts; saved to budgets.json
+  BudgetClock budget_clock;    // the saved file says what time it was on it, and at what boot time
   std::mutex out_mu;           // files, mirror, closed (writer thread vs main thread)
   std::mutex wake_mu;
   std::condition_variable wake_cv;
@@ -640,6 +661,13 @@ bool EventWriter::Impl::SaveBudgets() {
   ojson j;
   j["version"] = 1;
   j["window"] = cfg.limits.kind == WindowKind::kTokenBucket ? "token-bucket" : "sliding";
+  // Times below are on the budget clock (common/clock.h). With the boot they
+  // were saved in and the boot time then, a restart in the same boot maps
+  // them by elapsed boot time: a wall-clock step while the wall was down
+  // refills nothing either.
+  j["boot_id"] = CurrentBootId();
+  j["clock_ns"] = budget_clock.Now();
+  j["boot_ns"] = BootNowNs();
   ojson hps = ojson::object();
   for (size_t i = 0; i < mirror.size() && i < cfg.honeypots.size(); i++) {
     const Budget::Saved s = mirror[i].Save();
@@ -755,17 +783,17 @@ size_t EventWriter::DrainBatch() {
   std::string line;
   while (n < kBatch && queue_.Pop(&e)) {
     n++;
-    line = im.EventJson(e).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    line = JsonLine(im.EventJson(e));
     line += '\n';
     fwrite(line.data(), 1, line.size(), im.events);
-    const std::string body = im.LogLine(e);
+    const std::string body = LogSafe(im.LogLine(e));
     if (!body.empty()) {
       line = SyslogStamp(e.ts_ns) + " " + im.hostname + " honeywall: " + body + "\n";
       fwrite(line.data(), 1, line.size(), im.log);
       if (im.use_syslog) syslog(LOG_NOTICE, "%s", body.c_str());
     }
     if (e.counted && e.honeypot < im.mirror.size()) {
-      im.mirror[e.honeypot].TryConsume(e.cls, e.ts_ns);
+      im.mirror[e.honeypot].TryConsume(e.cls, e.budget_ns != 0 ? e.budget_ns : e.ts_ns);
       counted = true;
     }
   }
@@ -819,7 +847,7 @@ void EventWriter::PostStats(const std::string& stats_json_object) {
   } catch (const nlohmann::json::exception&) {
     j["stats"] = ojson{{"error", "stats text was not JSON"}, {"text", stats_json_object}};
   }
-  const std::string line = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+  const std::string line = JsonLine(j) + "\n";
   // DIR/stats.json: the latest counters alone, for `honeynet status` (which
   // must not scan events.json). Replaced atomically, so a reader never sees half.
   ojson latest;
@@ -858,14 +886,15 @@ void EventWriter::Impl::AddNotice(const std::string& what, const std::string& if
   n["what"] = what;
   n["message"] = message;
   j["notice"] = std::move(n);
-  const std::string line = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+  const std::string line = JsonLine(j) + "\n";
+  const std::string safe = LogSafe(message);
   constexpr size_t kMaxNotices = 256;
   if (im.closed) return;
   if (im.notices.size() < kMaxNotices) {
     im.notices.push_back(line);
-    im.notice_logs += SyslogStamp(now) + " " + im.hostname + " honeywall: NOTICE " + message + "\n";
+    im.notice_logs += SyslogStamp(now) + " " + im.hostname + " honeywall: NOTICE " + safe + "\n";
   }
-  if (im.use_syslog) syslog(LOG_NOTICE, "NOTICE %s", message.c_str());
+  if (im.use_syslog) syslog(LOG_NOTICE, "NOTICE %s", safe.c_str());
 }
 
 // Saves budgets.json and says so when that starts or stops failing (a full
@@ -917,6 +946,15 @@ Status EventWriter::LoadBudgets(const Config& cfg, std::vector<Budget>* budgets,
     if (j["version"] != 1)
       return Status::Error(path + ": version " + j["version"].dump() + " is not supported (only 1)" + fix);
     const nlohmann::json& hps = j["honeypots"];
+    // Saved in this boot: what time it is now on the old budget clock is its
+    // time then plus the boot time elapsed, whatever the wall clock did.
+    int64_t shift = 0;
+    if (j.contains("boot_id") && j["boot_id"].is_string() && j["boot_id"] == CurrentBootId() &&
+        j.contains("clock_ns") && j["clock_ns"].is_number_integer() && j.contains("boot_ns") &&
+        j["boot_ns"].is_number_integer()) {
+      const int64_t elapsed = BootNowNs() - j["boot_ns"].get<int64_t>();
+      if (elapsed >= 0) shift = now_ns - (j["clock_ns"].get<int64_t>() + elapsed);
+    }
     for (size_t i = 0; i < cfg.honeypots.size(); i++) {
       auto it = hps.find(cfg.honeypots[i].name);
       if (it == hps.end()) continue;  // new honeypot: full budget
@@ -930,6 +968,8 @@ Status EventWriter::LoadBudgets(const Config& cfg, std::vector<Budget>* budgets,
         s.starts[size_t(c)] = ct->at("starts").get<std::vector<int64_t>>();
         s.tokens_micro[size_t(c)] = ct->at("tokens_micro").get<int64_t>();
         s.refill_ns[size_t(c)] = ct->at("refill_ns").get<int64_t>();
+        for (int64_t& t : s.starts[size_t(c)]) t += shift;
+        if (s.refill_ns[size_t(c)] != 0) s.refill_ns[size_t(c)] += shift;
       }
       b.Restore(s, now_ns);
     }

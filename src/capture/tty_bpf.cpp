@@ -7,6 +7,7 @@
 #include <bpf/libbpf.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <poll.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -26,6 +27,7 @@
 #include <sstream>
 
 #include "analysis/ttylog.h"
+#include "common/privilege.h"
 #include "../../bpf/tty_capture.h"  // the event layout shared with the kernel half
 
 namespace hn {
@@ -544,6 +546,38 @@ Result<std::unique_ptr<TtyBpfCapture>> TtyBpfCapture::Start(const std::vector<Tt
     im.links.push_back(link);
   }
   return cap;
+}
+
+Status TtyBpfCapture::LockDown(std::string* summary) {
+  Impl& im = *impl_;
+  auto mode = SeccompModeFromEnv();
+  if (!mode.ok()) return mode.status();
+  bool need_ptrace = false;
+  for (const Impl::Target& t : im.targets) {
+    if (t.pidfd < 0) need_ptrace = true;
+    // CAPTURE/tty/NAME.ttylog: the log and tty/ get CAPTURE's owner (best effort: a
+    // root-owned log is still written, only a non-root honeywall could not read it).
+    const std::string& log = t.spec.log_path;
+    const size_t slash = log.rfind('/');
+    const std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : log.substr(0, slash));
+    struct stat above{}, here{};
+    if (stat((dir + "/..").c_str(), &above) == 0 && stat(dir.c_str(), &here) == 0 &&
+        (here.st_uid != above.st_uid || here.st_gid != above.st_gid) && above.st_uid != 0) {
+      if (chown(dir.c_str(), above.st_uid, above.st_gid) == 0) chmod(dir.c_str(), 0750);
+    }
+    if (t.log_fd >= 0 && stat((dir + "/..").c_str(), &above) == 0 && above.st_uid != 0) {
+      if (fchown(t.log_fd, above.st_uid, above.st_gid) == 0) fchmod(t.log_fd, 0640);
+    }
+  }
+  std::vector<int> keep;
+  if (need_ptrace) keep.push_back(CAP_SYS_PTRACE);
+  if (Status s = DropPrivileges(keep, nullptr); !s.ok()) return Status::Error("tty capture: " + s.message());
+  SyscallAllowList l = SyscallAllowList::Base();
+  l.AllowIf("bpf", 0, {BPF_MAP_LOOKUP_ELEM});
+  if (Status s = InstallSeccomp(l, mode.value()); !s.ok()) return Status::Error("tty capture: " + s.message());
+  *summary = "privileges: capabilities kept " + CapabilityNames(need_ptrace ? uint64_t(1) << CAP_SYS_PTRACE : 0) +
+             "; no_new_privs on; seccomp " + SeccompModeName(mode.value());
+  return Status::Ok();
 }
 
 Status TtyBpfCapture::Run(const std::atomic<bool>& stop) {

@@ -72,6 +72,18 @@ class TtyBpfCapture {
   Status Run(const std::atomic<bool>& stop);
   // Safe to call from another thread while Run() runs.
   TtyBpfStats stats() const;
+  // Least privilege once Start() has loaded and attached the program (docs/
+  // security-wall.md): gives each log file and its directory the owner and
+  // group of the directory above (the capture dir, which the honeywall made
+  // capture.user's) so the honeywall can read them, then drops every
+  // capability (polling the ring buffer and reading the stats map through
+  // their fds need none on kernels >= 6.5; CAP_SYS_PTRACE is kept when a
+  // target has no init pid: /proc/PID/ns/pid of root processes), sets
+  // no_new_privs and a seccomp allow-list (bpf() only for map lookups;
+  // HONEYNET_SECCOMP as for the honeywall). *summary: one line saying what is
+  // kept. Call once, from the main thread, before Run(); never in a process
+  // that goes on doing other things (tests).
+  Status LockDown(std::string* summary);
 
  private:
   TtyBpfCapture();

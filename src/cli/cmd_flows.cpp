@@ -32,6 +32,7 @@
 #include "analysis/flow_summary.h"
 #include "analysis/report.h"
 #include "cli/commands.h"
+#include "common/term_safe.h"
 #include "cli/term.h"
 #include "common/clock.h"
 #include "common/time_format.h"
@@ -252,7 +253,8 @@ int RunFlows() {
   if (!isatty(STDOUT_FILENO)) std::setvbuf(stdout, nullptr, _IOFBF, 1 << 20);
   if (a.json) {
     for (const FlowRecord& f : flows) {
-      const std::string line = FlowToJson(f).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+      const std::string line =
+          JsonC1Escape(FlowToJson(f).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)) + "\n";
       std::fwrite(line.data(), 1, line.size(), stdout);
     }
     std::fprintf(stderr, "honeynet flows: %s\n", TotalsLine(sum.totals(), flows.size()).c_str());
@@ -405,7 +407,8 @@ int RunReport() {
   if (!rep.ok()) return Err(cmd, rep.status().message()), kExitDamaged;
   if (!isatty(STDOUT_FILENO)) std::setvbuf(stdout, nullptr, _IOFBF, 1 << 20);
   if (a.json) {
-    const std::string s = ReportToJson(*rep).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+    const std::string s =
+        JsonC1Escape(ReportToJson(*rep).dump(2, ' ', false, nlohmann::json::error_handler_t::replace)) + "\n";
     std::fwrite(s.data(), 1, s.size(), stdout);
   } else {
     PrintReport(*rep, UseColour(stdout));

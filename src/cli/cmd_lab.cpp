@@ -20,6 +20,7 @@ struct LabArgs {
   bool json = false;
   bool force = false;
   std::string name;
+  bool raw = false;
   std::string honeypot;
   std::string tcp, udp, bind = "0.0.0.0";
 } g_lab;
@@ -62,7 +63,7 @@ int RunReset() {
 }
 
 int RunConsole() {
-  Status s = LabConsole(g_lab.data_dir, g_lab.name);
+  Status s = LabConsole(g_lab.data_dir, g_lab.name, g_lab.raw);
   return s.ok() ? 0 : Fail("console", s);
 }
 
@@ -164,6 +165,9 @@ void AddLabCommands(CLI::App& app) {
   console->footer("Attaches this terminal to a honeypot's console (a host pty of the UML guest). Ctrl-] leaves; the "
                  "guest keeps running.");
   console->add_option("name", g_lab.name, "Honeypot name")->required();
+  console->add_flag("--raw", g_lab.raw,
+                    "Pass the guest's output through unchanged (by default OSC, DCS, APC, PM, SOS, terminal "
+                    "queries and risky mode changes are dropped, colours and cursor movement kept)");
   AddDataDir(console);
   console->callback([] { SetRun(RunConsole); });
 

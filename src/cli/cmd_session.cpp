@@ -26,6 +26,7 @@
 #include "analysis/tcp_reassembly.h"
 #include "analysis/telnet.h"
 #include "cli/commands.h"
+#include "common/term_safe.h"
 #include "cli/term.h"
 #include "common/time_format.h"
 
@@ -305,7 +306,7 @@ int RunSessions() {
       }
       arr.push_back(std::move(j));
     }
-    std::cout << arr.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << std::endl;
+    std::cout << JsonC1Escape(arr.dump(2, ' ', false, nlohmann::json::error_handler_t::replace)) << std::endl;
     return rc;
   }
   if (rows.empty()) {
@@ -768,7 +769,7 @@ int RunSession() {
   if (g_args.json) {
     Json arr = Json::array();
     for (Json& j : sink.done()) arr.push_back(std::move(j));
-    std::cout << arr.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << std::endl;
+    std::cout << JsonC1Escape(arr.dump(2, ' ', false, nlohmann::json::error_handler_t::replace)) << std::endl;
   }
   std::fflush(stdout);
   return rc;

@@ -26,6 +26,7 @@
 #include "analysis/ttylog.h"
 #include "capture/tty_bpf.h"
 #include "cli/commands.h"
+#include "common/term_safe.h"
 #include "common/time_format.h"
 
 namespace hn {
@@ -44,6 +45,7 @@ struct TtyArgs {
   bool input = false;
   bool real_gaps = false;
   bool no_children = false;
+  bool raw = false;
 } g_tty;
 
 struct TtyCaptureArgs {
@@ -82,14 +84,10 @@ std::string Bytes(uint64_t b) {
   return buf;
 }
 
-// Control characters of an attacker's command line shown as '?', so they
-// cannot move the cursor of the person reading the table.
-std::string Printable(const std::string& s) {
-  std::string out = s;
-  for (char& c : out)
-    if ((unsigned char)c < 0x20 || c == 0x7f) c = '?';
-  return out;
-}
+// Control characters of an attacker's command line (C0, DEL, C1, bytes that
+// are not UTF-8) shown as \xNN, so they cannot move the cursor of the person
+// reading the table or talk to their terminal.
+std::string Printable(const std::string& s) { return EscapeControls(s); }
 
 std::string CommandsText(const TtySession& s, bool wide) {
   std::string text;
@@ -98,7 +96,11 @@ std::string CommandsText(const TtySession& s, bool wide) {
     text += Printable(c.Text());
   }
   constexpr size_t kMax = 60;
-  if (!wide && text.size() > kMax) text = text.substr(0, kMax - 3) + "...";
+  if (!wide && text.size() > kMax) {
+    size_t cut = kMax - 3;
+    while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xc0) == 0x80) cut--;  // not inside a UTF-8 character
+    text = text.substr(0, cut) + "...";
+  }
   return text;
 }
 
@@ -192,7 +194,7 @@ int RunTtyList() {
   if (g_tty.json) {
     nlohmann::ordered_json arr = nlohmann::ordered_json::array();
     for (const auto& [depth, node] : rows) arr.push_back(SessionJson(*node.first, *node.second));
-    std::cout << arr.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << std::endl;
+    std::cout << JsonC1Escape(arr.dump(2, ' ', false, nlohmann::json::error_handler_t::replace)) << std::endl;
     return rc;
   }
   if (rows.empty()) {
@@ -245,13 +247,33 @@ int RunTtyPlay() {
   opt.input = g_tty.input;
   opt.color = isatty(STDOUT_FILENO) && getenv("NO_COLOR") == nullptr;
   opt.children = !g_tty.no_children;
-  auto write = [&](std::string_view bytes) {
+  // Unless --raw: through a TermFilter (colours and cursor movement kept; OSC,
+  // DCS, APC, PM, SOS, queries and risky modes dropped), so what the attacker
+  // printed cannot set the reader's title or clipboard or type into their shell.
+  TermFilter filter;
+  std::string safe;
+  auto out = [&](std::string_view bytes) {
     std::fwrite(bytes.data(), 1, bytes.size(), stdout);
     if (opt.wait) std::fflush(stdout);
   };
+  auto write = [&](std::string_view bytes) {
+    if (g_tty.raw) return out(bytes);
+    safe.clear();
+    filter.Feed(bytes, &safe);
+    out(safe);
+  };
   auto sleep = [](int64_t us) { std::this_thread::sleep_for(std::chrono::microseconds(us)); };
   Status st = PlayTtySession(*files, g_tty.session, opt, write, sleep);
+  if (!g_tty.raw) {
+    safe.clear();
+    filter.Finish(&safe);
+    out(safe);
+  }
   std::fflush(stdout);
+  if (filter.dropped() > 0)
+    std::cerr << "honeynet tty play: " << filter.dropped()
+              << " control sequence(s) not shown (titles, clipboard, device strings, queries; --raw shows "
+                 "everything as recorded)\n";
   if (!st.ok()) {
     std::cerr << "honeynet tty play: " << st.message() << "\n";
     return 1;
@@ -310,6 +332,12 @@ int RunTtyCapture() {
     std::cerr << me << ": " << cap.status().message() << "\n";
     return 1;
   }
+  std::string kept;  // least privilege from here on (docs/security-wall.md)
+  if (Status st = (*cap)->LockDown(&kept); !st.ok()) {
+    std::cerr << me << ": " << st.message() << "\n";
+    return 1;
+  }
+  std::cerr << me << ": " << kept << "\n";
   if (!g_capture.ready_file.empty()) {
     Status st = WriteReadyFile(g_capture.ready_file);
     if (!st.ok()) {
@@ -368,6 +396,10 @@ void AddTtyCommand(CLI::App& app) {
                  "(in colour on a terminal)");
   play->add_flag("--real-gaps", g_tty.real_gaps, "Do not cap pauses at 5 s");
   play->add_flag("--no-children", g_tty.no_children, "Only this tty, without the sessions opened from it");
+  play->add_flag("--raw", g_tty.raw,
+                 "Write the output exactly as recorded, every escape sequence included (by default OSC, DCS, "
+                 "APC, PM, SOS, terminal queries and risky mode changes are dropped: a recorded session cannot "
+                 "set your window title or clipboard or type into your shell)");
   play->callback([] { SetRun(RunTtyPlay); });
 
   CLI::App* capture = tty->add_subcommand(

@@ -3,6 +3,7 @@
 #include "config/config.h"
 
 #include <fcntl.h>
+#include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -759,7 +760,7 @@ void ParseTop(const toml::table& root, Config& cfg, Ctx& c) {
 
   if (const toml::table* t = ReadTable(root, "capture", "", c)) {
     CheckKeys(*t, "capture",
-              {"dir", "pcap", "method", "rotate_size", "rotate_time", "ring_mb", "stats_interval", "syslog"},
+              {"dir", "pcap", "method", "rotate_size", "rotate_time", "ring_mb", "stats_interval", "syslog", "user"},
               c.err);
     if (ReadString(*t, "dir", "capture", c, &cfg.capture.dir) && cfg.capture.dir.empty()) {
       c.err.Add(LineOf(*t->get("dir")), "capture.dir",
@@ -784,6 +785,23 @@ void ParseTop(const toml::table& root, Config& cfg, Ctx& c) {
     if (ReadInt(*t, "ring_mb", "capture", c, 1, 4096, &v)) cfg.capture.ring_mb = uint32_t(v);
     ReadDuration(*t, "stats_interval", "capture", c, &cfg.capture.stats_interval_ns);
     ReadBool(*t, "syslog", "capture", c, &cfg.capture.syslog);
+    if (ReadString(*t, "user", "capture", c, &cfg.capture.user)) {
+      const std::string& u = cfg.capture.user;
+      const bool name_ok = !u.empty() && u.size() <= 32 && u[0] != '-' &&
+                           std::all_of(u.begin(), u.end(), [](char ch) {
+                             return std::isalnum(static_cast<unsigned char>(ch)) || ch == '_' || ch == '-' ||
+                                    ch == '.';
+                           });
+      if (!name_ok)
+        c.err.Add(LineOf(*t->get("user")), "capture.user",
+                  "must be the name of a user of this machine, like \"honeynet\" or \"root\", got " +
+                      Show(*t->get("user")));
+      else if (::getpwnam(u.c_str()) == nullptr)
+        c.err.Add(LineOf(*t->get("user")), "capture.user",
+                  "no such user on this machine (create it, e.g. `useradd --system " + u +
+                      "`, or leave the key out: the default is \"honeynet\" when that user exists, else root), got " +
+                      Show(*t->get("user")));
+    }
   }
 
   if (const toml::table* t = ReadTable(root, "flow", "", c)) {
@@ -1022,6 +1040,7 @@ std::string DumpConfig(const Config& c) {
   o += "dir = " + Quote(cap.dir) + "\n";
   o += std::string("pcap = ") + (cap.pcap ? "true" : "false") + "\n";
   o += std::string("method = ") + (cap.inline_capture ? "\"inline\"" : "\"socket\"") + "\n";
+  if (!cap.user.empty()) o += "user = " + Quote(cap.user) + "\n";
   o += "rotate_size = " + Quote(FormatSize(cap.rotate_bytes)) + "\n";
   o += "rotate_time = " + Quote(FormatDuration(cap.rotate_ns)) + "\n";
   o += "ring_mb = " + std::to_string(cap.ring_mb) + "\n";

@@ -61,6 +61,8 @@ struct CaptureConfig {
   bool inline_capture = true;                  // capture.method: "inline" (true) or "socket"
   int64_t stats_interval_ns = 60LL * 1'000'000'000;  // capture.stats_interval ("60s")
   bool syslog = false;                         // capture.syslog: also send log lines to syslog
+  std::string user;                            // capture.user: owner of the capture files; "": the user
+                                               // "honeynet" when it exists, else root (common/privilege.h)
 };
 
 struct Config {

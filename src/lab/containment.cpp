@@ -231,6 +231,8 @@ Status GuestCgroup::Remove() const {
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
+    // honeynet/ itself once its last guest is gone (busy while others run).
+    ::rmdir(d.substr(0, d.rfind('/')).c_str());
   }
   return Status::Ok();
 }

@@ -28,6 +28,7 @@
 #include <sstream>
 #include <thread>
 
+#include "common/term_safe.h"
 #include "lab/kernel.h"
 #include "lab/mconsole.h"
 #include "lab/run.h"
@@ -581,7 +582,7 @@ Result<GuestState> ResetGuest(const GuestSpec& g, const GuestState& s) {
   return StartGuest(g);
 }
 
-Status AttachConsole(const GuestSpec& g) {
+Status AttachConsole(const GuestSpec& g, bool raw_output) {
   if (!::isatty(0) || !::isatty(1)) return Status::Error("honeynet console needs a terminal (stdin and stdout)");
   // UML gives console 1 its host pty when the guest first opens it (the getty,
   // a second or two into the boot), and makes a new one after each hangup:
@@ -629,6 +630,11 @@ Status AttachConsole(const GuestSpec& g) {
   (void)w;
   char buf[4096];
   std::string why;
+  // What the guest writes is hostile (anyone root in it can write to its
+  // console): filtered, so it cannot set this terminal's title or clipboard,
+  // send it device strings or make it type answers into this shell.
+  TermFilter filter;
+  std::string safe;
   for (;;) {
     pollfd p[2] = {{0, POLLIN, 0}, {pty.fd, POLLIN, 0}};
     int n = ::poll(p, 2, 500);
@@ -649,7 +655,20 @@ Status AttachConsole(const GuestSpec& g) {
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
         continue;
       }
-      if (::write(1, buf, static_cast<size_t>(k)) < 0) break;
+      std::string_view out(buf, static_cast<size_t>(k));
+      if (!raw_output) {
+        safe.clear();
+        filter.Feed(out, &safe);
+        out = safe;
+      }
+      bool ok = true;
+      while (ok && !out.empty()) {  // the terminal may take less than all
+        const ssize_t w1 = ::write(1, out.data(), out.size());
+        if (w1 < 0 && errno == EINTR) continue;
+        ok = w1 > 0;
+        if (ok) out.remove_prefix(static_cast<size_t>(w1));
+      }
+      if (!ok) break;
     }
   }
   std::string bye = "\r\nLeft " + g.name + "'s console" + (why.empty() ? "" : " (" + why + ")") + ".\r\n";

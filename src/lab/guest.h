@@ -81,8 +81,10 @@ Result<GuestState> ResetGuest(const GuestSpec& g, const GuestState& s);
 // True when pid is a live UML process of this guest.
 bool GuestRunning(const GuestSpec& g, const GuestState& s);
 // Attaches the terminal to console 1 (a host pty) until the user types
-// Ctrl-] (the guest keeps running). Needs a terminal.
-Status AttachConsole(const GuestSpec& g);
+// Ctrl-] (the guest keeps running). Needs a terminal. The guest's output goes
+// through a TermFilter (common/term_safe.h: colours and cursor movement kept,
+// OSC, DCS, APC, PM, SOS, queries and risky modes dropped) unless raw.
+Status AttachConsole(const GuestSpec& g, bool raw = false);
 
 // The network namespace of UML honeypot NAME in the lab: "hn-u-<name>". It
 // holds the guest's tap and the inner end of the veth to the lab's bridge.

@@ -39,6 +39,7 @@
 #include "lab/nsguest.h"
 #include "lab/run.h"
 #include "lab/services.h"
+#include "common/term_safe.h"
 
 namespace hn {
 namespace {
@@ -90,7 +91,15 @@ std::optional<std::string> ReadFile(const std::string& p) {
   return ss.str();
 }
 
-// The last n lines of a file, for error messages.
+// A line of a log quoted in an error message: what a guest wrote there is
+// hostile, so control characters (an escape sequence, a carriage return that
+// would overwrite the line) are shown as \xNN; a CRLF's CR is dropped.
+std::string TailLine(std::string_view l) {
+  if (!l.empty() && l.back() == '\r') l.remove_suffix(1);
+  return EscapeControls(l, /*keep_tab=*/true);
+}
+
+// The last n lines of a file, for error messages (control characters as \xNN).
 std::string Tail(const std::string& path, size_t n) {
   auto text = ReadFile(path);
   if (!text || text->empty()) return "(" + path + " is empty)";
@@ -98,12 +107,13 @@ std::string Tail(const std::string& path, size_t n) {
   std::stringstream ss(*text);
   for (std::string l; std::getline(ss, l);) lines.push_back(l);
   std::string out;
-  for (size_t i = lines.size() > n ? lines.size() - n : 0; i < lines.size(); i++) out += "\n  | " + lines[i];
+  for (size_t i = lines.size() > n ? lines.size() - n : 0; i < lines.size(); i++) out += "\n  | " + TailLine(lines[i]);
   return out;
 }
 
 // The end of a guest's console log without kernel stack-trace lines, so the
-// message that explains (a panic, a failed mount) is what shows.
+// message that explains (a panic, a failed mount) is what shows; control
+// characters as \xNN (TailLine).
 std::string ConsoleTail(const std::string& path) {
   auto text = ReadFile(path);
   if (!text || text->empty()) return "\n  | (" + path + " is empty)";
@@ -117,7 +127,8 @@ std::string ConsoleTail(const std::string& path) {
     lines.push_back(l);
   }
   std::string out;
-  for (size_t i = lines.size() > 12 ? lines.size() - 12 : 0; i < lines.size(); i++) out += "\n  | " + lines[i];
+  for (size_t i = lines.size() > 12 ? lines.size() - 12 : 0; i < lines.size(); i++)
+    out += "\n  | " + TailLine(lines[i]);
   return out;
 }
 
@@ -1461,6 +1472,12 @@ Status LabUp(const LabOptions& opt_in, const Say& say) {
   const LabKernel kernel = ChooseLabKernel(dd);
   if (any_uml) say(std::string(kernel.tty_log ? "  kernel: " : "  warning: ") + kernel.note);
   st.guests = PlanGuests(wc.value(), dd, images, rootfs, kernel);
+  for (const GuestRec& g : st.guests) {
+    if (IsNetns(g) && g.ns.unsafe) {
+      say("  warning: " + g.spec.name + " has unsafe = true: root in it is root on the host kernel (no user "
+          "namespace, seccomp filter, cgroup or disk limit); docs/security.md");
+    }
+  }
   if (Status s = SaveState(st); !s.ok()) return s;
 
   say(fmt::format("bringing up the lab ({} mode, {} honeypot{}) in {}", st.mode, st.guests.size(),
@@ -1568,6 +1585,25 @@ Result<json> LabStatus(const std::string& dd) {
   w["pid"] = s.wall.pid;
   w["running"] = Alive(s.wall);
   w["log"] = WallLogPath(dd);
+  // What the running wall kept after start (docs/security-wall.md), as the kernel shows it.
+  if (w["running"].get<bool>()) {
+    if (auto text = ReadFile("/proc/" + std::to_string(s.wall.pid) + "/status")) {
+      json priv = json::object();
+      std::istringstream lines(*text);
+      for (std::string line; std::getline(lines, line);) {
+        const size_t colon = line.find(':');
+        if (colon == std::string::npos) continue;
+        const std::string key = line.substr(0, colon);
+        const size_t b = line.find_first_not_of(" \t", colon + 1);
+        const std::string val = b == std::string::npos ? "" : line.substr(b);
+        if (key == "CapEff") priv["cap_eff"] = val;
+        else if (key == "Seccomp") priv["seccomp"] = std::atoi(val.c_str());
+        else if (key == "NoNewPrivs") priv["no_new_privs"] = val == "1";
+        else if (key == "Uid") priv["uid"] = std::atoi(val.c_str());
+      }
+      w["privileges"] = priv;
+    }
+  }
   if (stats.is_object()) {
     auto port = [&](const char* name, const char* key) { return stats.value(name, json::object()).value(key, uint64_t(0)); };
     w["frames"] = {{"inside_rx", port("inside", "rx_frames")},
@@ -1755,7 +1791,7 @@ Status LabReset(const std::string& dd, const std::string& name, const Say& say) 
   return Status::Ok();
 }
 
-Status LabConsole(const std::string& dd, const std::string& name) {
+Status LabConsole(const std::string& dd, const std::string& name, bool raw) {
   auto state = LoadState(dd);
   if (!state.ok()) return state.status();
   if (!state.value()) return Status::Error("no lab is up in " + dd + ": start one with `honeynet up`");
@@ -1773,7 +1809,7 @@ Status LabConsole(const std::string& dd, const std::string& name) {
           "  (that shell is one of its processes: the guest's ps shows it and its TTY capture records it;\n"
           "  `honeynet reset " + name + dd_opt + "` gives a pristine guest)");
     }
-    return AttachConsole(g.spec);
+    return AttachConsole(g.spec, raw);
   }
   return Status::Error("no honeypot named " + name + " in the lab");
 }

@@ -97,8 +97,10 @@ std::string FormatLabStatus(const nlohmann::json& status);
 // once the guest answers telnet.
 Status LabReset(const std::string& data_dir, const std::string& honeypot, const Say& say);
 // Attach the terminal to a UML guest's console; for a namespace honeypot
-// (no console) an error that says how to get in instead.
-Status LabConsole(const std::string& data_dir, const std::string& honeypot);
+// (no console) an error that says how to get in instead. What the guest
+// writes goes through a TermFilter (no OSC/DCS/queries reach this terminal)
+// unless raw.
+Status LabConsole(const std::string& data_dir, const std::string& honeypot, bool raw = false);
 
 // A connected TCP socket (blocking, close-on-exec) made inside network
 // namespace netns, from src_ip (empty: the kernel's choice) to dst_ip:port,

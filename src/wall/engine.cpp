@@ -519,7 +519,7 @@ void Engine::HandleIp(int port, Packet& p, int64_t now, bool csum_not_ready) {
     fs.tcp_syn_only = p.ip_proto != kProtoTcp || (p.tcp_flags & (kSyn | kAck)) == kSyn;
     fs.tcp_syn_ack = p.ip_proto == kProtoTcp && (p.tcp_flags & (kSyn | kAck)) == (kSyn | kAck);
     if (p.ip_proto == kProtoTcp && !p.has_l4) fs.tcp_syn_only = false;
-    Decision d = Decide(policy_, fs, hp_src >= 0 ? &hp_[hp_src].budget : nullptr, now);
+    Decision d = Decide(policy_, fs, hp_src >= 0 ? &hp_[hp_src].budget : nullptr, now + budget_skew_ns_);
     // A TCP packet that cannot start a connection is dropped without making a flow:
     // otherwise ACK probes would fill the table.
     if (d.verdict == Verdict::kDrop && d.reason == Reason::kNotFlowStart) {
@@ -900,6 +900,7 @@ void Engine::EmitFlow(EventKind kind, const Flow& f, const Packet& p, const Deci
     e.budget_used = d->used;
     e.budget_left = d->left;
     e.budget_limit = d->limit;
+    e.budget_ns = now + budget_skew_ns_;
   }
   e.ip_len = p.ip_total_len;
   e.ttl = p.ttl;

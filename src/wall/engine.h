@@ -94,6 +94,9 @@ class Engine {
   // nat: the honeywall's MAC on a port (config's inside.mac/outside.mac, else
   // the interface's). Call before Start().
   void SetPortMac(int port, const Mac& mac) { port_mac_[port] = mac; }
+  // Budgets are charged at now_ns + skew: the budget clock's time (common/clock.h,
+  // BudgetClock::SkewFromWall), so that a step of the wall clock refills nothing.
+  void SetBudgetSkew(int64_t skew_ns) { budget_skew_ns_ = skew_ns; }
   // nat: asks for the upstream gateway's MAC. Call once before frames.
   void Start(int64_t now_ns);
   // One received frame on port (kInside/kOutside). data is writable and may be
@@ -119,6 +122,7 @@ class Engine {
   Mac honeypot_mac(size_t honeypot) const { return hp_[honeypot].mac; }
 
  private:
+  int64_t budget_skew_ns_ = 0;
   // Rate limit of drop events, one per (honeypot, reason) for flow drops and
   // per reason for frame drops: kDropEventsPerSecond a second are written one
   // by one, the rest counted and summarised in one kSuppressed event.

@@ -1,8 +1,12 @@
 #include "wall/honeywall.h"
 
+#include <linux/capability.h>
+#include <linux/sockios.h>
 #include <net/if.h>
 #include <poll.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/ioctl.h>
 
 #include <cerrno>
 #include <cstring>
@@ -136,6 +140,7 @@ class WriterSink : public EventSink {
 
 struct Honeywall::Impl {
   Config cfg;
+  BudgetClock budget_clock;  // what budgets are charged in (common/clock.h)
   std::unique_ptr<AfPacketPort> port_owner[2];
   AfPacketPort* ports[2] = {nullptr, nullptr};
   std::unique_ptr<EventWriter> writer;
@@ -340,7 +345,7 @@ Result<std::unique_ptr<Honeywall>> Honeywall::Open(const Config& cfg, Say say) {
 
   std::vector<Budget> budgets;
   for (const HoneypotConfig& h : m.cfg.honeypots) budgets.emplace_back(h.limits);
-  Status s = EventWriter::LoadBudgets(m.cfg, &budgets, WallNowNs());
+  Status s = EventWriter::LoadBudgets(m.cfg, &budgets, m.budget_clock.Now());
   if (!s.ok()) return s;
   auto writer = EventWriter::Open(m.cfg, budgets);
   if (!writer.ok()) return writer.status();
@@ -372,6 +377,18 @@ Result<std::unique_ptr<Honeywall>> Honeywall::Open(const Config& cfg, Say say) {
 
 Honeywall::~Honeywall() = default;
 
+std::vector<int> WallCapabilities() { return {CAP_NET_RAW, CAP_NET_ADMIN}; }
+
+SyscallAllowList WallSyscalls() {
+  SyscallAllowList l = SyscallAllowList::Base();
+  // Data ports and capture sockets (AF_PACKET), interface ioctls (AF_INET
+  // datagram socket), link state (rtnetlink), syslog and if_nametoindex (AF_UNIX).
+  l.AllowIf("socket", 0, {AF_PACKET, AF_INET, AF_NETLINK, AF_UNIX});
+  l.AllowIf("ioctl", 1, {SIOCGIFINDEX, SIOCGIFNAME, SIOCGIFFLAGS, SIOCGIFMTU, SIOCGIFHWADDR, SIOCETHTOOL,
+                         TCGETS, FIONREAD});
+  return l;
+}
+
 Status Honeywall::Run(const std::atomic<bool>& stop, const std::function<void()>& on_ready) {
   Impl& m = *impl_;
   m.writer->Start();
@@ -388,6 +405,7 @@ Status Honeywall::Run(const std::atomic<bool>& stop, const std::function<void()>
   int64_t last_frame = 0;  // monotonic time of the last loop turn that had frames (busy_poll)
   pollfd pfd[2];
   while (!stop.load(std::memory_order_relaxed)) {
+    m.engine->SetBudgetSkew(m.budget_clock.SkewFromWall());
     for (int port = 0; port < 2; port++) pfd[port] = {m.ports[port] ? m.ports[port]->fd() : -1, POLLIN, 0};
     // busy_poll: right after frames, look again without sleeping (poll() with
     // timeout 0) until the rings have been empty for busy_poll_ns.
@@ -497,7 +515,7 @@ std::string Honeywall::Impl::StatsJson() const {
   j["events"] = {{"written", writer->written()}, {"dropped", writer->dropped()},
                  {"suppressed", ld(engine->counters().events_suppressed)}};
   json hps = json::object();
-  const int64_t now = WallNowNs();
+  const int64_t now = budget_clock.Now();
   for (size_t i = 0; i < cfg.honeypots.size(); i++) {
     const Budget& b = engine->budget(i);
     json bj;

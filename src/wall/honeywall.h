@@ -11,7 +11,9 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
+#include "common/privilege.h"
 #include "common/status.h"
 #include "config/config.h"
 
@@ -38,5 +40,19 @@ class Honeywall {
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
+
+// Least privilege (docs/security-wall.md). `honeynet wall` makes capture.dir
+// the capture user's and calls DropPrivileges(WallCapabilities()) before
+// Open(), so the ports' transmit threads start without the rest, and loads
+// WallSyscalls() with InstallSeccomp() after Open(), before Run().
+// What the wall keeps: CAP_NET_RAW (open a data port's AF_PACKET socket again
+// when its interface comes back, and the capture's in socket mode) and
+// CAP_NET_ADMIN (turn the offloads off on it, SO_SNDBUFFORCE).
+std::vector<int> WallCapabilities();
+// Every call Open() and Run() make, on every path (rotation, a port that
+// vanished and came back, syslog, stats.json, budgets.json, signals); socket()
+// only for AF_PACKET/AF_INET/AF_NETLINK/AF_UNIX, ioctl() only for the
+// interface and ethtool requests the ports use.
+SyscallAllowList WallSyscalls();
 
 }  // namespace hn

@@ -238,10 +238,13 @@ def test_netns_honeypot_end_to_end(honeynet_bin, data_dir, tmp_path):
     mounts = out[2].splitlines()
     root = [m for m in mounts if m.split()[1] == "/"]
     assert root and root[0].split()[0] == "overlay", mounts
-    assert "lowerdir=lower,upperdir=upper,workdir=work" in root[0], root  # no host path shows
+    # No host path shows (contained: the writable layer is the guest's own ext4 file, mounted on rw/).
+    assert "lowerdir=lower,upperdir=rw/upper,workdir=rw/work" in root[0], root
     assert str(data_dir) not in out[2] and "/run/netns" not in out[2], mounts
     assert {m.split()[1] for m in mounts} >= {"/", "/proc", "/dev", "/dev/pts", "/run", "/tmp"}, mounts
-    assert 8 <= len(mounts) <= 12, mounts  # its own: none of the host's
+    # Its own (none of the host's), and the masks over /proc and /sys.
+    assert 8 <= len(mounts) <= 30, mounts
+    assert any(m.split()[1] == "/proc/sys" and m.split()[3].startswith("ro") for m in mounts), mounts
     assert out[3] == "inet 10.0.0.2/24", out
     assert out[4] == NS_MAC, out
     assert out[5].split() == ["eth0", "lo"], out

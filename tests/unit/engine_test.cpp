@@ -1051,5 +1051,29 @@ TEST_F(EngineEvasionFixTest, NatLogsTtlExceededAndDoesNotRouteBroadcasts) {
   EXPECT_EQ(engine->budget(0).Used(ProtoClass::kUdp, kT0), 0u);
 }
 
+// A step of the wall clock (date -s, settimeofday) must not refill a budget:
+// budgets are charged on the budget clock (common/clock.h), which the
+// honeywall passes as the skew from the frames' wall-clock times.
+TEST_F(EngineTest, WallClockJumpDoesNotRefillTheBudget) {
+  const int64_t kHour = 3600 * kSec;
+  for (bool skewed : {false, true}) {
+    Make(BridgeConfig());
+    for (int i = 0; i < 9; i++) {
+      std::string dst = "192.0.2." + std::to_string(20 + i);
+      ASSERT_EQ(Feed(kInside, Syn(kHpMac, kOutMac, "192.0.2.10", dst.c_str(), 40000 + i, 80)).size(), 1u);
+    }
+    // The wall clock jumps two hours ahead; one real second passed.
+    if (skewed) engine->SetBudgetSkew(-2 * kHour);
+    auto out = Feed(kInside, Syn(kHpMac, kOutMac, "192.0.2.10", "192.0.2.40", 41000, 80), kT0 + 2 * kHour + kSec);
+    if (skewed) {
+      EXPECT_TRUE(out.empty()) << "a clock jump refilled the budget";
+      EXPECT_EQ(ev.Count(EventKind::kFlowDrop, Reason::kBudgetExhausted), 1u);
+    } else {
+      EXPECT_EQ(out.size(), 1u) << "control: without the budget clock the jump refills it";
+    }
+    ev.events.clear();
+  }
+}
+
 }  // namespace
 }  // namespace hn

@@ -709,5 +709,80 @@ TEST_F(EventWriterTtyTest, ACorruptTtyLogStopsOnlyItself) {
   EXPECT_EQ(Actions(TtyEvents()), (std::vector<std::string>{"hp1 hp1:3 open", "hp2 hp2:2 open", "hp2 hp2:2 exec"}));
 }
 
+// budgets.json says when (budget clock) and at what boot time it was saved: a
+// restart in the same boot maps the starts by the boot time elapsed, so a wall
+// clock stepped forward while the honeywall was down refills nothing.
+TEST_F(EventWriterTest, BudgetsSurviveAWallClockJumpAcrossARestart) {
+  const int64_t now = WallNowNs();
+  std::vector<Budget> budgets;
+  ASSERT_TRUE(EventWriter::LoadBudgets(cfg_, &budgets, now).ok());
+  {
+    auto w = EventWriter::Open(cfg_, budgets);
+    ASSERT_TRUE(w.ok());
+    for (int i = 0; i < 9; i++) {
+      Event e = Base(EventKind::kFlowNew);
+      e.ts_ns = now + i;
+      e.budget_ns = now + i;
+      e.key = Key4("10.0.0.5", uint16_t(40000 + i), "198.51.100.7", 80, 6);
+      e.honeypot = 0;
+      e.dir = FlowDir::kOutbound;
+      e.reason = Reason::kOutbound;
+      e.counted = true;
+      e.cls = ProtoClass::kTcp;
+      ASSERT_TRUE((*w)->Post(e));
+    }
+    (*w)->Stop();
+  }
+  nlohmann::json saved = nlohmann::json::parse(std::ifstream(cfg_.capture.dir + "/budgets.json"));
+  ASSERT_TRUE(saved.contains("boot_id") && saved.contains("clock_ns") && saved.contains("boot_ns")) << saved.dump();
+  const int64_t jumped = now + 2 * 3600 * kNsPerSec;  // the wall clock, two hours ahead a moment later
+  ASSERT_TRUE(EventWriter::LoadBudgets(cfg_, &budgets, jumped).ok());
+  EXPECT_EQ(budgets[0].Left(ProtoClass::kTcp, jumped), 0u) << "the jump refilled the budget";
+  // Another boot: no elapsed time to trust; the wall clock decides (documented).
+  saved["boot_id"] = "another-boot";
+  std::ofstream(cfg_.capture.dir + "/budgets.json") << saved.dump();
+  ASSERT_TRUE(EventWriter::LoadBudgets(cfg_, &budgets, jumped).ok());
+  EXPECT_EQ(budgets[0].Left(ProtoClass::kTcp, jumped), 9u);
+}
+
+// Attacker text in an event (a command line typed in a honeypot) cannot split
+// an events.json line, and events.json holds no control character and no C1
+// (ASCII only); a message with a newline cannot forge a honeywall.log line.
+TEST_F(EventWriterTtyTest, AttackerTextStaysOnItsLineAndHoldsNoControls) {
+  const std::string hostile = "x\nINBOUND TCP: forged\r\x1b]0;pwned\x07\x9d" "8bit\x9c\xc2\x9d" "utf8\xc2\x9c\x7f";
+  TtyLogBuilder a;
+  a.Open(3, 0, "pts/0\x1b]2;t\x07", T()).Exec(3, {"printf", hostile}, T() + 1);
+  Append("hp1", a);
+  auto w = EventWriter::Open(cfg_, FullBudgets());
+  ASSERT_TRUE(w.ok()) << w.status().message();
+  (*w)->Start();
+  WaitTty(2);
+  (*w)->PostNotice("test", "", "line one\nDec 25 00:00:00 wall honeywall: INBOUND TCP: forged\x1b[2J\xc2\x9b" "6n");
+  (*w)->Stop();
+
+  std::ifstream in(cfg_.capture.dir + "/events.json", std::ios::binary);
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  for (size_t i = 0; i < text.size(); i++) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    EXPECT_TRUE((c >= 0x20 && c < 0x7f) || c == '\n') << "byte 0x" << std::hex << int(c) << " at " << std::dec << i;
+  }
+  const std::vector<ojson> ev = TtyEvents();
+  ASSERT_EQ(ev.size(), 2u);
+  EXPECT_EQ(ev[1]["tty"]["argv"][1], "x\nINBOUND TCP: forged\r\x1b]0;pwned\x07\xef\xbf\xbd" "8bit\xef\xbf\xbd\xc2\x9d"
+                                     "utf8\xc2\x9c\x7f")
+      << "the same text back (bytes that are not UTF-8 as U+FFFD)";
+  EXPECT_NE(text.find(R"(\u001b]0;pwned\u0007)"), std::string::npos) << text;
+  EXPECT_NE(text.find(R"(\u009dutf8)"), std::string::npos) << text;
+  size_t lines = 0;
+  for (char c : text) lines += c == '\n';
+  EXPECT_EQ(lines, 3u) << text;  // open, exec, notice
+
+  const std::vector<std::string> log = Lines(cfg_.capture.dir + "/honeywall.log");
+  ASSERT_EQ(log.size(), 1u);
+  EXPECT_TRUE(log[0].ends_with(
+      " honeywall: NOTICE line one\\x0aDec 25 00:00:00 wall honeywall: INBOUND TCP: forged\\x1b[2J\\xc2\\x9b6n"))
+      << log[0];
+}
+
 }  // namespace
 }  // namespace hn

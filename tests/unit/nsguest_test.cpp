@@ -109,7 +109,7 @@ TEST_F(NsRootfsTest, ARebuiltImageGetsANewTreeAndPruneDropsTheOld) {
   EXPECT_EQ(text, "#!/bin/sh\necho two\n");
   // Another kind's tree is not touched by a prune of busybox.
   fs::create_directories(dir_ / "data" / "images" / "rootfs" / "debian-0123");
-  PruneNsRootfs(data, "busybox", second.value());
+  PruneNsRootfs(data, "busybox", {second.value()});
   EXPECT_FALSE(fs::exists(first.value()));
   EXPECT_TRUE(fs::exists(second.value()));
   EXPECT_TRUE(fs::exists(dir_ / "data" / "images" / "rootfs" / "debian-0123"));
