@@ -39,9 +39,9 @@ struct HoneypotConfig {
   // and, for netns, its writable layer. 0 / unset: the default.
   int64_t pids_max = 512;           // honeypot.pids_max: processes and threads
   uint64_t memory_max = 0;          // honeypot.memory_max ("256M"): RAM incl. tmpfs and page cache
-                                    //   (0: netns 256M, uml mem + 192M for the UML process itself)
+                                    //   (0: netns 256M, uml mem + 256M for the UML processes themselves)
   uint64_t swap_max = 0;            // honeypot.swap_max: swap on top of memory_max (default none)
-  int64_t cpu_max = 50;             // honeypot.cpu_max: percent of one CPU (1..100 x CPUs)
+  int64_t cpu_max = 0;              // honeypot.cpu_max: percent of one CPU (1..100 x CPUs; 0: netns 50, uml 100)
   int64_t io_weight = 50;           // honeypot.io_weight: 1..10000 (cgroup io.weight)
   uint64_t disk_max = 1ULL << 30;   // honeypot.disk_max ("1G"): what a netns honeypot may write
   bool unsafe = false;              // honeypot.unsafe: netns without user namespace/seccomp/limits

@@ -69,9 +69,11 @@ GuestLimits GuestLimitsFrom(const HoneypotConfig& hp) {
   l.pids_max = hp.pids_max;
   l.memory_max = hp.memory_max != 0         ? int64_t(hp.memory_max)
                  : hp.kind == "netns"       ? int64_t(256) << 20
-                                            : (int64_t(hp.mem_mb) + 192) << 20;
+                                            : (int64_t(hp.mem_mb) + 256) << 20;
   l.swap_max = int64_t(hp.swap_max);
-  l.cpu_max_percent = hp.cpu_max;
+  // A UML guest is one busy process when it boots (its kernel); a namespace
+  // honeypot's processes are the attacker's only.
+  l.cpu_max_percent = hp.cpu_max != 0 ? hp.cpu_max : hp.kind == "netns" ? 50 : 100;
   l.io_weight = hp.io_weight;
   l.disk_max = int64_t(hp.disk_max);
   return l;

@@ -39,7 +39,8 @@ struct GuestLimits {
 };
 
 // The limits of honeypot hp as configured (memory_max 0: the default of its
-// kind: 256M for netns, mem + 192M for a UML guest's host processes).
+// kind: 256M for netns, mem + 256M for a UML guest's host processes; cpu_max
+// 0: 50 % of a CPU for netns, 100 % for UML).
 GuestLimits GuestLimitsFrom(const HoneypotConfig& hp);
 
 // The uid/gid range of honeypot number index (0-based): 65536 ids each,

@@ -1116,7 +1116,7 @@ std::vector<GuestRec> PlanGuests(const Config& wc, const std::string& dd,
     g.spec.netns = GuestNetnsName(hp.name);
     g.spec.tap = TapName(i);
     // Containment: its own uid (containment.h) and cgroup; memory_max by
-    // default also holds the guest's RAM file and UML's own (mem + 192M).
+    // default also holds the guest's RAM file and UML's own (mem + 256M).
     g.spec.uid = GuestIdsFor(i).base;
     g.spec.cgroup = hp.name;
     g.spec.limits = GuestLimitsFrom(hp);

@@ -127,7 +127,8 @@ TEST(ContainmentTest, LimitsFromConfig) {
   EXPECT_EQ(a.cpu_max_percent, 25);
   EXPECT_EQ(a.disk_max, 32ll << 20);
   GuestLimits b = GuestLimitsFrom(r->honeypots[1]);
-  EXPECT_EQ(b.memory_max, (64ll + 192) << 20) << "uml: mem plus the UML process's own";
+  EXPECT_EQ(b.memory_max, (64ll + 256) << 20) << "uml: mem plus the UML process's own";
+  EXPECT_EQ(b.cpu_max_percent, 100);
   EXPECT_EQ(b.pids_max, 512);
   // Round trip through the dumped config keeps them.
   auto back = ParseConfig(DumpConfig(*r), "d.toml");
