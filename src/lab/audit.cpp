@@ -141,7 +141,10 @@ void CgroupFindings(const AuditGuest& g, std::vector<AuditFinding>* out) {
     auto it = g.cgroup.find(key);
     if (it == g.cgroup.end()) continue;
     parts += (parts.empty() ? "" : ", ") + std::string(key) + " " + it->second;
-    if ((std::string(key) == "pids.max" || std::string(key) == "memory.max") && it->second == "max") unlimited = true;
+    const std::string k = key;
+    if ((k == "pids.max" || k == "memory.max") && it->second == "max") unlimited = true;
+    // cgroup v1: no limit is PAGE_COUNTER_MAX pages (9223372036854771712 bytes).
+    if (k == "memory.limit_in_bytes" && std::strtoll(it->second.c_str(), nullptr, 10) >= (int64_t(1) << 62)) unlimited = true;
   }
   if (unlimited) {
     Add(out, AuditSeverity::kRisk, "cgroup", "cgroup without a limit: " + parts,

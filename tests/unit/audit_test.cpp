@@ -96,6 +96,16 @@ TEST(Audit, UnsafeNetnsIsARiskOnEveryCount) {
   EXPECT_NE(Find(secs[0], "unsafe")->fix.find("remove `unsafe = true`"), std::string::npos);
 }
 
+TEST(Audit, CgroupV1WithoutMemoryLimitIsARisk) {
+  AuditGuest g = ContainedNetns();
+  g.cgroup = {{"pids.max", "512"}, {"memory.limit_in_bytes", "9223372036854771712"}};
+  auto secs = AuditFindings(Lab({g}));
+  EXPECT_EQ(Find(secs[0], "cgroup")->severity, AuditSeverity::kRisk);
+  g.cgroup["memory.limit_in_bytes"] = "268435456";
+  secs = AuditFindings(Lab({g}));
+  EXPECT_EQ(Find(secs[0], "cgroup")->severity, AuditSeverity::kOk);
+}
+
 TEST(Audit, QemuMacIsATellWithItsFix) {
   AuditGuest g = ContainedNetns();
   g.mac = "52:54:00:4E:00:02";
