@@ -73,7 +73,7 @@ class TtyBpfCapture {
   // Safe to call from another thread while Run() runs.
   TtyBpfStats stats() const;
   // Least privilege once Start() has loaded and attached the program (docs/
-  // security-wall.md): gives each log file and its directory the owner and
+  // security.md): gives each log file and its directory the owner and
   // group of the directory above (the capture dir, which the honeywall made
   // capture.user's) so the honeywall can read them, then drops every
   // capability (polling the ring buffer and reading the stats map through

@@ -332,7 +332,7 @@ int RunTtyCapture() {
     std::cerr << me << ": " << cap.status().message() << "\n";
     return 1;
   }
-  std::string kept;  // least privilege from here on (docs/security-wall.md)
+  std::string kept;  // least privilege from here on (docs/security.md)
   if (Status st = (*cap)->LockDown(&kept); !st.ok()) {
     std::cerr << me << ": " << st.message() << "\n";
     return 1;

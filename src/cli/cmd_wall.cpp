@@ -45,7 +45,7 @@ int RunWall() {
     return 0;
   }
   auto say = [](const std::string& line) { std::cout << line << std::endl; };
-  // Least privilege (docs/security-wall.md): the capture directory becomes the
+  // Least privilege (docs/security.md): the capture directory becomes the
   // capture user's while we are still root; then everything but CAP_NET_RAW and
   // CAP_NET_ADMIN goes (before Open(): the threads it starts never had more);
   // the seccomp allow-list once the sockets and files are open.
@@ -129,7 +129,7 @@ void AddWallCommand(CLI::App& app) {
       "cleanly (files flushed, exit 0). Needs root (AF_PACKET sockets, ethtool); once its sockets and files\n"
       "are open it keeps only CAP_NET_RAW and CAP_NET_ADMIN, runs as capture.user (default: user 'honeynet'\n"
       "when it exists, else root), sets no_new_privs and a seccomp allow-list (HONEYNET_SECCOMP=log or off\n"
-      "to debug a missed system call; docs/security-wall.md).\n"
+      "to debug a missed system call; docs/security.md).\n"
       "Exit codes: 0 stopped cleanly, 1 could not start or failed, 2 bad config.\n"
       "Config keys: docs/config.md; examples: examples/bridge.toml, examples/nat.toml.");
   w->add_option("-c,--config", g_wall.config, "TOML config file (see docs/config.md, examples/)")

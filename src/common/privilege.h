@@ -1,6 +1,6 @@
 // Privilege: how a long-running honeynet process that parses hostile input
 // (the honeywall, the eBPF tty capture) gives up what it no longer needs once
-// its sockets and files are open (issue 14, docs/security-wall.md):
+// its sockets and files are open (issue 14, docs/security.md):
 //
 //   CaptureUser      the user its capture files belong to (capture.user).
 //   PrepareCaptureDir  the capture directory and what is in it made that

@@ -1531,7 +1531,7 @@ Result<json> LabStatus(const std::string& dd) {
   w["pid"] = s.wall.pid;
   w["running"] = Alive(s.wall);
   w["log"] = WallLogPath(dd);
-  // What the running wall kept after start (docs/security-wall.md), as the kernel shows it.
+  // What the running wall kept after start (docs/security.md), as the kernel shows it.
   if (w["running"].get<bool>()) {
     if (auto text = ReadFile("/proc/" + std::to_string(s.wall.pid) + "/status")) {
       json priv = json::object();

@@ -41,7 +41,7 @@ class Honeywall {
   std::unique_ptr<Impl> impl_;
 };
 
-// Least privilege (docs/security-wall.md). `honeynet wall` makes capture.dir
+// Least privilege (docs/security.md). `honeynet wall` makes capture.dir
 // the capture user's and calls DropPrivileges(WallCapabilities()) before
 // Open(), so the ports' transmit threads start without the rest, and loads
 // WallSyscalls() with InstallSeccomp() after Open(), before Run().
