@@ -340,9 +340,16 @@ void UmlFindings(const AuditGuest& g, std::vector<AuditFinding>* out) {
         "not fixed yet: renaming them (e.g. to vda) means changing the ubd driver, the images' init and settings "
         "scripts and the guest's root= together (docs/kernel.md)");
   }
+  if (k.shows_signal_irqs) {
+    Add(out, AuditSeverity::kTell, "irq_chips", "/proc/interrupts names the interrupt chips SIGALRM and SIGIO",
+        "a project kernel built with the current hide patch (IO-APIC): `honeynet kernel build`, then restart the guest");
+  } else {
+    Add(out, AuditSeverity::kOk, "irq_chips", "/proc/interrupts names no SIGIO/SIGALRM chip");
+  }
   Add(out, AuditSeverity::kTell, "interrupts",
-      "/proc/interrupts lists SIGALRM and SIGIO; 64 ttyS and 16 tty nodes in /dev; no PCI, DMI or ACPI",
-      "none in a UML guest (UML's interrupts are host signals); a full VM where this matters");
+      "/proc/interrupts lists UML's interrupts (ubd, write sigio, mconsole, random); 64 ttyS and 16 tty nodes in "
+      "/dev; no PCI, DMI or ACPI",
+      "none in a UML guest (UML's devices are host file descriptors); a full VM where this matters");
   Add(out, AuditSeverity::kTell, "timing",
       "system calls ~10x slower than on hardware (ptrace), UML's stub pages at the top of /proc/self/maps",
       "none in a UML guest");
@@ -482,10 +489,13 @@ AuditKernel KernelFacts(const std::string& path) {
     const std::string cfg = ReadFileOrEmpty(dir + "/config");
     k.config_read = !cfg.empty();
     k.config = ParseKernelConfig(cfg);
-    // A probe of the binary: the platform device and driver names are
-    // string constants in it (a patched kernel has none of them).
-    k.shows_uml_blkdev = FileContains(k.path, "uml-blkdev");
-    k.shows_uml_netdev = FileContains(k.path, "uml-netdev");
+    // A probe of the binary: the platform device, driver and interrupt
+    // chip names are string constants in it, each a C string of its own
+    // (NUL before and after); a patched kernel has none of them.
+    auto cstring = [](const char* s) { return std::string(1, '\0') + s + std::string(1, '\0'); };
+    k.shows_uml_blkdev = FileContains(k.path, cstring("uml-blkdev"));
+    k.shows_uml_netdev = FileContains(k.path, cstring("uml-netdev"));
+    k.shows_signal_irqs = FileContains(k.path, cstring("SIGALRM")) || FileContains(k.path, cstring("SIGIO"));
   }
   return k;
 }

@@ -64,6 +64,7 @@ struct AuditKernel {
   bool shows_uml_blkdev = true;            // platform device "uml-blkdev"
   bool shows_uml_netdev = true;            // platform device / driver "uml-netdev"
   bool shows_ubd_disks = true;             // disks named ubdX
+  bool shows_signal_irqs = true;           // interrupt chips "SIGIO", "SIGALRM" in /proc/interrupts
 };
 
 struct AuditGuest {

@@ -74,6 +74,7 @@ PROBES = {
     "ps": "ps -o args",
     "cpuinfo": "cat /proc/cpuinfo",
     "platform": "ls /sys/devices/platform /sys/bus/platform/drivers; readlink /sys/class/net/eth0/device/driver",
+    "interrupts": "cat /proc/interrupts",
     "bigfile": "yes 0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ | head -c 5000000 > /tmp/big; "
                "wc -c < /tmp/big",
     "cat": "time cat /tmp/big",
@@ -267,11 +268,15 @@ def test_tty_capture(honeynet_bin, project_kernel, lab_dirs, tmp_path):
     assert "uml-" not in seen["platform"], seen["platform"]
     assert "ahci.0" in seen["platform"] and "e1000.0" in seen["platform"], seen["platform"]
     assert seen["platform"].strip().splitlines()[-1].endswith("/e1000"), seen["platform"]
+    # /proc/interrupts names no SIGIO/SIGALRM chip.
+    assert "SIGALRM" in base["interrupts"] and "SIGIO" in base["interrupts"], base["interrupts"]
+    assert "SIGALRM" not in seen["interrupts"] and "IO-APIC" in seen["interrupts"], seen["interrupts"]
+    assert not re.search(r"\bSIGIO\b", seen["interrupts"]), seen["interrupts"]
     # ... and `honeynet audit` knows it (a probe of the kernel binary).
     a = json.loads(hn(honeynet_bin, "audit", "--json", "--data-dir", proj_dir, check=False).stdout)
     hp1 = next(x for x in a["sections"] if x["subject"] == "hp1")
     checks = {f["check"]: f["severity"] for f in hp1["findings"]}
-    assert checks["platform_devices"] == "ok" and checks["cpuinfo"] == "ok", hp1
+    assert checks["platform_devices"] == "ok" and checks["irq_chips"] == "ok" and checks["cpuinfo"] == "ok", hp1
     assert checks["tty_capture"] == "ok" and checks["kernel_config"] == "ok", hp1
 
     # 3. The attacker's session.

@@ -141,6 +141,7 @@ TEST(Audit, UmlOnStockKernel) {
   EXPECT_EQ(Find(s, "cmdline")->severity, AuditSeverity::kTell);
   EXPECT_EQ(Find(s, "platform_devices")->severity, AuditSeverity::kTell);
   EXPECT_EQ(Find(s, "disk_names")->severity, AuditSeverity::kTell);
+  EXPECT_EQ(Find(s, "irq_chips")->severity, AuditSeverity::kTell);
   EXPECT_EQ(Find(s, "mac_oui")->severity, AuditSeverity::kTell);
 }
 
@@ -163,11 +164,13 @@ TEST(Audit, UmlOnProjectKernel) {
   g.kernel.config = ParseKernelConfig("# CONFIG_MODULES is not set\n# CONFIG_HOSTFS is not set\nCONFIG_TTY=y\n");
   g.kernel.shows_uml_blkdev = false;
   g.kernel.shows_uml_netdev = false;
+  g.kernel.shows_signal_irqs = false;
   auto secs = AuditFindings(Lab({g}));
   const auto& s = secs[0];
   EXPECT_EQ(s.Count(AuditSeverity::kRisk), 0) << FormatAudit(Lab({g}), secs, false);
   EXPECT_EQ(Find(s, "cpuinfo")->severity, AuditSeverity::kOk);
   EXPECT_EQ(Find(s, "platform_devices")->severity, AuditSeverity::kOk);
+  EXPECT_EQ(Find(s, "irq_chips")->severity, AuditSeverity::kOk);
   EXPECT_EQ(Find(s, "disk_names")->severity, AuditSeverity::kTell);  // left, with its reason
 
   // A kernel with modules on is a risk.
