@@ -90,6 +90,7 @@ struct GuestArgs {
   std::string name, image = "busybox", netns, tap, ip, gw, hostname, mac, kernel = "/usr/bin/linux";
   std::vector<std::string> dns;
   uint32_t mem_mb = 64;
+  uint32_t uid = 0;
   int timeout_ms = 10000;
   std::string data_dir = kDefaultDataDir;
   std::vector<std::string> command;
@@ -113,6 +114,7 @@ nlohmann::json ToJson(const GuestSpec& g, const GuestState& s) {
           {"dns", dns},
           {"mem_mb", g.mem_mb},
           {"kernel", g.kernel},
+          {"uid", g.uid},
           {"pid", s.pid},
           {"started_unix", s.started_unix},
           {"console_log", GuestConsoleLog(g)}};
@@ -138,6 +140,7 @@ bool LoadSaved(GuestSpec* g, GuestState* s) {
     g->hostname = j.value("hostname", "");
     g->mem_mb = j.value("mem_mb", 64u);
     g->kernel = j.value("kernel", "/usr/bin/linux");
+    g->uid = j.value("uid", 0u);
     s->pid = j.value("pid", 0);
     s->started_unix = j.value("started_unix", int64_t{0});
   } catch (const std::exception& e) {
@@ -156,6 +159,7 @@ int RunGuestStart() {
   g.hostname = g_guest.hostname.empty() ? g_guest.name : g_guest.hostname;
   g.mem_mb = g_guest.mem_mb;
   g.kernel = g_guest.kernel;
+  g.uid = g_guest.uid;
   const auto kinds = ImageKinds();
   bool is_kind = std::find(kinds.begin(), kinds.end(), g_guest.image) != kinds.end();
   g.image = is_kind ? ImagePath(g_guest.data_dir, g_guest.image) : g_guest.image;
@@ -291,6 +295,9 @@ void AddGuestCommand(CLI::App& app) {
   start->add_option("--dns", g_guest.dns, "DNS server (repeatable)");
   start->add_option("--mem", g_guest.mem_mb, "Guest memory in MiB")->capture_default_str();
   start->add_option("--kernel", g_guest.kernel, "UML kernel binary")->capture_default_str();
+  start->add_option("--uid", g_guest.uid,
+                    "Run the UML processes as this uid = gid (the tap must be its: ip tuntap add ... user UID); "
+                    "0: as the caller");
   start->callback([] { SetRun(RunGuestStart); });
   CLI::App* stop = guest->add_subcommand("stop", "mconsole halt, then kill after a deadline");
   common(stop);

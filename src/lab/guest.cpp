@@ -8,14 +8,19 @@
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
+#include <grp.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/sysmacros.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <chrono>
 #include <cstring>
 #include <ctime>
@@ -80,7 +85,7 @@ bool IsGuestCmdline(const GuestSpec& g, const std::vector<std::string>& args) {
   bool umid = false, dir = false;
   for (const auto& a : args) {
     if (a == "umid=" + g.name) umid = true;
-    if (a == "uml_dir=" + g.dir) dir = true;
+    if (a == "uml_dir=" + GuestUmlDir(g)) dir = true;
   }
   return umid && dir;
 }
@@ -129,13 +134,13 @@ std::string SettingsDisk(const GuestSpec& g) {
 }
 
 // Where UML puts the guest's RAM (an O_TMPFILE mapped executable): /dev/shm
-// unless it is mounted noexec, then the guest's own directory.
+// unless it is mounted noexec, then the guest's own (writable) directory.
 std::string GuestTmpDir(const GuestSpec& g) {
   struct statvfs v {};
   if (::statvfs("/dev/shm", &v) == 0 && !(v.f_flag & ST_NOEXEC) && ::access("/dev/shm", W_OK) == 0) {
     return "/dev/shm";
   }
-  return g.dir;
+  return GuestUmlDir(g);
 }
 
 // tty_fd: the TTY log's descriptor in the UML process, -1 for none.
@@ -144,9 +149,12 @@ std::vector<std::string> UmlArgs(const GuestSpec& g, int tty_fd) {
       g.kernel,
       "mem=" + std::to_string(g.mem_mb) + "M",
       "umid=" + g.name,
-      "uml_dir=" + g.dir,
+      "uml_dir=" + GuestUmlDir(g),
       "ubd0=" + GuestCowPath(g) + "," + g.image,
-      "ubd1=" + SettingsPath(g),
+      // Read-only, and named relative to its working directory (g.dir): UML
+      // opens it when the guest first reads it, and then needs no search
+      // permission on the directories above (which others may change).
+      "ubd1r=" + SettingsPath(g).substr(g.dir.size() + 1),
       "root=/dev/ubda",
       "con=null",
       "con0=null,fd:1",
@@ -208,11 +216,92 @@ Status CheckTap(const GuestSpec& g) {
     if (::if_nametoindex(g.tap.c_str()) == 0) {
       return Status::Error("guest " + g.name + ": tap " + g.tap + " not found" +
                            (g.netns.empty() ? std::string() : " in namespace " + g.netns) +
-                           ": create it first (ip tuntap add dev " + g.tap + " mode tap)");
+                           ": create it first (ip tuntap add dev " + g.tap + " mode tap" +
+                           (g.uid ? " user " + std::to_string(g.uid) + " group " + std::to_string(g.uid) : "") + ")");
     }
     return Status::Ok();
   };
   return g.netns.empty() ? check() : InNetns(g.netns, check);
+}
+
+// Gives the guest's uid search permission (o+x, never read) on each directory
+// above path that lacks it, so that it can reach its files by name. Stops at
+// the first directory that already has it all the way up (the usual case:
+// /var/lib/honeynet).
+Status GrantTraverse(const std::string& path) {
+  std::string p = path;
+  while (!p.empty() && p != "/") {
+    struct stat st {};
+    if (::stat(p.c_str(), &st) != 0) return Status::Error("cannot stat " + p + ": " + std::strerror(errno));
+    if (S_ISDIR(st.st_mode) && !(st.st_mode & S_IXOTH) && ::chmod(p.c_str(), (st.st_mode & 07777) | S_IXOTH) != 0) {
+      return Status::Error("cannot let guests through " + p + " (chmod o+x): " + std::strerror(errno));
+    }
+    size_t slash = p.rfind('/');
+    p = slash == 0 ? "/" : p.substr(0, slash);
+  }
+  return Status::Ok();
+}
+
+// The guest's directories and the ownership containment needs (guest.h):
+// g.dir root:uid 0750, g.dir/uml uid 0700 (the only place it writes), the
+// base image readable by every guest. A COW file of the layout before uml/
+// (g.dir/disk.cow) moves in. With uid 0 all stays root's.
+Status PrepareGuestDirs(const GuestSpec& g) {
+  const std::string uml = GuestUmlDir(g);
+  if (Status s = MakeDirs(uml, 0700); !s.ok()) return s;
+  const std::string old_cow = g.dir + "/disk.cow";
+  if (FileExists(old_cow) && !FileExists(GuestCowPath(g)) && ::rename(old_cow.c_str(), GuestCowPath(g).c_str()) != 0) {
+    return Status::Error("cannot move " + old_cow + " into " + uml + ": " + std::strerror(errno));
+  }
+  const uid_t uid = g.uid;
+  // Not following links: the guest owns uml/ and may have put one there.
+  auto own = [&](const std::string& p, uid_t u, gid_t gr, mode_t mode) -> Status {
+    if (::fchownat(AT_FDCWD, p.c_str(), u, gr, AT_SYMLINK_NOFOLLOW) != 0 ||
+        ::fchmodat(AT_FDCWD, p.c_str(), mode, 0) != 0) {
+      return Status::Error("cannot set the owner and mode of " + p + ": " + std::strerror(errno));
+    }
+    return Status::Ok();
+  };
+  if (Status s = own(g.dir, 0, uid, 0750); !s.ok()) return s;
+  if (Status s = own(uml, uid, uid, 0700); !s.ok()) return s;
+  // What the guest's earlier boots left there (a COW of a root-run guest, its pid dir).
+  struct stat st {};
+  if (::lstat(GuestCowPath(g).c_str(), &st) == 0) {
+    if (!S_ISREG(st.st_mode)) return Status::Error(GuestCowPath(g) + " is not a regular file");
+    if (st.st_uid != uid && ::chown(GuestCowPath(g).c_str(), uid, uid) != 0) {
+      return Status::Error("cannot give " + GuestCowPath(g) + " to uid " + std::to_string(uid) + ": " +
+                           std::strerror(errno));
+    }
+  }
+  if (uid == 0) return Status::Ok();
+  if (Status s = GrantTraverse(g.dir.substr(0, g.dir.rfind('/'))); !s.ok()) return s;
+  // Through links (DATA/images or DATA/kernels/HASH may be one): the
+  // directories above the file itself.
+  auto resolve = [](const std::string& p) -> Result<std::string> {
+    char* real = ::realpath(p.c_str(), nullptr);
+    if (!real) return Status::Error("cannot resolve " + p + ": " + std::strerror(errno));
+    std::string r = real;
+    ::free(real);
+    return r;
+  };
+  auto image = resolve(g.image);
+  if (!image.ok()) return image.status();
+  if (Status s = GrantTraverse(image->substr(0, image->rfind('/'))); !s.ok()) return s;
+  if (::stat(image->c_str(), &st) == 0 && (st.st_mode & 0444) != 0444 &&
+      ::chmod(image->c_str(), (st.st_mode & 07777) | 0444) != 0) {
+    return Status::Error("cannot make the image " + *image + " readable to guests: " + std::strerror(errno));
+  }
+  // The kernel binary is exec'd after the switch to the uid (a project
+  // kernel lives in DATA/kernels/HASH/, maybe through a link).
+  auto real_kernel = resolve(FindProgram(g.kernel));
+  if (!real_kernel.ok()) return real_kernel.status();
+  const std::string kernel = *real_kernel;
+  if (Status s = GrantTraverse(kernel.substr(0, kernel.rfind('/'))); !s.ok()) return s;
+  if (::stat(kernel.c_str(), &st) == 0 && (st.st_mode & 0555) != 0555 &&
+      ::chmod(kernel.c_str(), (st.st_mode & 07777) | 0555) != 0) {
+    return Status::Error("cannot let guests run the kernel " + kernel + ": " + std::strerror(errno));
+  }
+  return Status::Ok();
 }
 
 // Writes errno and a step number to fd (the child's way to report a failure).
@@ -229,6 +318,9 @@ const char* ChildStepName(int step) {
     case 3: return "entering the network namespace";
     case 4: return "chdir to the guest directory";
     case 5: return "exec";
+    case 6: return "making its mount namespace with a /dev/net/tun it may open";
+    case 7: return "joining its cgroup";
+    case 8: return "dropping to its uid/gid";
     default: return "start";
   }
 }
@@ -236,10 +328,15 @@ const char* ChildStepName(int step) {
 // Starts the UML process detached: double fork (so it is nobody's child here
 // and never a zombie of ours), new session (its own process group), inside
 // netns_fd's namespace, stdout/stderr to log_fd, tty_fd (the TTY log, -1:
-// none) inherited under its own number. Returns its pid.
-Result<int> SpawnDetached(const GuestSpec& g, int netns_fd, int log_fd, int tty_fd, const std::string& tmpdir) {
+// none) inherited under its own number. With g.uid: in its own mount
+// namespace with a /dev/net/tun of its own, in the cgroup whose procs files
+// are open in cgroup_fds, as uid = gid = g.uid with no groups, no
+// capabilities and no_new_privs. Returns its pid.
+Result<int> SpawnDetached(const GuestSpec& g, int netns_fd, int log_fd, int tty_fd, const std::string& tmpdir,
+                          const std::vector<int>& cgroup_fds) {
   std::vector<std::string> args = UmlArgs(g, tty_fd);
-  std::vector<std::string> env = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "TMPDIR=" + tmpdir, "HOME=" + g.dir};
+  std::vector<std::string> env = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "TMPDIR=" + tmpdir,
+                                  "HOME=" + GuestUmlDir(g)};
   std::vector<char*> argv, envp;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -255,7 +352,8 @@ Result<int> SpawnDetached(const GuestSpec& g, int netns_fd, int log_fd, int tty_
     return Status::Error(std::string("pipe: ") + std::strerror(errno));
   }
   Fd devnull(::open("/dev/null", O_RDONLY | O_CLOEXEC));
-  const char* dir = g.dir.c_str();
+  const char* dir = g.dir.c_str();  // settings.disk is named relative to it
+  const uid_t uid = g.uid;
 
   pid_t a = ::fork();
   if (a == 0) {
@@ -264,7 +362,29 @@ Result<int> SpawnDetached(const GuestSpec& g, int netns_fd, int log_fd, int tty_
     if (b == 0) {
       if (::setsid() < 0) { ReportChildError(errpipe[1], 2); ::_exit(127); }
       if (netns_fd >= 0 && ::setns(netns_fd, CLONE_NEWNET) != 0) { ReportChildError(errpipe[1], 3); ::_exit(127); }
+      if (uid != 0) {
+        // UML opens /dev/net/tun itself; the host's node is root's (0600 here),
+        // and the tun driver lets a process attach only to a tap it owns. So
+        // a mount namespace of its own where /dev/net is a tiny tmpfs holding
+        // one tun node owned by the uid; the host's /dev/net/tun is untouched.
+        if (::unshare(CLONE_NEWNS) != 0 || ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0 ||
+            ::mount("hn-tun", "/dev/net", "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=0755,size=4k,nr_inodes=4") != 0 ||
+            ::mknod("/dev/net/tun", S_IFCHR | 0600, makedev(10, 200)) != 0 || ::chown("/dev/net/tun", uid, uid) != 0) {
+          ReportChildError(errpipe[1], 6);
+          ::_exit(127);
+        }
+      }
+      for (int cg : cgroup_fds) {
+        if (::write(cg, "0", 1) != 1) { ReportChildError(errpipe[1], 7); ::_exit(127); }
+      }
       if (::chdir(dir) != 0) { ReportChildError(errpipe[1], 4); ::_exit(127); }
+      if (uid != 0) {
+        if (::setgroups(0, nullptr) != 0 || ::setresgid(uid, uid, uid) != 0 || ::setresuid(uid, uid, uid) != 0 ||
+            ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 || ::getuid() != uid) {
+          ReportChildError(errpipe[1], 8);
+          ::_exit(127);
+        }
+      }
       sigset_t none;
       sigemptyset(&none);
       ::sigprocmask(SIG_SETMASK, &none, nullptr);
@@ -323,15 +443,26 @@ bool WaitGone(const GuestSpec& g, int timeout_ms) {
 }  // namespace
 
 std::string GuestConsoleLog(const GuestSpec& g) { return g.dir + "/console.log"; }
-std::string GuestCowPath(const GuestSpec& g) { return g.dir + "/disk.cow"; }
-std::string GuestMconsoleSocket(const GuestSpec& g) { return g.dir + "/" + g.name + "/mconsole"; }
+std::string GuestNetnsName(const std::string& honeypot) { return "hn-u-" + honeypot; }
+std::string GuestUmlDir(const GuestSpec& g) { return g.dir + "/uml"; }
+std::string GuestCowPath(const GuestSpec& g) { return GuestUmlDir(g) + "/disk.cow"; }
+std::string GuestMconsoleSocket(const GuestSpec& g) { return GuestUmlDir(g) + "/" + g.name + "/mconsole"; }
 
 Result<std::string> GuestMconsole(const GuestSpec& g, const std::string& cmd) {
   if (!FileExists(GuestMconsoleSocket(g))) {
     return Status::Error("guest " + g.name + " has no mconsole socket (" + GuestMconsoleSocket(g) +
                          "): is it running?");
   }
-  return MconsoleCommand(GuestMconsoleSocket(g), cmd);
+  // The reply socket: abstract, in the guest's network namespace (no path
+  // the guest's uid must be able to reach), else in its root-owned directory,
+  // given to its uid.
+  MconsoleClient client{g.netns, g.dir, g.uid != 0 ? static_cast<int>(g.uid) : -1};
+  return MconsoleCommand(GuestMconsoleSocket(g), cmd, 3000, client);
+}
+
+Status RemoveGuestCgroup(const GuestSpec& g) {
+  if (g.cgroup.empty()) return Status::Ok();
+  return GuestCgroup::Existing(g.cgroup).Remove();
 }
 
 std::vector<int> GuestProcesses(const GuestSpec& g) {
@@ -356,16 +487,22 @@ Result<GuestState> StartGuest(const GuestSpec& g) {
                          "): stop it first");
   }
   if (Status s = CheckTap(g); !s.ok()) return s;
+  if (Status s = PrepareGuestDirs(g); !s.ok()) return s;
   if (Status s = RetireStaleCow(g); !s.ok()) return s;
   if (!FileExists(GuestCowPath(g))) {
     if (Status s = WriteFileAtomic(BaseInfoPath(g), BaseInfo(g.image)); !s.ok()) return s;
   }
-  if (Status s = WriteFileAtomic(SettingsPath(g), SettingsDisk(g), 0600); !s.ok()) return s;
+  if (Status s = WriteFileAtomic(SettingsPath(g), SettingsDisk(g), g.uid ? 0640 : 0600); !s.ok()) return s;
+  if (g.uid != 0 && ::chown(SettingsPath(g).c_str(), 0, g.uid) != 0) {
+    return Status::Error("cannot give " + SettingsPath(g) + " to gid " + std::to_string(g.uid) + ": " +
+                         std::strerror(errno));
+  }
 
-  // The previous boot's console stays readable as console.log.1.
+  // The previous boot's console stays readable as console.log.1. Root's,
+  // 0640: the guest writes it only through the descriptor it is given.
   const std::string log = GuestConsoleLog(g);
   if (FileExists(log)) ::rename(log.c_str(), (log + ".1").c_str());
-  Fd log_fd(::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600));
+  Fd log_fd(::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0640));
   if (log_fd.fd < 0) return Status::Error("cannot create " + log + ": " + std::strerror(errno));
 
   Fd netns_fd;
@@ -389,8 +526,27 @@ Result<GuestState> StartGuest(const GuestSpec& g) {
                            std::strerror(errno));
     }
   }
-  auto pid = SpawnDetached(g, netns_fd.fd, log_fd.fd, tty_fd.fd, GuestTmpDir(g));
-  if (!pid.ok()) return pid.status();
+  // Its cgroup, made anew with the limits; the child joins it before exec.
+  struct Fds {
+    std::vector<int> v;
+    ~Fds() {
+      for (int f : v) ::close(f);
+    }
+  } cg_fds;
+  if (!g.cgroup.empty()) {
+    auto cg = GuestCgroup::Create(g.cgroup, g.limits);
+    if (!cg.ok()) return Status::Error("guest " + g.name + ": " + cg.status().message());
+    for (const std::string& f : cg->ProcsFiles()) {
+      int fd = ::open(f.c_str(), O_WRONLY | O_CLOEXEC);
+      if (fd < 0) return Status::Error("cannot open " + f + ": " + std::strerror(errno));
+      cg_fds.v.push_back(fd);
+    }
+  }
+  auto pid = SpawnDetached(g, netns_fd.fd, log_fd.fd, tty_fd.fd, GuestTmpDir(g), cg_fds.v);
+  if (!pid.ok()) {
+    (void)RemoveGuestCgroup(g);
+    return pid.status();
+  }
   GuestState st;
   st.pid = pid.value();
   st.started_unix = ::time(nullptr);
@@ -403,17 +559,17 @@ bool GuestRunning(const GuestSpec& g, const GuestState& s) {
 
 Status StopGuest(const GuestSpec& g, const GuestState& s, int timeout_ms) {
   (void)s;  // the processes are found by their command line, recorded pid or not
-  if (!AnyAlive(g)) return Status::Ok();
+  if (!AnyAlive(g)) return RemoveGuestCgroup(g);
   // A clean halt first: UML stops its processes and removes its socket and pid file.
   auto halt = GuestMconsole(g, "halt");
-  if (halt.ok() && WaitGone(g, timeout_ms)) return Status::Ok();
+  if (halt.ok() && WaitGone(g, timeout_ms)) return RemoveGuestCgroup(g);
   // Then force: every process of the guest (main, helpers, the guest's own processes).
   for (int pid : GuestProcesses(g)) ::kill(pid, SIGKILL);
   if (!WaitGone(g, 5000)) {
     return Status::Error("guest " + g.name + ": processes still there after SIGKILL (pid " +
                          std::to_string(GuestProcesses(g).empty() ? 0 : GuestProcesses(g)[0]) + ")");
   }
-  return Status::Ok();
+  return RemoveGuestCgroup(g);
 }
 
 Result<GuestState> ResetGuest(const GuestSpec& g, const GuestState& s) {

@@ -59,6 +59,7 @@ constexpr int kTtyCaptureReadyMs = 20000;  // `honeynet tty capture` writes its 
 constexpr int kTtyCaptureStopMs = 3000;
 constexpr const char* kKindUml = "uml";
 constexpr const char* kKindNetns = "netns";
+constexpr const char* kUmlUplink = "uplink";  // a UML guest's veth end in its own namespace
 const char* const kInetNet = "192.0.2.0";  // the lab's "internet" /24 (TEST-NET-1)
 
 // Set by the signal handlers while `up` runs.
@@ -355,14 +356,15 @@ Status WaitForLogLine(const std::string& log, const std::string& word, const Pro
 
 bool NetnsExists(const std::string& ns) { return FileExists("/run/netns/" + ns); }
 
-// hn-wall, hn-inet and every namespace honeypot's hn-g-* on this machine
-// (what `down --force` removes without a state file).
+// hn-wall, hn-inet and every namespace honeypot's hn-g-* and UML guest's
+// hn-u-* on this machine (what `down --force` removes without a state file).
 std::vector<std::string> LabNamespacesOnHost() {
   std::vector<std::string> out = {kWallNs, kInetNs};
   if (DIR* d = ::opendir("/run/netns")) {
     while (dirent* e = ::readdir(d)) {
       const std::string n = e->d_name;
       if (n.rfind(NsGuestNetnsName(""), 0) == 0 && n.size() > NsGuestNetnsName("").size()) out.push_back(n);
+      if (n.rfind(GuestNetnsName(""), 0) == 0 && n.size() > GuestNetnsName("").size()) out.push_back(n);
     }
     ::closedir(d);
   }
@@ -444,6 +446,23 @@ ProcRef ProcFrom(const json& j) {
   return p;
 }
 
+// A UML guest's cgroup limits in the state (reset starts it with them again).
+json UmlLimitsJson(const GuestLimits& l) {
+  return {{"pids_max", l.pids_max},     {"memory_max", l.memory_max}, {"swap_max", l.swap_max},
+          {"cpu_max_percent", l.cpu_max_percent}, {"io_weight", l.io_weight}};
+}
+
+GuestLimits UmlLimitsFrom(const json& j) {
+  GuestLimits l;
+  if (!j.is_object()) return l;
+  l.pids_max = j.value("pids_max", l.pids_max);
+  l.memory_max = j.value("memory_max", l.memory_max);
+  l.swap_max = j.value("swap_max", l.swap_max);
+  l.cpu_max_percent = j.value("cpu_max_percent", l.cpu_max_percent);
+  l.io_weight = j.value("io_weight", l.io_weight);
+  return l;
+}
+
 json SpecJson(const GuestSpec& g) {
   json dns = json::array();
   for (const Ip4& d : g.dns) dns.push_back(d.ToString());
@@ -451,7 +470,8 @@ json SpecJson(const GuestSpec& g) {
           {"netns", g.netns},       {"tap", g.tap},           {"mac", g.mac.ToString()},
           {"ip", PrefixText(g.ip)}, {"gateway", g.gateway.ToString()}, {"hostname", g.hostname},
           {"dns", dns},             {"mem_mb", g.mem_mb},     {"kernel", g.kernel},
-          {"tty_log", g.tty_log}};
+          {"tty_log", g.tty_log},   {"uid", g.uid},           {"cgroup", g.cgroup},
+          {"limits", UmlLimitsJson(g.limits)}};
 }
 
 GuestSpec SpecFrom(const json& j) {
@@ -473,6 +493,9 @@ GuestSpec SpecFrom(const json& j) {
   g.mem_mb = j.value("mem_mb", 64u);
   g.kernel = j.value("kernel", "/usr/bin/linux");
   g.tty_log = j.value("tty_log", "");
+  g.uid = j.value("uid", 0u);
+  g.cgroup = j.value("cgroup", "");
+  g.limits = UmlLimitsFrom(j.value("limits", json::object()));
   return g;
 }
 
@@ -767,6 +790,7 @@ Status DownLocked(const std::string& dd, const std::optional<LabState>& state,
     size_t n_running = 0;
     for (size_t i = 0; i < s.guests.size(); i++) {
       if (!GuestRecAnyProcess(s.guests[i])) {
+        if (!IsNetns(s.guests[i])) (void)RemoveGuestCgroup(s.guests[i].spec);  // after a crash
         if (std::string how = StopProc(s.guests[i].tty, kTtyCaptureStopMs); !how.empty()) {
           done.push_back("tty capture of " + s.guests[i].spec.name + " " + how);
         }
@@ -948,6 +972,39 @@ struct Builder {
     return Ip(cmd);
   }
 
+  // A UML guest's network: its own namespace hn-u-NAME (IPv6 off before any
+  // device), a veth pair whose host end hn-vethI joins the bridge in hn-wall
+  // and whose other end "uplink" stays in hn-u-NAME, and the tap the guest's
+  // UML process opens, owned by its uid. Tap and uplink are joined by two tc
+  // mirred redirects (ingress of one to egress of the other): the frames pass
+  // as they are, with no bridge, no MAC learning and no IP stack between them
+  // (docs/lab.md). Each name is in the state before it is made.
+  Status UmlGuestNetwork(size_t i, const GuestSpec& g) {
+    const std::string w = kWallNs, ns = g.netns, veth = VethName(i), tap = g.tap, up = kUmlUplink;
+    const std::string uid = std::to_string(g.uid);
+    if (Status s = AddNamespace(ns); !s.ok()) return s;
+    if (Status s = AddLinks({{w, veth}, {ns, up}},
+                            {"-n", w, "link", "add", veth, "type", "veth", "peer", "name", up, "netns", ns});
+        !s.ok())
+      return s;
+    if (Status s = AddLinks({{ns, tap}}, {"-n", ns, "tuntap", "add", "dev", tap, "mode", "tap", "user", uid, "group", uid});
+        !s.ok())
+      return s;
+    for (const auto& [from, to] : {std::pair{tap, up}, std::pair{up, tap}}) {
+      if (Status s = RunChecked({"tc", "-n", ns, "qdisc", "add", "dev", from, "ingress"}, "iproute2"); !s.ok()) return s;
+      if (Status s = RunChecked({"tc", "-n", ns, "filter", "add", "dev", from, "ingress", "protocol", "all", "u32",
+                                 "match", "u32", "0", "0", "action", "mirred", "egress", "redirect", "dev", to},
+                                "iproute2");
+          !s.ok())
+        return s;
+    }
+    if (Status s = Ip({"-n", w, "link", "set", veth, "master", kLabBridge}); !s.ok()) return s;
+    for (const auto& [n, dev] : {std::pair{w, veth}, std::pair{ns, up}, std::pair{ns, tap}}) {
+      if (Status s = Ip({"-n", n, "link", "set", dev, "up"}); !s.ok()) return s;
+    }
+    return Status::Ok();
+  }
+
   Status Namespaces() {
     if (Status s = AddNamespace(kWallNs); !s.ok()) return s;
     // The kernel never routes between the honeywall's ports.
@@ -974,10 +1031,7 @@ struct Builder {
     if (Status s = Ip({"-n", w, "link", "set", kLabBridgeUplink, "master", kLabBridge}); !s.ok()) return s;
     for (size_t i = 0; i < wc.honeypots.size(); i++) {
       if (wc.honeypots[i].kind == kKindNetns) continue;  // its veth is made with it (nsguest.h)
-      const std::string tap = TapName(i);
-      if (Status s = AddLinks({{w, tap}}, {"-n", w, "tuntap", "add", "dev", tap, "mode", "tap"}); !s.ok()) return s;
-      if (Status s = Ip({"-n", w, "link", "set", tap, "master", kLabBridge}); !s.ok()) return s;
-      if (Status s = Ip({"-n", w, "link", "set", tap, "up"}); !s.ok()) return s;
+      if (Status s = UmlGuestNetwork(i, st.guests[i].spec); !s.ok()) return s;
     }
     for (const std::string& dev : {in, out, std::string(kLabBridgeUplink), std::string(kLabBridge)}) {
       if (Status s = Ip({"-n", w, "link", "set", dev, "up"}); !s.ok()) return s;
@@ -1060,8 +1114,13 @@ std::vector<GuestRec> PlanGuests(const Config& wc, const std::string& dd,
     g.spec.name = hp.name;
     g.spec.image = images.at(hp.image);
     g.spec.dir = GuestDir(dd, hp.name);
-    g.spec.netns = kWallNs;
+    g.spec.netns = GuestNetnsName(hp.name);
     g.spec.tap = TapName(i);
+    // Containment: its own uid (containment.h) and cgroup; memory_max by
+    // default also holds the guest's RAM file and UML's own (mem + 192M).
+    g.spec.uid = GuestIdsFor(i).base;
+    g.spec.cgroup = hp.name;
+    g.spec.limits = GuestLimitsFrom(hp);
     g.spec.mac = hp.mac.value_or(LabGuestMac(i));
     if (nat) {
       g.spec.ip = Ip4Prefix{hp.ip, wc.inside_gateway_ip->len};
@@ -1590,6 +1649,10 @@ Result<json> LabStatus(const std::string& dd) {
     // namespace honeypot's `honeynet tty capture` process does.
     h["tty_capture"] = IsNetns(g) ? Alive(g.tty) : !g.spec.tty_log.empty();
     h["tty_log"] = g.spec.tty_log.empty() ? json(nullptr) : json(g.spec.tty_log);
+    if (!IsNetns(g)) {  // a UML guest: the host uid its processes run as, its namespace
+      h["uid"] = g.spec.uid;
+      h["netns"] = g.spec.netns;
+    }
     if (IsNetns(g)) {
       h["netns"] = g.ns.netns;
       h["upper_dir"] = g.ns.unsafe ? NsGuestUpperDir(g.ns) : NsGuestUpperImage(g.ns);

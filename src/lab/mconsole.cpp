@@ -14,6 +14,8 @@
 #include <cstdint>
 #include <cstring>
 
+#include "lab/run.h"
+
 namespace hn {
 namespace {
 
@@ -73,30 +75,62 @@ struct Closer {
 
 }  // namespace
 
-Result<std::string> MconsoleCommand(const std::string& sock, const std::string& cmd, int timeout_ms) {
+Result<std::string> MconsoleCommand(const std::string& sock, const std::string& cmd, int timeout_ms,
+                                    const MconsoleClient& who) {
   if (cmd.size() >= kMaxData) return Status::Error("mconsole command too long: " + cmd);
   static std::atomic<unsigned> counter{0};
   // The client's own socket lives beside the guest's directory (which UML
-  // removes when it stops), named after this process.
-  const std::string client =
-      DirName(DirName(sock)) + "/.mc-" + std::to_string(::getpid()) + "-" + std::to_string(counter++) + ".sock";
+  // removes when it stops), or in who.dir, named after this process.
+  const std::string client = (who.dir.empty() ? DirName(DirName(sock)) : who.dir) + "/.mc-" +
+                             std::to_string(::getpid()) + "-" + std::to_string(counter++) + ".sock";
 
-  Closer s{::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0)};
-  if (s.fd < 0) return Status::Error(std::string("mconsole: socket: ") + std::strerror(errno));
+  Closer s;
   sockaddr_un me{}, guest{};
   socklen_t me_len = 0, guest_len = 0;
   Closer me_dir, guest_dir;
-  if (!MakeAddr(client, &me, &me_len, &me_dir.fd) || !MakeAddr(sock, &guest, &guest_len, &guest_dir.fd)) {
+  if (!MakeAddr(sock, &guest, &guest_len, &guest_dir.fd)) {
     return Status::Error("mconsole: path too long or directory missing: " + sock);
   }
-  ::unlink(me.sun_path);
-  if (::bind(s.fd, reinterpret_cast<sockaddr*>(&me), me_len) != 0) {
-    return Status::Error("mconsole: cannot bind " + client + ": " + std::strerror(errno));
+  if (!who.netns.empty()) {
+    // Abstract: "\0hn-mc-PID-N", in the guest's namespace.
+    const std::string name = "hn-mc-" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
+    me.sun_family = AF_UNIX;
+    std::memcpy(me.sun_path + 1, name.data(), name.size());
+    me_len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + name.size());
+    Status made = InNetns(who.netns, [&]() -> Status {
+      s.fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+      if (s.fd < 0) return Status::Error(std::string("mconsole: socket: ") + std::strerror(errno));
+      return Status::Ok();
+    });
+    if (!made.ok()) return made;
+    if (::bind(s.fd, reinterpret_cast<sockaddr*>(&me), me_len) != 0) {
+      return Status::Error("mconsole: cannot bind @" + name + " in " + who.netns + ": " + std::strerror(errno));
+    }
+  } else {
+    s.fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (s.fd < 0) return Status::Error(std::string("mconsole: socket: ") + std::strerror(errno));
+    if (!MakeAddr(client, &me, &me_len, &me_dir.fd)) {
+      return Status::Error("mconsole: path too long or directory missing: " + client);
+    }
+    ::unlink(me.sun_path);
+    if (::bind(s.fd, reinterpret_cast<sockaddr*>(&me), me_len) != 0) {
+      return Status::Error("mconsole: cannot bind " + client + ": " + std::strerror(errno));
+    }
   }
   struct Unlink {
     const char* p;
-    ~Unlink() { ::unlink(p); }
+    ~Unlink() {
+      if (p[0] != '\0') ::unlink(p);
+    }
   } unlink_me{me.sun_path};
+  // The directory is root's: the name cannot have been swapped for a link
+  // since the bind; NOFOLLOW all the same.
+  if (who.netns.empty() && who.reply_uid >= 0 &&
+      ::fchownat(AT_FDCWD, me.sun_path, static_cast<uid_t>(who.reply_uid), static_cast<gid_t>(who.reply_uid),
+                 AT_SYMLINK_NOFOLLOW) != 0) {
+    return Status::Error("mconsole: cannot give " + client + " to uid " + std::to_string(who.reply_uid) + ": " +
+                         std::strerror(errno));
+  }
 
   Request req{};
   req.magic = kMagic;

@@ -303,7 +303,7 @@ def test_busybox_guest_boots_answers_telnet_and_halts(lab):
                "--data-dir", str(lab.data_dir), check=False)
     assert again.returncode != 0 and "already running" in again.stderr
 
-    sock = Path(st["dir"]) / "hp1" / "mconsole"
+    sock = Path(st["dir"]) / "uml" / "hp1" / "mconsole"  # uml_dir= is DATA/guests/NAME/uml
     assert sock.exists()
     t0 = time.monotonic()
     lab.stop()
@@ -333,7 +333,7 @@ def test_reset_gives_a_pristine_disk_and_leaves_the_base_untouched(lab):
     t.sh("echo attacker-was-here > /root/marker; dd if=/dev/urandom of=/root/blob bs=1k count=2048 2>/dev/null; sync")
     assert "attacker-was-here" in t.sh("cat /root/marker")
     t.close()
-    cow = lab.data_dir / "guests" / "hp1" / "disk.cow"
+    cow = lab.data_dir / "guests" / "hp1" / "uml" / "disk.cow"
     assert cow.stat().st_blocks * 512 > 2 << 20, "the writes went to the COW file"
 
     p = hn("guest", "reset", "--name", "hp1", "--data-dir", str(lab.data_dir), timeout=60)
@@ -406,6 +406,43 @@ def test_stop_kills_a_guest_that_does_not_answer_halt(lab):
     secs = time.monotonic() - t0
     assert not guest_pids(lab.data_dir), "processes left after the forced stop"
     assert secs < 20, "forced stop took %.1f s" % secs
+
+
+def test_guest_as_an_unprivileged_uid(lab):
+    """--uid (what the lab does, issue 14): every UML process runs as that uid with no
+    capabilities, on a tap it owns; its files are where it may write; mconsole still answers."""
+    uid = 0x20000000 + 50 * 65536
+    ip = ["ip", "netns", "exec", NS]
+    run(ip + ["ip", "link", "del", TAP])
+    run(ip + ["ip", "tuntap", "add", "dev", TAP, "mode", "tap", "user", str(uid), "group", str(uid)])
+    run(ip + ["ip", "addr", "add", HOST_IP + "/24", "dev", TAP])
+    run(ip + ["ip", "link", "set", TAP, "up"])
+    t0 = time.monotonic()
+    st = lab.start(extra=("--uid", str(uid)))
+    assert st["uid"] == uid
+    deadline = t0 + BOOT_DEADLINE
+    t = Telnet.connect(NS, GUEST_IP, deadline)
+    t.login(timeout=max(1, deadline - time.monotonic()))
+    boot = time.monotonic() - t0
+    assert t.sh("id -u").strip() == "0"  # root inside, an ordinary user outside
+    t.close()
+    pids = guest_pids(lab.data_dir)
+    assert len(pids) >= 2
+    for pid in pids:
+        status = dict(l.split(":", 1) for l in Path("/proc/%d/status" % pid).read_text().splitlines())
+        assert status["Uid"].split() == [str(uid)] * 4 and status["Gid"].split() == [str(uid)] * 4, pid
+        assert int(status["CapEff"], 16) == 0 and status["NoNewPrivs"].strip() == "1", pid
+    gdir = lab.data_dir / "guests" / "hp1"
+    assert (gdir.stat().st_uid, gdir.stat().st_gid, gdir.stat().st_mode & 0o777) == (0, uid, 0o750)
+    assert (gdir / "uml" / "disk.cow").stat().st_uid == uid
+    assert (gdir / "console.log").stat().st_uid == 0 and (gdir / "console.log").stat().st_mode & 0o777 == 0o640
+    code, status = lab.status()
+    assert code == 0 and status["running"]
+    t0 = time.monotonic()
+    lab.stop()
+    assert not guest_pids(lab.data_dir)
+    assert not (gdir / "uml" / "hp1" / "mconsole").exists(), "a clean halt removes the mconsole socket"
+    print("\nunprivileged busybox guest: start -> logged in %.2f s; halt %.2f s" % (boot, time.monotonic() - t0))
 
 
 def test_start_needs_the_tap_and_the_image(lab):

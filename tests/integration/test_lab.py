@@ -80,7 +80,7 @@ def processes_of(data_dir: Path) -> list[str]:
 
 def leftovers(data_dir: Path, links_before: set) -> list[str]:
     """Everything a lab may leave behind that is still there."""
-    left = ["namespace " + ns for ns in nl.list_netns() if ns in LAB_NS]
+    left = ["namespace " + ns for ns in nl.list_netns() if ns in LAB_NS or ns.startswith("hn-u-")]
     left += ["interface " + n for n in set(nl.root_links()) - links_before if n.startswith(("hn", "hw"))]
     left += ["process " + p for p in processes_of(data_dir)]
     with open("/proc/mounts") as f:
