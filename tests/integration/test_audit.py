@@ -7,7 +7,8 @@ could (risks) and what gives it away (tells), each with its fix.
   `up` ends with the audit's summary line; `audit --json` has no risk for ns1
   (unsafe, uid map, seccomp, capabilities, cgroup, disk, /proc masks all ok)
   nor for the honeywall, lists ns1's MAC from 52:54:00 as a tell with its fix
-  (`mac = `), and for hp2 the kernel in use and the UML tells; the exit status
+  (`mac = `), and for hp2 its uid, namespace, privileges and cgroup (ok), the
+  kernel in use and the UML tells; the exit status
   is 1 exactly when there is a risk; the table names every honeypot and has no
   escape sequence when not on a terminal.
 - test_audit_unsafe: ns1 with `unsafe = true` and a vendor MAC: `up` prints a
@@ -127,6 +128,9 @@ def test_audit_contained(honeynet_bin, data_dir, tmp_path):
         assert hp2["kind"] == "uml"
         kernel = [f for f in hp2["findings"] if f["check"] in ("kernel", "kernel_config")]
         assert kernel, hp2
+        # Run unprivileged in its own namespace hn-u-hp2 (docs/security-uml.md).
+        for check in ("uid", "netns", "privileges", "cgroup"):
+            assert finding(hp2, check)["severity"] == "ok", finding(hp2, check)
         assert finding(hp2, "disk_names")["severity"] == "tell"
         assert finding(hp2, "mac_oui")["severity"] == "tell"
         for f in hp2["findings"]:
