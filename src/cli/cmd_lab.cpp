@@ -1,4 +1,4 @@
-// `honeynet up|down|status|reset|console|selftest`, and the hidden
+// `honeynet up|down|status|reset|console|selftest|audit`, and the hidden
 // `honeynet lab-services` (the outside hosts' servers the lab runs in hn-inet).
 #include <atomic>
 #include <csignal>
@@ -6,6 +6,8 @@
 #include <string>
 
 #include "cli/commands.h"
+#include "cli/term.h"
+#include "lab/audit.h"
 #include "lab/lab.h"
 #include "lab/selftest.h"
 #include "lab/services.h"
@@ -55,6 +57,20 @@ int RunStatus() {
     std::cout << FormatLabStatus(st.value());
   }
   return st->value("up", false) ? 0 : 3;
+}
+
+// Exit 0: no risk; 1: at least one risk (or an error); 3: no lab is up.
+int RunAudit() {
+  auto facts = GatherAuditFacts(g_lab.data_dir);
+  if (!facts.ok()) return Fail("audit", facts.status());
+  const auto sections = AuditFindings(facts.value());
+  if (g_lab.json) {
+    std::cout << AuditJson(facts.value(), sections).dump(2) << std::endl;
+  } else {
+    std::cout << FormatAudit(facts.value(), sections, UseColour(stdout));
+  }
+  if (!facts->up) return 3;
+  return AuditCount(sections, AuditSeverity::kRisk) > 0 ? 1 : 0;
 }
 
 int RunReset() {
@@ -153,6 +169,18 @@ void AddLabCommands(CLI::App& app) {
   status->add_flag("--json", g_lab.json, "Print JSON (for scripts)");
   AddDataDir(status);
   status->callback([] { SetRun(RunStatus); });
+
+  CLI::App* audit =
+      app.add_subcommand("audit", "Per honeypot: what contains less than it could (risks) and what gives it away (tells)");
+  audit->footer(
+      "Looks at the running lab from the host: per honeypot its containment (netns: unsafe, uid map, seccomp, "
+      "capabilities, cgroup, disk limit, /proc masks; uml: the UML processes' uid and network namespace, cgroup, the "
+      "kernel in use and its config) and the tells an attacker inside sees (MAC range, UML devices and disk names, "
+      "/proc/cpuinfo, /proc/cmdline, ...), each with its fix; and the honeywall's privileges. Exit status: 0 no risk, "
+      "1 at least one risk, 3 no lab is up. See docs/audit.md.");
+  audit->add_flag("--json", g_lab.json, "Print JSON (for scripts)");
+  AddDataDir(audit);
+  audit->callback([] { SetRun(RunAudit); });
 
   CLI::App* reset = app.add_subcommand("reset", "Make a honeypot pristine again (drop its disk changes, reboot)");
   reset->footer("Halts a honeypot's guest, drop its disk changes (the COW file) and boot it pristine; returns once it "

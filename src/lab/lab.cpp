@@ -32,6 +32,7 @@
 
 #include <fmt/format.h>
 
+#include "lab/audit.h"
 #include "lab/containment.h"
 #include "lab/guest.h"
 #include "lab/image.h"
@@ -1514,6 +1515,10 @@ Status LabUp(const LabOptions& opt_in, const Say& say) {
   }
   say(fmt::format("lab ready in {}: {}", Seconds(st.ready_seconds), Join(names, ", ")));
   say(HowTo(st, opt));
+  // What still contains less than it could, and the tells (audit.h).
+  if (auto facts = GatherAuditFacts(dd); facts.ok()) {
+    for (const std::string& line : AuditSummaryLines(AuditFindings(facts.value()))) say(line);
+  }
   if (opt.detach) return Status::Ok();
   // Later signals stop the foreground lab; the lock is for up/down/reset only.
   { auto release = std::move(lock.value()); }

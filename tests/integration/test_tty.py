@@ -73,6 +73,8 @@ PROBES = {
     "dev": "ls /dev",
     "ps": "ps -o args",
     "cpuinfo": "cat /proc/cpuinfo",
+    "platform": "ls /sys/devices/platform /sys/bus/platform/drivers; readlink /sys/class/net/eth0/device/driver",
+    "interrupts": "cat /proc/interrupts",
     "bigfile": "yes 0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ | head -c 5000000 > /tmp/big; "
                "wc -c < /tmp/big",
     "cat": "time cat /tmp/big",
@@ -261,6 +263,21 @@ def test_tty_capture(honeynet_bin, project_kernel, lab_dirs, tmp_path):
         assert tell not in seen["cpuinfo"], "/proc/cpuinfo still says %r:\n%s" % (tell, seen["cpuinfo"])
         assert tell.split("\t")[0] in base["cpuinfo"]  # ... and the stock kernel does say them
     assert "vendor_id" in seen["cpuinfo"] and "model name" in seen["cpuinfo"], seen["cpuinfo"]
+    # No "uml-" device or driver names in /sys (the disks' device is ahci.0, eth0's e1000.0).
+    assert "uml-blkdev" in base["platform"] and "uml-netdev" in base["platform"], base["platform"]
+    assert "uml-" not in seen["platform"], seen["platform"]
+    assert "ahci.0" in seen["platform"] and "e1000.0" in seen["platform"], seen["platform"]
+    assert seen["platform"].strip().splitlines()[-1].endswith("/e1000"), seen["platform"]
+    # /proc/interrupts names no SIGIO/SIGALRM chip.
+    assert "SIGALRM" in base["interrupts"] and "SIGIO" in base["interrupts"], base["interrupts"]
+    assert "SIGALRM" not in seen["interrupts"] and "IO-APIC" in seen["interrupts"], seen["interrupts"]
+    assert not re.search(r"\bSIGIO\b", seen["interrupts"]), seen["interrupts"]
+    # ... and `honeynet audit` knows it (a probe of the kernel binary).
+    a = json.loads(hn(honeynet_bin, "audit", "--json", "--data-dir", proj_dir, check=False).stdout)
+    hp1 = next(x for x in a["sections"] if x["subject"] == "hp1")
+    checks = {f["check"]: f["severity"] for f in hp1["findings"]}
+    assert checks["platform_devices"] == "ok" and checks["irq_chips"] == "ok" and checks["cpuinfo"] == "ok", hp1
+    assert checks["tty_capture"] == "ok" and checks["kernel_config"] == "ok", hp1
 
     # 3. The attacker's session.
     marker = "%06d" % random.randrange(10 ** 6)
