@@ -260,7 +260,7 @@ void UmlFindings(const AuditGuest& g, std::vector<AuditFinding>* out) {
       if (p.seccomp != 2) no_seccomp.push_back(p.pid);
     }
     const std::string restart = "`honeynet down` and `honeynet up` with a honeynet that runs UML guests "
-                                "unprivileged in hn-u-" + g.name + " (docs/security-uml.md)";
+                                "unprivileged in hn-u-" + g.name + " (docs/security.md)";
     if (!root.empty()) {
       Add(out, AuditSeverity::kRisk, "uid",
           "the UML kernel runs as root on the host (pid " + JoinPids(root) + "): a guest that takes the UML kernel "
@@ -291,7 +291,7 @@ void UmlFindings(const AuditGuest& g, std::vector<AuditFinding>* out) {
       Add(out, AuditSeverity::kRisk, "seccomp",
           "the UML processes run without a seccomp filter (pid " + JoinPids(no_seccomp) + "): a guest that takes the "
           "UML kernel can make every system call of the host kernel an ordinary user may",
-          "none in honeynet yet (an allow-list for UML is to do: docs/security-uml.md, \"Left to do\")");
+          "none in honeynet yet (an allow-list for UML is to do: docs/security.md, \"Left to do\")");
     } else if (read > 0) {
       Add(out, AuditSeverity::kOk, "seccomp", "seccomp filter on the UML processes");
     }

@@ -321,6 +321,7 @@ const char* ChildStepName(int step) {
     case 6: return "making its mount namespace with a /dev/net/tun it may open";
     case 7: return "joining its cgroup";
     case 8: return "dropping to its uid/gid";
+    case 9: return "installing the seccomp filter";
     default: return "start";
   }
 }
@@ -354,6 +355,23 @@ Result<int> SpawnDetached(const GuestSpec& g, int netns_fd, int log_fd, int tty_
   Fd devnull(::open("/dev/null", O_RDONLY | O_CLOEXEC));
   const char* dir = g.dir.c_str();  // settings.disk is named relative to it
   const uid_t uid = g.uid;
+  // The namespace honeypots' deny-list (containment.h) on the UML host
+  // processes too: what they never call (modules, kexec, bpf, keyrings,
+  // userfaultfd, io_uring, mount, namespaces, clock setting) fails even if
+  // code runs in them. The guest's own system calls are caught by ptrace
+  // (PTRACE_SYSEMU) before seccomp looks, so the guest is unaffected.
+  SeccompProgram seccomp;
+  if (uid != 0) {
+    Result<SeccompProgram> sp = GuestSeccomp();
+    if (!sp.ok()) {
+      ::close(pidpipe[0]);
+      ::close(pidpipe[1]);
+      ::close(errpipe[0]);
+      ::close(errpipe[1]);
+      return sp.status();
+    }
+    seccomp = *sp;
+  }
 
   pid_t a = ::fork();
   if (a == 0) {
@@ -382,6 +400,10 @@ Result<int> SpawnDetached(const GuestSpec& g, int netns_fd, int log_fd, int tty_
         if (::setgroups(0, nullptr) != 0 || ::setresgid(uid, uid, uid) != 0 || ::setresuid(uid, uid, uid) != 0 ||
             ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 || ::getuid() != uid) {
           ReportChildError(errpipe[1], 8);
+          ::_exit(127);
+        }
+        if (seccomp.Install() != 0) {
+          ReportChildError(errpipe[1], 9);
           ::_exit(127);
         }
       }

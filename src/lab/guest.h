@@ -11,7 +11,7 @@
 // the socket UML makes under DATA/guests/<name>/uml/ (uml_dir); the client's
 // reply socket is a pathname one, so it works from any network namespace.
 //
-// Containment (spec.uid != 0, what the lab does; docs/security-uml.md): the
+// Containment (spec.uid != 0, what the lab does; docs/security.md): the
 // `linux` processes run as uid = gid = spec.uid with no supplementary groups,
 // no capabilities and no_new_privs, in the network namespace that holds only
 // their tap (owned by that uid) and in their own mount namespace, whose only

@@ -128,7 +128,7 @@ def test_audit_contained(honeynet_bin, data_dir, tmp_path):
         assert hp2["kind"] == "uml"
         kernel = [f for f in hp2["findings"] if f["check"] in ("kernel", "kernel_config")]
         assert kernel, hp2
-        # Run unprivileged in its own namespace hn-u-hp2 (docs/security-uml.md).
+        # Run unprivileged in its own namespace hn-u-hp2 (docs/security.md).
         for check in ("uid", "netns", "privileges", "cgroup"):
             assert finding(hp2, check)["severity"] == "ok", finding(hp2, check)
         assert finding(hp2, "disk_names")["severity"] == "tell"

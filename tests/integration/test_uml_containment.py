@@ -1,4 +1,4 @@
-"""UML guests as an unprivileged user (issue 14, docs/security-uml.md).
+"""UML guests as an unprivileged user (issue 14, docs/security.md).
 
 Brings up a NAT lab with one UML honeypot on the project kernel (built first
 when missing, as test_tty.py does) and checks from the host:

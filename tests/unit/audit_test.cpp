@@ -158,7 +158,7 @@ TEST(Audit, UmlOnProjectKernel) {
   p.uid = 536870912;
   p.cap_eff = 0;
   p.no_new_privs = true;
-  p.seccomp = 2;  // not yet true of the lab's UML guests (docs/security-uml.md)
+  p.seccomp = 2;  // not yet true of the lab's UML guests (docs/security.md)
   g.procs = {p};
   g.cgroup = {{"pids.max", "512"}, {"memory.max", "268435456"}};
   g.kernel.path = "/var/lib/honeynet/kernels/abc/linux";
