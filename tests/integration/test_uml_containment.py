@@ -226,7 +226,7 @@ def check_host_side(data_dir: Path):
     main = min(pids)
     cg = cgroup_limits(main)
     assert cg["path"] == "/honeynet/hp1", cg
-    assert cg["pids"] == "300" and cg["memory"] == (64 + 192) << 20, cg
+    assert cg["pids"] == "300" and cg["memory"] == (64 + 256) << 20, cg
     assert cg["cpu"] in (None, "80000"), cg
     alive = [p for p in uml_pids(gdir) if Path("/proc/%d" % p).exists()]
     assert set(alive) - cg["procs"] <= {p for p in alive if not Path("/proc/%d" % p).exists()}, (alive, cg["procs"])
