@@ -63,6 +63,18 @@ Status WriteFileAtomic(const std::string& path, const std::string& data, mode_t 
   return Status::Ok();
 }
 
+Status WriteKnob(const std::string& path, const std::string& data) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return Status::Error("cannot open " + path + ": " + std::strerror(errno));
+  const ssize_t w = ::write(fd, data.data(), data.size());
+  const int err = errno;
+  ::close(fd);
+  if (w != ssize_t(data.size())) {
+    return Status::Error("cannot write '" + data + "' to " + path + ": " + std::strerror(w < 0 ? err : EIO));
+  }
+  return Status::Ok();
+}
+
 std::string ReadFileOrEmpty(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
   std::stringstream ss;

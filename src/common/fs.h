@@ -28,4 +28,9 @@ enum class Sync { kNone, kFile, kFileAndDir };
 Status WriteFileAtomic(const std::string& path, const std::string& data, mode_t mode = 0644,
                        Sync sync = Sync::kFile);
 
+// Writes data with one write() to a file that exists (a kernel knob: a
+// cgroup file, /proc/PID/uid_map): no create, no truncate, no temp file.
+// The error names the file and the value.
+Status WriteKnob(const std::string& path, const std::string& data);
+
 }  // namespace hn

@@ -31,15 +31,8 @@ bool Exists(const std::string& p) {
 }
 
 Status WriteCg(const std::string& file, const std::string& value) {
-  int fd = ::open(file.c_str(), O_WRONLY | O_CLOEXEC);
-  if (fd < 0) return Status::Error("cgroup: cannot open " + file + ": " + Errno());
-  ssize_t w = ::write(fd, value.data(), value.size());
-  int err = errno;
-  ::close(fd);
-  if (w != ssize_t(value.size())) {
-    return Status::Error("cgroup: cannot write '" + value + "' to " + file + ": " + std::strerror(err));
-  }
-  return Status::Ok();
+  Status s = WriteKnob(file, value);
+  return s.ok() ? s : Status::Error("cgroup: " + s.message());
 }
 
 std::string Trim(std::string s) {

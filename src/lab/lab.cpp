@@ -1593,20 +1593,11 @@ Result<json> LabStatus(const std::string& dd) {
   // What the running wall kept after start (docs/security.md), as the kernel shows it.
   if (w["running"].get<bool>()) {
     if (auto text = ReadFile("/proc/" + std::to_string(s.wall.pid) + "/status")) {
-      json priv = json::object();
-      std::istringstream lines(*text);
-      for (std::string line; std::getline(lines, line);) {
-        const size_t colon = line.find(':');
-        if (colon == std::string::npos) continue;
-        const std::string key = line.substr(0, colon);
-        const size_t b = line.find_first_not_of(" \t", colon + 1);
-        const std::string val = b == std::string::npos ? "" : line.substr(b);
-        if (key == "CapEff") priv["cap_eff"] = val;
-        else if (key == "Seccomp") priv["seccomp"] = std::atoi(val.c_str());
-        else if (key == "NoNewPrivs") priv["no_new_privs"] = val == "1";
-        else if (key == "Uid") priv["uid"] = std::atoi(val.c_str());
-      }
-      w["privileges"] = priv;
+      const AuditProc p = ParseProcStatus(*text);
+      w["privileges"] = {{"cap_eff", fmt::format("{:016x}", p.cap_eff)},
+                         {"seccomp", p.seccomp},
+                         {"no_new_privs", p.no_new_privs},
+                         {"uid", p.uid}};
     }
   }
   if (stats.is_object()) {

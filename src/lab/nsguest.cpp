@@ -7,7 +7,6 @@
 #include <net/if.h>
 #include <sched.h>
 #include <signal.h>
-#include <linux/loop.h>
 #include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
@@ -33,6 +32,7 @@
 
 #include "common/fs.h"
 #include "lab/guest.h"
+#include "lab/upper_layer.h"
 #include "lab/run.h"
 
 namespace hn {
@@ -202,8 +202,6 @@ Status Ip(const std::vector<std::string>& args) {
   return RunChecked(argv, "iproute2");
 }
 
-Status WriteProcFile(const std::string& path, const std::string& text);
-
 // A user namespace whose root is kNsGuestIdBase, and a network namespace it
 // owns, named netns (`ip netns attach`): made by a short-lived child, which
 // unshares both and is gone once the name holds the network namespace.
@@ -248,8 +246,8 @@ Result<int> MakeOwnedNetns(const std::string& netns) {
   }
   const std::string proc = "/proc/" + std::to_string(pid);
   const std::string map = "0 " + std::to_string(kNsGuestIdBase) + " " + std::to_string(kGuestIdSpan) + "\n";
-  if (Status s = WriteProcFile(proc + "/uid_map", map); !s.ok()) return finish(s);
-  if (Status s = WriteProcFile(proc + "/gid_map", map); !s.ok()) return finish(s);
+  if (Status s = WriteKnob(proc + "/uid_map", map); !s.ok()) return finish(s);
+  if (Status s = WriteKnob(proc + "/gid_map", map); !s.ok()) return finish(s);
   char go = 1;
   if (::write(tc_w.fd, &go, 1) != 1) return finish(Status::Error("user namespace helper: " + Errno()));
   if (::read(tp_r.fd, &step, sizeof step) != ssize_t(sizeof step) || step != 0) {
@@ -618,71 +616,6 @@ bool ReadReport(int fd, int msg[2]) {
     n = ::read(fd, msg, 2 * sizeof(int));
   } while (n < 0 && errno == EINTR);
   return n == ssize_t(2 * sizeof(int));
-}
-
-// The writable layer of a contained guest: an ext4 file of disk_max bytes
-// (sparse: it takes what the guest wrote), made once, kept until reset.
-Status MakeUpperImage(const std::string& img, int64_t bytes, uint32_t id_base) {
-  if (Exists(img)) return Status::Ok();
-  const std::string tmp = img + ".tmp";
-  ::unlink(tmp.c_str());
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (fd < 0) return Status::Error("cannot create " + tmp + ": " + Errno());
-  const bool sized = ::ftruncate(fd, bytes) == 0;
-  const int err = errno;
-  ::close(fd);
-  if (!sized) return Status::Error("cannot size " + tmp + ": " + std::strerror(err));
-  const std::string owner = std::to_string(id_base) + ":" + std::to_string(id_base);
-  RunResult r = RunCommand({"mke2fs", "-q", "-F", "-t", "ext4", "-m", "0", "-L", "hn-upper", "-E",
-                            "root_owner=" + owner + ",lazy_itable_init=1,lazy_journal_init=1", tmp});
-  if (r.exit_code != 0) {
-    ::unlink(tmp.c_str());
-    return Status::Error("mke2fs " + tmp + " (apt-get install e2fsprogs): " + r.out);
-  }
-  if (::rename(tmp.c_str(), img.c_str()) != 0) return Status::Error("cannot rename " + tmp + ": " + Errno());
-  return Status::Ok();
-}
-
-// Attaches img to a free loop device that detaches itself once the last
-// user (the guest's mount) is gone. Returns the open device; *dev its path.
-Result<int> AttachLoop(const std::string& img, std::string* dev) {
-  Fd ctl(::open("/dev/loop-control", O_RDWR | O_CLOEXEC));
-  if (ctl.fd < 0) {
-    return Status::Error("no loop devices (/dev/loop-control: " + Errno() +
-                         "): run `modprobe loop`, or set unsafe = true for this honeypot (no disk limit)");
-  }
-  Fd file(::open(img.c_str(), O_RDWR | O_CLOEXEC));
-  if (file.fd < 0) return Status::Error("cannot open " + img + ": " + Errno());
-  for (int attempt = 0; attempt < 32; attempt++) {
-    const int n = ::ioctl(ctl.fd, LOOP_CTL_GET_FREE);
-    if (n < 0) return Status::Error("no free loop device: " + Errno());
-    const std::string path = "/dev/loop" + std::to_string(n);
-    int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
-    if (fd < 0 && errno == ENOENT && ::mknod(path.c_str(), S_IFBLK | 0660, makedev(7, unsigned(n))) == 0) {
-      fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
-    }
-    if (fd < 0) return Status::Error("cannot open " + path + ": " + Errno());
-    struct loop_config cfg {};
-    cfg.fd = uint32_t(file.fd);
-    cfg.info.lo_flags = LO_FLAGS_AUTOCLEAR;
-    std::snprintf(reinterpret_cast<char*>(cfg.info.lo_file_name), sizeof cfg.info.lo_file_name, "%s", img.c_str());
-    if (::ioctl(fd, LOOP_CONFIGURE, &cfg) == 0) {
-      *dev = path;
-      return fd;
-    }
-    const int err = errno;
-    ::close(fd);
-    if (err != EBUSY) return Status::Error("cannot attach " + img + " to " + path + ": " + std::strerror(err));
-  }
-  return Status::Error("cannot find a free loop device for " + img);
-}
-
-Status WriteProcFile(const std::string& path, const std::string& text) {
-  Fd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
-  if (fd.fd < 0 || ::write(fd.fd, text.data(), text.size()) != ssize_t(text.size())) {
-    return Status::Error("cannot write '" + text + "' to " + path + ": " + Errno());
-  }
-  return Status::Ok();
 }
 
 Status CheckSpec(const NsGuestSpec& g) {

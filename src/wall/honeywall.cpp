@@ -404,8 +404,11 @@ Status Honeywall::Run(const std::atomic<bool>& stop, const std::function<void()>
   int64_t next_link_check = last_timer;
   int64_t last_frame = 0;  // monotonic time of the last loop turn that had frames (busy_poll)
   pollfd pfd[2];
+  // Budgets are charged on the budget clock: its skew from the frames' wall
+  // clock changes only when the wall clock is set or slewed, so it is taken
+  // again with the engine's timers, not per frame.
+  m.engine->SetBudgetSkew(m.budget_clock.SkewFromWall());
   while (!stop.load(std::memory_order_relaxed)) {
-    m.engine->SetBudgetSkew(m.budget_clock.SkewFromWall());
     for (int port = 0; port < 2; port++) pfd[port] = {m.ports[port] ? m.ports[port]->fd() : -1, POLLIN, 0};
     // busy_poll: right after frames, look again without sleeping (poll() with
     // timeout 0) until the rings have been empty for busy_poll_ns.
@@ -444,6 +447,7 @@ Status Honeywall::Run(const std::atomic<bool>& stop, const std::function<void()>
     if (got_frames) last_frame = mono;
     if (mono - last_timer >= kTimerNs) {
       last_timer = mono;
+      m.engine->SetBudgetSkew(m.budget_clock.SkewFromWall());
       m.tx->now_ns = WallNowNs();
       m.engine->OnTimer(m.tx->now_ns);
       for (AfPacketPort* p : m.ports)

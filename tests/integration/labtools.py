@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 
 import netlab as nl
 
@@ -110,3 +111,46 @@ def telnet(host: str, commands: list, last: str = "exit", timeout: float = 600) 
     r = json.loads(lines[-1])
     assert "error" not in r, "telnet to %s: %s" % (host, r["error"])
     return r
+
+
+# The head of a NAT lab's config (the built-in lab's addresses); tests add
+# their [[honeypot]] tables.
+NAT_LAB_HEAD = """\
+mode = "nat"
+
+[inside]
+gateway_ip = "10.0.0.1/24"
+
+[outside]
+gateway = "192.0.2.1"
+"""
+
+
+def lab_namespaces() -> list:
+    """The lab's namespaces on this machine: hn-wall, hn-inet, every honeypot's hn-g-*/hn-u-*."""
+    return [n for n in nl.list_netns() if n in ("hn-wall", "hn-inet") or n.startswith(("hn-g-", "hn-u-"))]
+
+
+def lab_data_dir(tmp_path, binary):
+    """For a fixture: a fresh data dir (skips while another lab is up); the
+    lab is taken down afterwards and no namespace of it may be left."""
+    import pytest
+    present = lab_namespaces()
+    if present:
+        pytest.skip("a lab is running on this machine (%s): stop it with `honeynet down` first" % ", ".join(present))
+    d = tmp_path / "data"
+    yield d
+    r = hn(binary, "down", "--force", "--data-dir", d, check=False, timeout=90)
+    if r.returncode != 0:
+        print("teardown: honeynet down --force:\n" + r.stdout, file=sys.stderr)
+    assert not lab_namespaces(), lab_namespaces()
+
+
+def proc_status(pid: int) -> dict:
+    """/proc/PID/status as {field: value text}."""
+    out = {}
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            out[k] = v.strip()
+    return out

@@ -21,26 +21,16 @@ down --force` in its teardown. Needs root, busybox-static, e2fsprogs.
 """
 import json
 import os
-import sys
 
 import pytest
 
-import netlab as nl
+import labtools
 from labtools import hn
 
 UML_KERNEL = "/usr/bin/linux"
 HAVE_UML = os.access(UML_KERNEL, os.X_OK)
 
-CONFIG_HEAD = """\
-# test_audit.py
-mode = "nat"
-
-[inside]
-gateway_ip = "10.0.0.1/24"
-
-[outside]
-gateway = "192.0.2.1"
-
+CONFIG_HEAD = "# test_audit.py\n" + labtools.NAT_LAB_HEAD + """
 [[honeypot]]
 name = "ns1"
 kind = "netns"
@@ -56,21 +46,9 @@ public_ip = "192.0.2.11"
 """
 
 
-def lab_namespaces() -> list:
-    return [n for n in nl.list_netns() if n in ("hn-wall", "hn-inet") or n.startswith(("hn-g-", "hn-u-"))]
-
-
 @pytest.fixture
 def data_dir(tmp_path, honeynet_bin):
-    present = lab_namespaces()
-    if present:
-        pytest.skip("a lab is running on this machine (%s): stop it with `honeynet down` first" % ", ".join(present))
-    d = tmp_path / "data"
-    yield d
-    r = hn(honeynet_bin, "down", "--force", "--data-dir", d, check=False, timeout=90)
-    if r.returncode != 0:
-        print("teardown: honeynet down --force:\n" + r.stdout, file=sys.stderr)
-    assert not lab_namespaces(), lab_namespaces()
+    yield from labtools.lab_data_dir(tmp_path, honeynet_bin)
 
 
 def audit_json(binary, d):

@@ -22,31 +22,20 @@ import json
 import os
 import re
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
 import labtools
-import netlab as nl
-from labtools import hn
+from labtools import hn, proc_status
 
 UML_KERNEL = "/usr/bin/linux"
 HAVE_UML = os.access(UML_KERNEL, os.X_OK)
 NS_ROOT_HOST_UID = 0x30000000  # kNsGuestIdBase (src/lab/containment.h)
 CAP_NET_ADMIN, CAP_SYS_ADMIN, CAP_SYS_MODULE, CAP_SYS_TIME, CAP_NET_RAW = 12, 21, 16, 25, 13
 
-CONFIG = """\
-# test_escape.py
-mode = "nat"
-
-[inside]
-gateway_ip = "10.0.0.1/24"
-
-[outside]
-gateway = "192.0.2.1"
-
+CONFIG = "# test_escape.py\n" + labtools.NAT_LAB_HEAD + """
 [[honeypot]]
 name = "ns1"
 kind = "netns"
@@ -65,29 +54,9 @@ public_ip = "192.0.2.11"
 """
 
 
-def lab_namespaces() -> list:
-    return [n for n in nl.list_netns() if n in ("hn-wall", "hn-inet") or n.startswith(("hn-g-", "hn-u-"))]
-
-
 @pytest.fixture
 def data_dir(tmp_path, honeynet_bin):
-    present = lab_namespaces()
-    if present:
-        pytest.skip("a lab is running on this machine (%s): stop it with `honeynet down` first" % ", ".join(present))
-    d = tmp_path / "data"
-    yield d
-    r = hn(honeynet_bin, "down", "--force", "--data-dir", d, check=False, timeout=90)
-    if r.returncode != 0:
-        print("teardown: honeynet down --force:\n" + r.stdout, file=sys.stderr)
-
-
-def proc_status(pid: int) -> dict:
-    out = {}
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            k, _, v = line.partition(":")
-            out[k] = v.strip()
-    return out
+    yield from labtools.lab_data_dir(tmp_path, honeynet_bin)
 
 
 def pids_in_pidns(inode: int) -> list:
@@ -246,7 +215,7 @@ def test_escape_suite(honeynet_bin, data_dir, tmp_path):
     assert "unshareU=1" in o[10] and "unshareM=1" in o[10] and "unshareN=1" in o[10], o[10]
     assert "nsenter=1" in o[11], o[11]
     assert sorted(o[12].split()) == ["eth0", "lo"], o[12]
-    assert "mac=1" in o[13] and "link=1" in o[13] or "link=2" in o[13], o[13]
+    assert "mac=1" in o[13] and ("link=1" in o[13] or "link=2" in o[13]), o[13]
     assert "ping=0" in o[14], "root keeps raw sockets in its own network: " + o[14]
     m = re.search(r"(\d+)\+\d+ records out", o[15])
     assert m and int(m.group(1)) < 64, "disk_max 64M, yet: " + o[15]

@@ -96,14 +96,6 @@ def uml_pids(guest_dir: Path) -> list[int]:
     return pids
 
 
-def proc_status(pid: int) -> dict:
-    out = {}
-    for line in Path("/proc/%d/status" % pid).read_text().splitlines():
-        k, _, v = line.partition(":")
-        out[k] = v.split()
-    return out
-
-
 def as_guest_uid(fn):
     """Runs fn() in a child as uid = gid = UID with no groups; returns its exit code (0: fn returned True)."""
     pid = os.fork()
@@ -212,7 +204,7 @@ def check_host_side(data_dir: Path):
     guest_ns = os.stat("/run/netns/hn-u-hp1").st_ino
     for pid in pids:
         try:
-            st = proc_status(pid)
+            st = {k: v.split() for k, v in labtools.proc_status(pid).items()}
             net = os.stat("/proc/%d/ns/net" % pid).st_ino
             mnt = os.readlink("/proc/%d/ns/mnt" % pid)
         except FileNotFoundError:
