@@ -71,14 +71,22 @@ class ControlScenario {
     Budget* b = with_budget ? &budget_ : nullptr;
     const Budget::Saved before = budget_.Save();
     const Decision d = Decide(policy_, f, b, now);
-    const ProtoClass cls = ClassOfProto(f.ip_proto);
+    // Real broadcasts from inside go to the broadcast budget (after the
+    // internal, listed-DHCP and DNS exemptions, which a broadcast never meets
+    // except DNS to a listed server).
+    const bool bcast = f.from_inside && f.dst_broadcast &&
+                       (d.reason == Reason::kExemptBroadcast || d.reason == Reason::kBudgetExhausted ||
+                        d.reason == Reason::kUnknownSource || d.reason == Reason::kExemptDhcp);
+    const ProtoClass cls = bcast ? ProtoClass::kBroadcast : ClassOfProto(f.ip_proto);
     const size_t c = size_t(cls);
     HN_FUZZ_CHECK(d.cls == cls);
     HN_FUZZ_CHECK(std::string(ReasonName(d.reason)) != "unknown");
     HN_FUZZ_CHECK((d.verdict == Verdict::kPass) == PassReason(d.reason), ReasonName(d.reason));
-    HN_FUZZ_CHECK(d.counted == (d.reason == Reason::kOutbound), ReasonName(d.reason));
+    const bool bcast_call = bcast && b != nullptr;
+    HN_FUZZ_CHECK(d.counted == (d.reason == Reason::kOutbound || (bcast_call && d.verdict == Verdict::kPass)),
+                  ReasonName(d.reason));
     CheckReasonHolds(f, b, d);
-    const bool consumed_call = d.reason == Reason::kOutbound || d.reason == Reason::kBudgetExhausted;
+    const bool consumed_call = d.reason == Reason::kOutbound || d.reason == Reason::kBudgetExhausted || bcast_call;
     if (!consumed_call) {
       HN_FUZZ_CHECK(SameSaved(before, budget_.Save()), std::string("budget changed for ") + ReasonName(d.reason));
       return;
@@ -86,7 +94,7 @@ class ControlScenario {
     HN_FUZZ_CHECK(d.limit == limits_.max[c]);
     HN_FUZZ_CHECK(d.used <= d.limit && d.used + d.left == d.limit,
                   std::to_string(d.used) + "+" + std::to_string(d.left) + " vs " + std::to_string(d.limit));
-    const bool allowed = d.reason == Reason::kOutbound;
+    const bool allowed = d.counted;
     if (limits_.kind == WindowKind::kSliding) CheckSliding(c, allowed, d, now);
     else CheckBucket(c, allowed, now);
   }
@@ -126,8 +134,11 @@ class ControlScenario {
       case Reason::kExemptInternal: HN_FUZZ_CHECK(f.dst_honeypot != 0xffff); break;
       case Reason::kExemptBroadcast: HN_FUZZ_CHECK(f.dst_broadcast); break;
       case Reason::kExemptDhcp:
-        HN_FUZZ_CHECK(udp && (f.sport == 67 || f.sport == 68) && (f.dport == 67 || f.dport == 68));
+        HN_FUZZ_CHECK(udp && f.sport == 68 && f.dport == 67 &&
+                      (f.dst_broadcast || std::find(policy_.dhcp_servers.begin(), policy_.dhcp_servers.end(),
+                                                    f.dst_ip) != policy_.dhcp_servers.end()));
         break;
+      case Reason::kDhcpServer: HN_FUZZ_CHECK(udp && (f.sport == 67 || f.sport == 547)); break;
       case Reason::kExemptDns:
         HN_FUZZ_CHECK((udp || tcp) && f.dport == 53 &&
                       std::find(policy_.dns_servers.begin(), policy_.dns_servers.end(), f.dst_ip) !=
@@ -138,16 +149,16 @@ class ControlScenario {
       case Reason::kUnknownSource: HN_FUZZ_CHECK(b == nullptr); break;
       case Reason::kOutbound:
       case Reason::kBudgetExhausted:
-        HN_FUZZ_CHECK(b != nullptr && !policy_.roach_motel && f.from_inside);
-        HN_FUZZ_CHECK(!tcp || f.tcp_syn_only, "a non-SYN TCP segment was counted as a start");
+        HN_FUZZ_CHECK(b != nullptr && (!policy_.roach_motel || f.dst_broadcast) && f.from_inside);
+        HN_FUZZ_CHECK(!tcp || f.tcp_syn_only || f.dst_broadcast, "a non-SYN TCP segment was counted as a start");
         break;
       case Reason::kInbound: break;
       default: HN_FUZZ_CHECK(false, std::string("Decide gave ") + ReasonName(d.reason));
     }
     // Nothing from inside passes uncounted unless an exemption says so.
     if (f.from_inside && d.verdict == Verdict::kPass)
-      HN_FUZZ_CHECK(d.counted || d.reason == Reason::kExemptInternal || d.reason == Reason::kExemptBroadcast ||
-                    d.reason == Reason::kExemptDhcp || d.reason == Reason::kExemptDns);
+      HN_FUZZ_CHECK(d.counted || d.reason == Reason::kExemptInternal || d.reason == Reason::kExemptDhcp ||
+                    d.reason == Reason::kExemptDns);
   }
 
   void CheckSliding(size_t c, bool allowed, const Decision& d, int64_t now) {
@@ -245,6 +256,7 @@ inline int FuzzControl(const uint8_t* data, size_t size) {
   ControlPolicy policy;
   policy.roach_motel = (head & 0x0e) == 0x0e;
   for (int i = (head >> 4) % 4; i > 0; i--) policy.dns_servers.push_back(PoolIp(in.U8()));
+  if ((head & 0x30) == 0x30) policy.dhcp_servers.push_back(PoolIp(in.U8()));
   ControlScenario s(limits, policy);
 
   static constexpr uint8_t kProtos[] = {6, 17, 1, 58, 47, 6, 17, 132};

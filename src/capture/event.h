@@ -46,7 +46,7 @@ struct Event {
   int64_t start_ns = 0;
   uint64_t pkts_toserver = 0, pkts_toclient = 0, bytes_toserver = 0, bytes_toclient = 0;
   uint8_t end_reason = 0;      // 0 timeout, 1 closed (FIN/RST), 2 shutdown, 3 evicted (table full)
-  bool allowed = false;        // kFlowEnd: the flow's verdict
+  bool allowed = false;        // kFlowEnd: the flow's verdict; kSuppressed: summary of allowed flows
   uint8_t tcp_state = 0;
   // kSuppressed: drop events of this reason (and honeypot) not written in
   // the second that ended at ts_ns; frame_drop tells frame or flow drops.

@@ -46,7 +46,7 @@ std::string LogSafe(const std::string& body) { return EscapeControls(body); }
 
 constexpr size_t kBatch = 1024;                  // events per drain (one flush each)
 constexpr auto kIdleWait = std::chrono::milliseconds(20);
-constexpr const char* kClassKeys[kProtoClasses] = {"tcp", "udp", "icmp", "other"};
+constexpr const char* kClassKeys[kProtoClasses] = {"tcp", "udp", "icmp", "other", "broadcast"};
 
 // Seconds and the nanoseconds within them (floor, also for times before 1970).
 void SplitNs(int64_t ns, time_t* sec, int64_t* frac) {
@@ -580,7 +580,7 @@ ojson EventWriter::Impl::EventJson(const Event& e) const {
     }
     case EventKind::kSuppressed: {
       ojson h;
-      h["action"] = "dropped";
+      h["action"] = e.allowed ? "allowed" : "dropped";
       h["reason"] = ReasonName(e.reason);
       h["suppressed"] = e.suppressed;
       h["what"] = e.frame_drop ? "frames" : "flows";
@@ -611,8 +611,9 @@ ojson EventWriter::Impl::EventJson(const Event& e) const {
 std::string EventWriter::Impl::LogLine(const Event& e) const {
   if (e.kind == EventKind::kFlowEnd) return {};
   if (e.kind == EventKind::kSuppressed) {
-    std::string line = std::string("Drop (") + ReasonName(e.reason) + "): " + std::to_string(e.suppressed) +
-                       (e.frame_drop ? " more frames" : " more flow attempts") +
+    std::string line = std::string(e.allowed ? "Allow (" : "Drop (") + ReasonName(e.reason) + "): " +
+                       std::to_string(e.suppressed) +
+                       (e.allowed ? " more flows" : e.frame_drop ? " more frames" : " more flow attempts") +
                        " in the last second not logged one by one (rate limit; all are counted in stats)";
     const std::string hp = HoneypotName(e.honeypot);
     if (!hp.empty()) line += " HONEYPOT=" + hp;

@@ -59,11 +59,25 @@ class EventWriter {
   // Writes what is queued, flushes, closes. Idempotent.
   void Stop();
 
+  // Verdicts (drops, budget hits, counted starts) may use the whole queue;
+  // routine events (uncounted allowed flows, flow ends, summaries of allowed
+  // flows) only its first three quarters, so a flood of routine events can
+  // never crowd a verdict out. A routine event over that counts in shed().
   bool Post(const Event& e) {
+    if (IsRoutine(e) && queue_.SizeApprox() >= queue_.Capacity() / 4 * 3) {
+      shed_.fetch_add(1, std::memory_order_relaxed);
+      return false;
+    }
     if (queue_.Push(e)) return true;
     dropped_.fetch_add(1, std::memory_order_relaxed);
     return false;
   }
+  static bool IsRoutine(const Event& e) {
+    return (e.kind == EventKind::kFlowNew && !e.counted) || e.kind == EventKind::kFlowEnd ||
+           (e.kind == EventKind::kSuppressed && e.allowed);
+  }
+  // Routine events not queued because the queue was three quarters full.
+  uint64_t shed() const { return shed_.load(std::memory_order_relaxed); }
   // Writes a stats event now (called from the main thread with a JSON object's text).
   void PostStats(const std::string& stats_json_object);
   // Writes an event_type "notice" line to events.json ({"notice":{"what":..,"message":..}},
@@ -90,6 +104,7 @@ class EventWriter {
   SpscRing<Event> queue_;
   std::thread thread_;
   std::atomic<bool> stop_{false};
+  std::atomic<uint64_t> shed_{0};
   std::atomic<uint64_t> dropped_{0}, written_{0}, tty_written_{0};
 };
 

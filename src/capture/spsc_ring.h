@@ -32,6 +32,11 @@ class SpscRing {
     tail_.store(t + 1, std::memory_order_release);
     return true;
   }
+  // Items queued, as the producer sees it (exact for the producer, may lag for others).
+  size_t SizeApprox() const {
+    return head_.load(std::memory_order_relaxed) - tail_.load(std::memory_order_acquire);
+  }
+  size_t Capacity() const { return mask_ + 1; }
   bool Empty() const { return tail_.load(std::memory_order_acquire) == head_.load(std::memory_order_acquire); }
 
  private:

@@ -35,6 +35,30 @@ std::optional<Ip4> Ip4::Parse(std::string_view s) {
   return Ip4::FromNet(reinterpret_cast<const uint8_t*>(&a.s_addr));
 }
 
+std::string Ip6::ToString() const { return IpBytesToString(b.data(), true); }
+
+std::optional<Ip6> Ip6::Parse(std::string_view s) {
+  std::string str(s);
+  Ip6 a;
+  if (inet_pton(AF_INET6, str.c_str(), a.b.data()) != 1) return std::nullopt;
+  return a;
+}
+
+Ip6 Ip6::LinkLocalOf(const Mac& mac) {
+  Ip6 a;
+  a.b[0] = 0xfe;
+  a.b[1] = 0x80;
+  a.b[8] = mac.b[0] ^ 0x02;
+  a.b[9] = mac.b[1];
+  a.b[10] = mac.b[2];
+  a.b[11] = 0xff;
+  a.b[12] = 0xfe;
+  a.b[13] = mac.b[3];
+  a.b[14] = mac.b[4];
+  a.b[15] = mac.b[5];
+  return a;
+}
+
 std::optional<Ip4Prefix> Ip4Prefix::Parse(std::string_view s) {
   Ip4Prefix p;
   auto slash = s.find('/');

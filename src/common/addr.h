@@ -35,6 +35,19 @@ struct Ip4 {
   static std::optional<Ip4> Parse(std::string_view s);
 };
 
+// IPv6 address, 16 bytes in network order.
+struct Ip6 {
+  std::array<uint8_t, 16> b{};
+  static Ip6 FromNet(const uint8_t* p) { Ip6 a; std::memcpy(a.b.data(), p, 16); return a; }
+  bool Equals(const uint8_t* p) const { return std::memcmp(b.data(), p, 16) == 0; }
+  bool operator==(const Ip6&) const = default;
+  std::string ToString() const;
+  static std::optional<Ip6> Parse(std::string_view s);
+  // fe80::/64 with the modified EUI-64 interface id of mac (RFC 4291 appendix A):
+  // the link-local address Linux gives an interface by default.
+  static Ip6 LinkLocalOf(const Mac& mac);
+};
+
 // An IPv4 address with a prefix length, as in "10.0.0.1/24".
 struct Ip4Prefix {
   Ip4 addr;

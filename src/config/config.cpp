@@ -336,9 +336,9 @@ bool ValidHoneypotName(const std::string& s) {
 // Parses the [limits] keys of t on top of base (the global limits, or the
 // defaults for the global table itself).
 Limits ParseLimits(const toml::table& t, const std::string& prefix, const Limits& base, Ctx& c) {
-  CheckKeys(t, prefix, {"tcp", "udp", "icmp", "other", "window", "period"}, c.err);
+  CheckKeys(t, prefix, {"tcp", "udp", "icmp", "other", "broadcast", "window", "period"}, c.err);
   Limits out = base;
-  static constexpr std::string_view kNames[kProtoClasses] = {"tcp", "udp", "icmp", "other"};
+  static constexpr std::string_view kNames[kProtoClasses] = {"tcp", "udp", "icmp", "other", "broadcast"};
   for (int i = 0; i < kProtoClasses; i++) {
     int64_t v;
     if (ReadInt(t, kNames[i], prefix, c, 0, kMaxLimit, &v)) out.max[size_t(i)] = uint32_t(v);
@@ -482,7 +482,7 @@ HoneypotConfig ParseHoneypot(const toml::table& t, size_t index, const Limits& g
                              HoneypotLines* lines) {
   std::string prefix = "honeypot[" + std::to_string(index) + "]";
   CheckKeys(t, prefix,
-            {"name", "ip", "public_ip", "mac", "limits", "kind", "image", "mem", "hostname", "pids_max", "memory_max",
+            {"name", "ip", "ip6", "public_ip", "mac", "limits", "kind", "image", "mem", "hostname", "pids_max", "memory_max",
              "swap_max", "cpu_max", "io_weight", "disk_max", "unsafe"},
             c.err);
   HoneypotConfig hp;
@@ -514,6 +514,24 @@ HoneypotConfig ParseHoneypot(const toml::table& t, size_t index, const Limits& g
   if (ReadIp4(t, "public_ip", prefix, c, &pub)) hp.public_ip = pub;
   Mac mac;
   if (ReadMac(t, "mac", prefix, c, &mac)) hp.mac = mac;
+  if (const toml::node* n = t.get("ip6")) {
+    // One address or a list of them.
+    auto one = [&](const toml::node& v, const std::string& key) {
+      std::optional<Ip6> a;
+      if (v.is_string()) a = Ip6::Parse(v.as_string()->get());
+      if (!a || a->b[0] == 0xff || std::all_of(a->b.begin(), a->b.end(), [](uint8_t x) { return x == 0; })) {
+        c.err.Add(LineOf(v, LineOf(*n)), key,
+                  "must be a unicast IPv6 address in quotes like \"2001:db8::10\" (or a list of them), got " + Show(v));
+      } else {
+        hp.ip6.push_back(*a);
+      }
+    };
+    if (const toml::array* a = n->as_array()) {
+      for (size_t i = 0; i < a->size(); i++) one((*a)[i], prefix + ".ip6[" + std::to_string(i) + "]");
+    } else {
+      one(*n, prefix + ".ip6");
+    }
+  }
   if (const toml::table* lt = ReadTable(t, "limits", prefix, c)) {
     hp.limits = ParseLimits(*lt, prefix + ".limits", global, c);
   }
@@ -664,7 +682,7 @@ void CrossCheck(Config& cfg, const std::vector<HoneypotLines>& lines, int mode_l
 
 void ParseTop(const toml::table& root, Config& cfg, Ctx& c) {
   CheckKeys(root,
-            "", {"mode", "roach_motel", "dns_servers", "ipv6", "busy_poll", "gso", "inside", "outside", "honeypot",
+            "", {"mode", "roach_motel", "dns_servers", "dhcp_servers", "ipv6", "busy_poll", "gso", "inside", "outside", "honeypot",
                  "limits", "capture", "flow"},
             c.err);
   // Lines of keys that were present (valid or not), for cross-check messages.
@@ -700,21 +718,24 @@ void ParseTop(const toml::table& root, Config& cfg, Ctx& c) {
       }
     }
   }
-  if (const toml::node* n = root.get("dns_servers")) {
+  // dns_servers, dhcp_servers: lists of unicast IPv4 addresses.
+  for (auto [key, out] : {std::pair<const char*, std::vector<Ip4>*>{"dns_servers", &cfg.dns_servers},
+                          std::pair<const char*, std::vector<Ip4>*>{"dhcp_servers", &cfg.dhcp_servers}}) {
+    const toml::node* n = root.get(key);
+    if (!n) continue;
     if (!n->is_array()) {
-      c.err.Add(LineOf(*n), "dns_servers",
-                "must be a list of IPv4 addresses like [\"192.0.2.53\"], got " + Show(*n));
-    } else {
-      const toml::array& a = *n->as_array();
-      for (size_t i = 0; i < a.size(); i++) {
-        std::optional<Ip4> ip;
-        if (a[i].is_string()) ip = Ip4::Parse(a[i].as_string()->get());
-        if (!ip || !IsUnicastHost(*ip)) {
-          c.err.Add(LineOf(a[i], LineOf(*n)), "dns_servers[" + std::to_string(i) + "]",
-                    "must be a unicast IPv4 address in quotes like \"192.0.2.53\", got " + Show(a[i]));
-        } else {
-          cfg.dns_servers.push_back(*ip);
-        }
+      c.err.Add(LineOf(*n), key, "must be a list of IPv4 addresses like [\"192.0.2.53\"], got " + Show(*n));
+      continue;
+    }
+    const toml::array& a = *n->as_array();
+    for (size_t i = 0; i < a.size(); i++) {
+      std::optional<Ip4> ip;
+      if (a[i].is_string()) ip = Ip4::Parse(a[i].as_string()->get());
+      if (!ip || !IsUnicastHost(*ip)) {
+        c.err.Add(LineOf(a[i], LineOf(*n)), std::string(key) + "[" + std::to_string(i) + "]",
+                  "must be a unicast IPv4 address in quotes like \"192.0.2.53\", got " + Show(a[i]));
+      } else {
+        out->push_back(*ip);
       }
     }
   }
@@ -867,7 +888,7 @@ std::string FormatSize(uint64_t bytes) {
 
 // The limits keys of l; only those that differ from base when base is given.
 std::string DumpLimits(const Limits& l, const Limits* base) {
-  static constexpr const char* kNames[kProtoClasses] = {"tcp", "udp", "icmp", "other"};
+  static constexpr const char* kNames[kProtoClasses] = {"tcp", "udp", "icmp", "other", "broadcast"};
   std::string out;
   for (int i = 0; i < kProtoClasses; i++) {
     if (base && base->max[size_t(i)] == l.max[size_t(i)]) continue;
@@ -1021,6 +1042,9 @@ std::string DumpConfig(const Config& c) {
     o += (i ? ", " : "") + Quote(c.dns_servers[i].ToString());
   }
   o += "]\n";
+  o += "dhcp_servers = [";
+  for (size_t i = 0; i < c.dhcp_servers.size(); i++) o += (i ? ", " : "") + Quote(c.dhcp_servers[i].ToString());
+  o += "]\n";
   o += std::string("ipv6 = ") + (c.allow_ipv6 ? "true" : "false") + "\n";
   if (c.busy_poll_ns > 0) o += "busy_poll = " + Quote(FormatDuration(c.busy_poll_ns)) + "\n";
   o += std::string("gso = ") + (c.gso ? "true" : "false") + "\n";
@@ -1058,6 +1082,11 @@ std::string DumpConfig(const Config& c) {
     o += "ip = " + Quote(hp.ip.ToString()) + "\n";
     if (hp.public_ip) o += "public_ip = " + Quote(hp.public_ip->ToString()) + "\n";
     if (hp.mac) o += "mac = " + Quote(hp.mac->ToString()) + "\n";
+    if (!hp.ip6.empty()) {
+      o += "ip6 = [";
+      for (size_t i = 0; i < hp.ip6.size(); i++) o += (i ? ", " : "") + Quote(hp.ip6[i].ToString());
+      o += "]\n";
+    }
     o += "kind = " + Quote(hp.kind) + "\n";
     o += "image = " + Quote(hp.image) + "\n";
     o += "mem = " + Quote(FormatSize(uint64_t(hp.mem_mb) << 20)) + "\n";

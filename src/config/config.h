@@ -29,6 +29,8 @@ struct HoneypotConfig {
   Ip4 ip;                           // honeypot.ip (required): real (bridge) / private (nat) address
   std::optional<Ip4> public_ip;     // honeypot.public_ip (nat: required)
   std::optional<Mac> mac;           // honeypot.mac: pin identity to this MAC (else learned)
+  std::vector<Ip6> ip6;             // honeypot.ip6: its IPv6 addresses (ipv6 = true); the only
+                                    //   IPv6 sources it may use besides fe80::EUI-64(mac) (and :: for DAD)
   Limits limits;                    // [honeypot.limits] overrides of [limits]
   // Used by the lab (`honeynet up`), ignored by the honeywall:
   std::string kind = "uml";         // honeypot.kind: "uml" (User-Mode Linux guest) or "netns" (namespace honeypot)
@@ -76,6 +78,7 @@ struct Config {
   Limits limits;                       // [limits] tcp/udp/icmp/other/window/period
   bool roach_motel = false;            // roach_motel (top level)
   std::vector<Ip4> dns_servers;        // dns_servers (top level)
+  std::vector<Ip4> dhcp_servers;       // dhcp_servers (top level): DHCP client traffic (68 -> 67) to these is exempt
   bool allow_ipv6 = false;             // ipv6 = true forwards IPv6 (outbound IPv6 counts as its protocol)
   int64_t busy_poll_ns = 0;            // busy_poll: spin this long after a frame before sleeping (0: never)
   bool gso = false;                    // gso = true carries GSO/TSO super-segments whole (virtio-net headers)

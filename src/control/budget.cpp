@@ -25,6 +25,7 @@ const char* ProtoClassName(ProtoClass c) {
     case ProtoClass::kUdp: return "UDP";
     case ProtoClass::kIcmp: return "ICMP";
     case ProtoClass::kOther: return "OTHER";
+    case ProtoClass::kBroadcast: return "BROADCAST";
   }
   return "OTHER";
 }

@@ -25,15 +25,18 @@
 
 namespace hn {
 
-enum class ProtoClass : uint8_t { kTcp = 0, kUdp = 1, kIcmp = 2, kOther = 3 };
-inline constexpr int kProtoClasses = 4;
-const char* ProtoClassName(ProtoClass c);  // "TCP", "UDP", "ICMP", "OTHER"
+// kBroadcast is not a protocol: it is the budget of flows to real broadcast and
+// multicast destinations (broadcast or multicast at layer 2 and layer 3), which
+// the protocol budgets exempt (docs/data-control.md). ClassOfProto never returns it.
+enum class ProtoClass : uint8_t { kTcp = 0, kUdp = 1, kIcmp = 2, kOther = 3, kBroadcast = 4 };
+inline constexpr int kProtoClasses = 5;
+const char* ProtoClassName(ProtoClass c);  // "TCP", "UDP", "ICMP", "OTHER", "BROADCAST"
 ProtoClass ClassOfProto(uint8_t ip_proto);  // ICMPv6 counts as ICMP
 
 enum class WindowKind : uint8_t { kSliding, kTokenBucket };
 
 struct Limits {
-  std::array<uint32_t, kProtoClasses> max = {9, 20, 50, 10};  // tcp, udp, icmp, other
+  std::array<uint32_t, kProtoClasses> max = {9, 20, 50, 10, 30};  // tcp, udp, icmp, other, broadcast
   WindowKind kind = WindowKind::kSliding;
   int64_t window_ns = 3600LL * 1'000'000'000;  // sliding window length / token-bucket period
 };

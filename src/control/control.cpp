@@ -19,22 +19,20 @@ constexpr const char* kReasonNames[] = {
     "roach_motel",      "not_flow_start",  "spoofed_source",  "unknown_source",
     "ipv6_disabled",    "vlan_tagged",     "non_ip",          "malformed",
     "link_local_control", "fragment_no_head", "flow_table_full", "ttl_exceeded",
-    "no_route",         "fragment_overlap", "source_route",
+    "no_route",         "fragment_overlap", "source_route", "dhcp_server",
+    "rogue_router",     "reply_overrun",   "neighbor_rate",
 };
 static_assert(std::size(kReasonNames) == size_t(Reason::kCount), "a Reason has no name");
 
-bool IsDhcpPort(uint16_t p) { return p == 67 || p == 68; }
+// DHCP client traffic: UDP 68 -> 67. Where it may go is decided by the caller.
+bool IsDhcpClient(const FlowStart& f) { return f.ip_proto == kProtoUdp && f.sport == 68 && f.dport == 67; }
 
-// DHCP/BOOTP: client 68 <-> server 67, relay 67 <-> 67.
-bool IsDhcp(const FlowStart& f) {
-  return f.ip_proto == kProtoUdp && IsDhcpPort(f.sport) && IsDhcpPort(f.dport);
-}
+bool Listed(const std::vector<Ip4>& list, Ip4 a) { return std::find(list.begin(), list.end(), a) != list.end(); }
 
 // DNS (UDP or TCP port 53) to one of the configured servers.
 bool IsDnsToServer(const ControlPolicy& policy, const FlowStart& f) {
   if (f.dport != 53 || (f.ip_proto != kProtoUdp && f.ip_proto != kProtoTcp)) return false;
-  return std::find(policy.dns_servers.begin(), policy.dns_servers.end(), f.dst_ip) !=
-         policy.dns_servers.end();
+  return Listed(policy.dns_servers, f.dst_ip);
 }
 
 Decision Pass(Reason r, ProtoClass cls) {
@@ -73,11 +71,36 @@ Decision Decide(const ControlPolicy& policy, const FlowStart& f, Budget* budget,
   // Inbound is never limited, whatever it is addressed to.
   if (!f.from_inside) return Pass(Reason::kInbound, cls);
 
-  // Exemptions: not counted against the budget.
+  // DHCP server or relay traffic never leaves a honeypot (a rogue DHCP
+  // server on the outside LAN); the engine drops such frames before flows,
+  // this keeps the decision right for any caller.
+  if (ForbiddenFromInside(false, f.ip_proto, f.sport, 0) != Reason::kCount)
+    return Drop(ForbiddenFromInside(false, f.ip_proto, f.sport, 0), cls);
+
+  // Exemptions from the protocol budgets.
   if (f.dst_honeypot != kNoHoneypotId) return Pass(Reason::kExemptInternal, cls);
-  if (f.dst_broadcast) return Pass(Reason::kExemptBroadcast, cls);
-  if (IsDhcp(f)) return Pass(Reason::kExemptDhcp, cls);
+  if (IsDhcpClient(f) && !f.dst_broadcast && Listed(policy.dhcp_servers, f.dst_ip)) return Pass(Reason::kExemptDhcp, cls);
   if (IsDnsToServer(policy, f)) return Pass(Reason::kExemptDns, cls);
+  if (f.dst_broadcast) {
+    // Real broadcast/multicast (a DHCP discover too) stays on the segment, but
+    // it still reaches every host there: it has a budget of its own.
+    Decision d;
+    if (!budget) {
+      // Only a DHCP discover comes here without a honeypot: from a MAC not
+      // learned yet, while some honeypot's is unknown (the engine's rule). It
+      // may be that honeypot asking for its address; nobody to charge.
+      if (IsDhcpClient(f)) return Pass(Reason::kExemptDhcp, ProtoClass::kBroadcast);
+      return Drop(Reason::kUnknownSource, ProtoClass::kBroadcast);
+    }
+    if (budget->TryConsume(ProtoClass::kBroadcast, now_ns)) {
+      d = Pass(IsDhcpClient(f) ? Reason::kExemptDhcp : Reason::kExemptBroadcast, ProtoClass::kBroadcast);
+      d.counted = true;
+    } else {
+      d = Drop(Reason::kBudgetExhausted, ProtoClass::kBroadcast);
+    }
+    FillBudget(&d, budget, now_ns);
+    return d;
+  }
 
   // A TCP segment that is not a SYN cannot start a flow; a SYN+ACK without a
   // flow included, or a honeypot could open state by answering nobody.
@@ -96,6 +119,34 @@ Decision Decide(const ControlPolicy& policy, const FlowStart& f, Budget* budget,
   }
   FillBudget(&d, budget, now_ns);
   return d;
+}
+
+bool ReplyOverrun(uint8_t ip_proto, uint64_t hp_pkts, uint64_t hp_bytes, uint64_t out_pkts, uint64_t out_bytes) {
+  if (ip_proto == kProtoTcp) return hp_pkts > 64 * out_pkts + 64;
+  return hp_pkts > out_pkts + 4 || hp_bytes > 4 * out_bytes + 4096;
+}
+
+Decision DecideOverrun(const ControlPolicy& policy, uint8_t ip_proto, Budget* budget, int64_t now_ns) {
+  const ProtoClass cls = ClassOfProto(ip_proto);
+  Decision d;
+  if (policy.roach_motel) {
+    d = Drop(Reason::kRoachMotel, cls);
+  } else if (!budget) {
+    return Drop(Reason::kUnknownSource, cls);
+  } else if (budget->TryConsume(cls, now_ns)) {
+    d = Pass(Reason::kReplyOverrun, cls);
+    d.counted = true;
+  } else {
+    d = Drop(Reason::kBudgetExhausted, cls);
+  }
+  FillBudget(&d, budget, now_ns);
+  return d;
+}
+
+Reason ForbiddenFromInside(bool ipv6, uint8_t ip_proto, uint16_t sport, uint8_t icmp_type) {
+  if (ip_proto == kProtoUdp && (sport == 67 || sport == 547)) return Reason::kDhcpServer;
+  if (ipv6 && ip_proto == 58 && (icmp_type == 134 || icmp_type == 137 || icmp_type == 138)) return Reason::kRogueRouter;
+  return Reason::kCount;
 }
 
 }  // namespace hn

@@ -26,8 +26,8 @@ enum class Reason : uint8_t {
   kReply,              // part of a flow the other side started (not counted)
   kExemptDns,          // DNS to a configured server
   kExemptInternal,     // honeypot to honeypot
-  kExemptBroadcast,    // broadcast / multicast destination
-  kExemptDhcp,         // DHCP/BOOTP (UDP 67/68)
+  kExemptBroadcast,    // broadcast/multicast at layer 2 and 3: the broadcast budget, not the protocol's
+  kExemptDhcp,         // DHCP client (UDP 68 -> 67) to the broadcast address or a listed dhcp_servers entry
   kBudgetExhausted,    // outbound over budget
   kRoachMotel,         // roach_motel = true: no new outbound at all
   kNotFlowStart,       // TCP without SYN (or SYN+ACK) and no flow: cannot start one
@@ -43,7 +43,13 @@ enum class Reason : uint8_t {
   kTtlExceeded,        // nat: TTL reached 0, answered with ICMP time exceeded
   kNoRoute,            // nat: no honeypot owns the destination / next hop unknown
   kFragmentOverlap,    // TCP fragment from inside starting within the TCP header (offset 8/16): rewrites its flags (RFC 1858)
-  kSourceRoute,        // IPv4 loose/strict source route option from inside: the route goes on past the checked hop
+  kSourceRoute,        // IPv4 loose/strict source route option (or a malformed option list), IPv6 routing
+                       // header with segments left, from inside: the route goes on past the checked hop
+  kDhcpServer,         // DHCP/DHCPv6 server or relay traffic (UDP source port 67 / 547) from a honeypot
+  kRogueRouter,        // ICMPv6 router advertisement, redirect or router renumbering from a honeypot
+  kReplyOverrun,       // a flow the outside started carried more from the honeypot than a reply would:
+                       // counted as outbound from then on (allowed within budget, else budget_exhausted)
+  kNeighborRate,       // ARP / neighbour discovery from a honeypot over its rate (limits: 20/s, burst 100)
   kCount
 };
 const char* ReasonName(Reason r);  // short snake_case names used in events: "budget_exhausted", ...
@@ -56,7 +62,8 @@ struct FlowStart {
   uint8_t ip_proto = 0;
   uint16_t sport = 0, dport = 0;
   Ip4 dst_ip;                   // IPv4 destination (0 for IPv6)
-  bool dst_broadcast = false;   // L2 broadcast/multicast or IPv4 limited/subnet broadcast/multicast
+  bool dst_broadcast = false;   // broadcast or multicast at layer 2 AND layer 3, the MAC matching the
+                                // group (ff:ff:ff:ff:ff:ff + 255.255.255.255, 01:00:5e + 224/4, 33:33 + ff00::/8)
   bool tcp_syn_only = true;     // TCP: SYN set and ACK clear (a connection attempt)
   bool tcp_syn_ack = false;     // TCP: SYN+ACK (a reply to something we never saw)
 };
@@ -64,6 +71,7 @@ struct FlowStart {
 struct ControlPolicy {
   bool roach_motel = false;
   std::vector<Ip4> dns_servers;
+  std::vector<Ip4> dhcp_servers;
 };
 
 struct Decision {
@@ -76,5 +84,27 @@ struct Decision {
 
 // budget: the source honeypot's budget (nullptr when there is none, e.g. inbound).
 Decision Decide(const ControlPolicy& policy, const FlowStart& f, Budget* budget, int64_t now_ns);
+
+// Replies. A flow the outside started is a reply channel for the honeypot: one
+// spoofed packet "from" a victim would open an uncounted channel to it. So a
+// reply may only be about as big as what it answers. Packets and bytes are the
+// flow's so far, the packet in hand included. True when the honeypot's side has
+// sent more than a reply would (docs/data-control.md, "Replies"):
+//   TCP:        more than 64 x the outside's packets + 64 (ACK compression and
+//               big downloads stay replies; a flow the outside never ACKs does not)
+//   other:      more than the outside's packets + 4, or more than
+//               4 x the outside's bytes + 4096 bytes.
+bool ReplyOverrun(uint8_t ip_proto, uint64_t hp_pkts, uint64_t hp_bytes, uint64_t out_pkts, uint64_t out_bytes);
+
+// The decision for a flow that ReplyOverrun() turns into an outbound one: a
+// start of its class from the honeypot's budget (reason reply_overrun, counted),
+// else budget_exhausted (or roach_motel): the flow is dropped from then on.
+Decision DecideOverrun(const ControlPolicy& policy, uint8_t ip_proto, Budget* budget, int64_t now_ns);
+
+// Frames a honeypot may never send, whatever flow they are in: DHCP/DHCPv6
+// server traffic (UDP source port 67 / 547) and IPv6 router messages (ICMPv6
+// 134 advertisement, 137 redirect, 138 renumbering). Returns the drop reason, or
+// Reason::kCount when the frame may go on. icmp_type is only read for ICMPv6.
+Reason ForbiddenFromInside(bool ipv6, uint8_t ip_proto, uint16_t sport, uint8_t icmp_type);
 
 }  // namespace hn

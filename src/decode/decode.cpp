@@ -65,6 +65,8 @@ struct V6Walk {
   bool fragment = false;    // a fragment header was seen
   uint16_t frag_offset = 0; // its offset in bytes
   bool more_fragments = false;
+  uint32_t frag_id = 0;     // its identification
+  bool routing = false;     // a routing header with segments left > 0
 };
 
 bool IsIpv6ExtHeader(uint8_t nh) {
@@ -93,6 +95,7 @@ V6Walk WalkIpv6ExtHeaders(const uint8_t* d, uint32_t off, uint32_t end, uint8_t 
       w.fragment = true;
       w.frag_offset = uint16_t(f & 0xfff8);
       w.more_fragments = (f & 1) != 0;
+      w.frag_id = Load32(h + 4);
     } else {
       size = (uint32_t(h[1]) + 1) * 8;
       if (end - w.off < size) {
@@ -100,6 +103,7 @@ V6Walk WalkIpv6ExtHeaders(const uint8_t* d, uint32_t off, uint32_t end, uint8_t 
         return w;
       }
     }
+    if (w.proto == kIpv6Routing && h[3] != 0) w.routing = true;
     w.proto = h[0];
     w.off += size;
     if (w.fragment && w.frag_offset > 0) {
@@ -306,6 +310,7 @@ void DecodeIpv4(Packet* p, uint32_t n, const DecodeOptions& opt) {
   p->ip_proto = ip[9];
   p->ttl = ip[8];
   p->ip_id = Load16(ip + 4);
+  p->frag_id = p->ip_id;
   p->frag_offset = uint16_t((frag & 0x1fff) * 8);
   p->more_fragments = (frag & 0x2000) != 0;
   p->is_fragment = p->more_fragments || p->frag_offset > 0;
@@ -356,11 +361,15 @@ void DecodeIpv6(Packet* p, uint32_t n) {
   p->is_fragment = w.fragment && (w.more_fragments || w.frag_offset > 0);
   p->frag_offset = w.frag_offset;
   p->more_fragments = w.more_fragments;
+  p->frag_id = w.frag_id;
+  p->ipv6_routing = w.routing;
   switch (w.end) {
     case V6WalkEnd::kUpperLayer: DecodeL4(p, w.off, ip_end); break;
     case V6WalkEnd::kCut: SetError(p, DecodeError::kTruncatedIpv6); break;
-    case V6WalkEnd::kNonFirstFragment:
-    case V6WalkEnd::kTooMany: break;
+    // Past 16 extension headers the upper layer (and its ports) is unknown:
+    // treated as malformed, or one flow without ports would carry anything.
+    case V6WalkEnd::kTooMany: SetError(p, DecodeError::kTooManyIpv6ExtHeaders); break;
+    case V6WalkEnd::kNonFirstFragment: break;
   }
 }
 
@@ -415,6 +424,7 @@ const char* DecodeErrorName(DecodeError e) {
     case DecodeError::kTruncatedL4: return "truncated l4 header";
     case DecodeError::kBadTcpHeaderLength: return "bad tcp header length";
     case DecodeError::kBadUdpLength: return "bad udp length";
+    case DecodeError::kTooManyIpv6ExtHeaders: return "too many ipv6 extension headers";
   }
   return "unknown decode error";
 }

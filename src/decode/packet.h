@@ -31,6 +31,7 @@ enum class DecodeError : uint8_t {
   kTruncatedL4,         // TCP/UDP/ICMP header cut short (first fragment only)
   kBadTcpHeaderLength,  // data offset < 5 or beyond the segment
   kBadUdpLength,
+  kTooManyIpv6ExtHeaders,  // more than 16 IPv6 extension headers: no host needs that many
 };
 
 const char* DecodeErrorName(DecodeError e);
@@ -75,10 +76,12 @@ struct Packet {
   uint8_t ip_proto = 0;      // IPv4 protocol / IPv6 final next-header
   uint8_t ttl = 0;           // TTL / hop limit
   uint16_t ip_id = 0;        // IPv4 identification
+  uint32_t frag_id = 0;      // fragment identification: IPv4 ip_id, IPv6 fragment header's 32-bit id
   uint16_t frag_offset = 0;  // IPv4 fragment offset in bytes
   bool more_fragments = false;
   bool is_fragment = false;  // MF set or offset > 0
   bool has_ip_options = false;
+  bool ipv6_routing = false; // an IPv6 routing header with segments left > 0 (a source route)
 
   // L4, present when has_l4 (IPv4/IPv6 and not a non-first fragment).
   bool has_l4 = false;

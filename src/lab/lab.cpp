@@ -1701,12 +1701,12 @@ std::string FormatLabStatus(const json& s) {
                    Duration(s.value("uptime_s", int64_t(0))));
   o += "\nhoneypots:\n";
   o += fmt::format("  {:<10} {:<5} {:<8} {:<14} {:<14} {:>8}  {}\n", "name", "kind", "state", "address", "public",
-                   "uptime", "budgets used/limit (left): tcp udp icmp other");
+                   "uptime", "budgets used/limit (left): tcp udp icmp other broadcast");
   for (const auto& h : s.value("honeypots", json::array())) {
     std::string budgets = "(no counters yet)";
     if (h["budgets"].is_object()) {
       std::vector<std::string> parts;
-      for (const char* cls : {"tcp", "udp", "icmp", "other"}) {
+      for (const char* cls : {"tcp", "udp", "icmp", "other", "broadcast"}) {
         const json b = h["budgets"].value(cls, json::object());
         parts.push_back(fmt::format("{} {}/{} ({})", cls, b.value("used", 0), b.value("limit", 0), b.value("left", 0)));
       }

@@ -1,5 +1,7 @@
 #include "wall/engine.h"
 
+#include <sys/random.h>
+
 #include <algorithm>
 #include <cstring>
 
@@ -32,9 +34,20 @@ constexpr size_t kExpireSlotsPerTimer = 512;
 const Mac kBroadcastMac{{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}};
 constexpr uint16_t kTcpMinHeader = 20;
 
+// Allowed-flow events written one by one per source address and second; the
+// rest are counted and summarised (docs/data-control.md, "Events").
+constexpr uint32_t kAllowedEventsPerSource = 20;
+constexpr size_t kSourceRateSlots = 4096;  // power of two
+// ARP / neighbour discovery out of a honeypot (bridge): 20 a second, bursts of 100.
+constexpr int64_t kNeighborCostNs = kSec / 20;
+constexpr int64_t kNeighborBurst = 100;
+// Longest neighbour discovery message a honeypot may send: RS/NS/NA with one
+// link-layer address option and a DAD nonce (RFC 7527) fit in 40 bytes.
+constexpr uint16_t kMaxNdpLen = 40;
+
 // True when an IPv4 header carries a loose or strict source route option
-// (option number 3 or 9, whatever the copy/class bits). Stops at a malformed
-// option: the receiver rejects those itself.
+// (option number 3 or 9, whatever the copy/class bits), or an option list the
+// receiver cannot read: fail closed, since some stacks read further than we do.
 bool HasSourceRoute(const Packet& p) {
   const uint8_t* o = p.data + p.l3_off + 20;
   const uint8_t* end = p.data + p.l3_off + p.ip_hdr_len;
@@ -45,7 +58,7 @@ bool HasSourceRoute(const Packet& p) {
       o++;
       continue;
     }
-    if (end - o < 2 || o[1] < 2 || o[1] > end - o) return false;
+    if (end - o < 2 || o[1] < 2 || o[1] > end - o) return true;  // malformed: treated as a source route
     if ((type & 0x1f) == 3 || (type & 0x1f) == 9) return true;
     o += o[1];
   }
@@ -66,6 +79,35 @@ bool IsDhcpClientBroadcast(const Packet& p, Ip4 dst) {
 // forgotten the connection, for as many new connections as it likes. A SYN
 // repeated before any answer, or the initiator's after the SYN-ACK (lost on
 // its way), is a retransmission of the same attempt.
+// Broadcast or multicast at layer 2 and layer 3 alike, the MAC the one the
+// group maps to: ff:ff:ff:ff:ff:ff with 255.255.255.255, 01:00:5e + the low
+// 23 bits of a 224/4 group, 33:33 + the low 32 bits of an ff00::/8 group. An
+// IP broadcast in a frame to one host's MAC, or a unicast IP in a broadcast
+// frame, is a flow to that host like any other.
+bool IsRealBroadcast(const Packet& p) {
+  const uint8_t* m = p.data;
+  const uint8_t* d = p.data + p.ip_dst_off;
+  if (p.is_ipv6()) return d[0] == 0xff && m[0] == 0x33 && m[1] == 0x33 && std::memcmp(m + 2, d + 12, 4) == 0;
+  const uint32_t a = Load32(d);
+  if (a == 0xffffffffu) return Mac::From(m).IsBroadcast();
+  if ((a >> 28) != 0xe) return false;
+  return m[0] == 0x01 && m[1] == 0x00 && m[2] == 0x5e && m[3] == (d[1] & 0x7f) && m[4] == d[2] && m[5] == d[3];
+}
+
+bool IsNdp(uint8_t type) { return type == 133 || type == 135 || type == 136; }
+
+// The segmentation a virtio-net header asks for fits the packet: TCPv4 (1) an
+// IPv4 TCP segment, TCPv6 (4) an IPv6 one, UDP (3) / UDP_L4 (5) a UDP datagram.
+bool GsoFits(uint8_t gso_type, const Packet& p) {
+  switch (gso_type & 0x7f) {  // 0x80: ECN
+    case 1: return p.is_ipv4() && p.ip_proto == kProtoTcp;
+    case 4: return p.is_ipv6() && p.ip_proto == kProtoTcp;
+    case 3:
+    case 5: return p.ip_proto == kProtoUdp;
+    default: return false;
+  }
+}
+
 bool StartsNewConnection(const Flow& f, const Packet& p, bool reply) {
   if (!p.has_l4 || p.ip_proto != kProtoTcp || (p.tcp_flags & (kSyn | kAck)) != kSyn) return false;
   switch (f.tcp) {
@@ -93,7 +135,10 @@ Engine::Engine(const Config& cfg, std::vector<Budget> budgets, TxSink* tx, Event
         t.udp_ns = cfg.udp_timeout_ns;
         return t;
       }()),
-      frags_(kFragSlots) {
+      frags_(kFragSlots),
+      src_rate_(kSourceRateSlots) {
+  if (::getrandom(&src_rate_seed_, sizeof src_rate_seed_, 0) != sizeof src_rate_seed_)
+    src_rate_seed_ = uint64_t(reinterpret_cast<uintptr_t>(this)) * 0x9e3779b97f4a7c15ULL;
   hp_.reserve(cfg.honeypots.size());
   for (size_t i = 0; i < cfg.honeypots.size(); i++) {
     Honeypot h{&cfg.honeypots[i], i < budgets.size() ? budgets[i] : Budget(cfg.honeypots[i].limits)};
@@ -105,6 +150,89 @@ Engine::Engine(const Config& cfg, std::vector<Budget> budgets, TxSink* tx, Event
   }
   policy_.roach_motel = cfg.roach_motel;
   policy_.dns_servers = cfg.dns_servers;
+  policy_.dhcp_servers = cfg.dhcp_servers;
+  for (Honeypot& h : hp_) h.nd_credit_ns = kNeighborBurst * kNeighborCostNs;
+}
+
+bool Engine::NeighborAllowed(Honeypot& h, int64_t now) {
+  const int64_t cap = kNeighborBurst * kNeighborCostNs;
+  if (now > h.nd_last_ns) h.nd_credit_ns = std::min(cap, h.nd_credit_ns + (now - h.nd_last_ns));
+  h.nd_last_ns = now;
+  if (h.nd_credit_ns < kNeighborCostNs) return false;
+  h.nd_credit_ns -= kNeighborCostNs;
+  return true;
+}
+
+bool Engine::OwnsV6(const Honeypot& h, const uint8_t* addr) const {
+  if (h.mac_known && Ip6::LinkLocalOf(h.mac).Equals(addr)) return true;
+  for (const Ip6& a : h.cfg->ip6)
+    if (a.Equals(addr)) return true;
+  return false;
+}
+
+// An IPv6 source a honeypot may use: its own (OwnsV6), or :: in the messages
+// of duplicate address detection and MLD (RFC 4862 5.4.2, RFC 3810 5.2.13).
+bool Engine::V6SourceOk(const Honeypot& h, const Packet& p) const {
+  const uint8_t* s = p.data + p.ip_src_off;
+  if (OwnsV6(h, s)) return true;
+  static constexpr uint8_t kZero[16] = {};
+  if (std::memcmp(s, kZero, 16) != 0) return false;
+  return p.has_l4 && p.ip_proto == kProtoIcmpv6 && (p.icmp_type == 135 || p.icmp_type == 143 || p.icmp_type == 131);
+}
+
+// Neighbour discovery from a honeypot is checked as ARP is: hop limit 255,
+// short, its link-layer address options its own MAC, a neighbour
+// advertisement only for an address of its own and never as a router.
+// Returns Reason::kCount when the message may pass.
+Reason Engine::CheckNdp(const Honeypot& h, const Packet& p) const {
+  if (p.ttl != 255 || p.l4_len > kMaxNdpLen) return Reason::kMalformed;
+  const uint8_t* m = p.data + p.l4_off;
+  uint16_t body = 8;  // RS: type, code, checksum, reserved
+  if (p.icmp_type == 135 || p.icmp_type == 136) {
+    body = 24;  // + target address
+    if (p.l4_len < body) return Reason::kMalformed;
+    if (p.icmp_type == 136 && ((m[4] & 0x80) != 0 || !OwnsV6(h, m + 8))) return Reason::kSpoofedSource;
+  }
+  if (p.l4_len < body) return Reason::kMalformed;
+  for (uint16_t o = body; o < p.l4_len;) {
+    if (p.l4_len - o < 8 || m[o + 1] == 0 || m[o + 1] * 8u > uint32_t(p.l4_len - o)) return Reason::kMalformed;
+    const uint8_t type = m[o], len8 = m[o + 1];
+    if (type == 1 || type == 2) {  // source / target link-layer address
+      if (len8 != 1 || std::memcmp(m + o + 2, h.mac.b.data(), 6) != 0) return Reason::kSpoofedSource;
+    } else if (type != 14) {       // nonce (RFC 7527); nothing else
+      return Reason::kMalformed;
+    }
+    o += uint16_t(len8 * 8);
+  }
+  return Reason::kCount;
+}
+
+bool Engine::AllowedEventOk(const FlowKey& k, Reason r, int64_t now) {
+  uint64_t a, b;
+  std::memcpy(&a, k.src.data(), 8);
+  std::memcpy(&b, k.src.data() + 8, 8);
+  uint64_t h = (a ^ src_rate_seed_) * 0x9e3779b97f4a7c15ULL;
+  h = (h ^ (h >> 29) ^ b ^ (src_rate_seed_ >> 7)) * 0xbf58476d1ce4e5b9ULL;
+  h ^= h >> 32;
+  SourceRate& s = src_rate_[h & (kSourceRateSlots - 1)];
+  const int64_t sec = now / kSec;
+  if (s.sec != sec || s.src != k.src) {
+    s.src = k.src;
+    s.sec = sec;
+    s.count = 0;
+  }
+  if (s.count < kAllowedEventsPerSource) {
+    s.count++;
+    return true;
+  }
+  DropLog& l = allowed_held_[size_t(r)];
+  if (l.sec != sec) {
+    FlushSuppressed(l, r, -1, false, now, true);
+    l.sec = sec;
+  }
+  l.suppressed++;
+  Inc(c_.events_suppressed_allowed);
+  return false;
 }
 
 bool Engine::ready() const { return !nat_ || gw_known_; }
@@ -167,10 +295,11 @@ bool Engine::LogAllowed(DropLog& l, Reason r, int hp, bool frame, int64_t now) {
 }
 
 // One event for the drop events a DropLog held back in its last second.
-void Engine::FlushSuppressed(DropLog& l, Reason r, int hp, bool frame, int64_t now) {
+void Engine::FlushSuppressed(DropLog& l, Reason r, int hp, bool frame, int64_t now, bool allowed) {
   if (l.suppressed == 0) return;
   Event e;
   e.kind = EventKind::kSuppressed;
+  e.allowed = allowed;
   e.ts_ns = now;
   e.reason = r;
   e.honeypot = hp >= 0 ? uint16_t(hp) : kNoHoneypot;
@@ -186,7 +315,8 @@ void Engine::FlushSuppressed(DropLog& l, Reason r, int hp, bool frame, int64_t n
 // took a budget start, so a flood cannot free a honeypot's accounting.
 int Engine::EvictionRank(const Flow& f) {
   if (!f.allowed) return 0;
-  if (f.dir == FlowDir::kOutbound && Reason(f.reason) == Reason::kOutbound) return -1;
+  if (f.dir == FlowDir::kOutbound && (Reason(f.reason) == Reason::kOutbound || Reason(f.reason) == Reason::kReplyOverrun))
+    return -1;
   if (f.pkts_toclient == 0 || f.tcp == TcpState::kClosed) return 1;
   return 2;
 }
@@ -279,6 +409,10 @@ void Engine::HandleArp(int port, Packet& p, int64_t now) {
       return;
     }
     if (!nat_) {
+      if (!NeighborAllowed(hp_[hp], now)) {
+        DropFrame(port, p, Reason::kNeighborRate, now, hp);
+        return;
+      }
       SendCopy(kOutside, p.data, p.len);
       return;
     }
@@ -345,7 +479,7 @@ void Engine::HandleIp(int port, Packet& p, int64_t now, bool csum_not_ready) {
   // IPv6 too (bridge with ipv6 = true): a partial checksum there was sent on
   // unfinished before (found while adding this).
   const bool ip_partial = csum_not_ready && (p.is_ipv4() || p.is_ipv6());
-  if (cur_off_.gso_type != 0 && !(ip_partial && LeaveChecksum(p))) {
+  if (cur_off_.gso_type != 0 && !(ip_partial && GsoFits(cur_off_.gso_type, p) && LeaveChecksum(p))) {
     // A super-segment we could not pass on as one (not IPv4 TCP/UDP with its
     // checksum left partial where expected): nothing here cuts it up.
     DropFrame(port, p, Reason::kMalformed, now);
@@ -369,7 +503,7 @@ void Engine::HandleIp(int port, Packet& p, int64_t now, bool csum_not_ready) {
     // Who sent it: the honeypot owning the source MAC; its IP must be its own.
     int by_mac = FindHoneypotByMac(p.src_mac());
     if (by_mac >= 0) {
-      if (!v6 && src != hp_[by_mac].cfg->ip && src.v != 0) {
+      if (v6 ? !V6SourceOk(hp_[by_mac], p) : (src != hp_[by_mac].cfg->ip && src.v != 0)) {
         DropFrame(port, p, Reason::kSpoofedSource, now, by_mac);
         return;
       }
@@ -401,8 +535,28 @@ void Engine::HandleIp(int port, Packet& p, int64_t now, bool csum_not_ready) {
     }
     // A source route would carry the packet on from the hop Data Control
     // checked to wherever the honeypot likes.
-    if (!v6 && p.has_ip_options && HasSourceRoute(p)) {
+    if ((!v6 && p.has_ip_options && HasSourceRoute(p)) || (v6 && p.ipv6_routing)) {
       DropFrame(port, p, Reason::kSourceRoute, now, hp_src);
+      return;
+    }
+    // DHCP servers and IPv6 routers stay off the outside network, whatever flow.
+    if (p.has_l4) {
+      if (Reason r = ForbiddenFromInside(v6, p.ip_proto, p.sport, p.icmp_type); r != Reason::kCount) {
+        DropFrame(port, p, r, now, hp_src);
+        return;
+      }
+    }
+    // Neighbour discovery is IPv6's ARP: checked like ARP and passed without
+    // a flow or a budget, at the neighbour rate (hp_src is known: IPv6 from a
+    // MAC no honeypot owns was dropped above).
+    if (v6 && p.has_l4 && p.ip_proto == kProtoIcmpv6 && IsNdp(p.icmp_type) && !p.is_fragment) {
+      Reason r = CheckNdp(hp_[hp_src], p);
+      if (r == Reason::kCount && !NeighborAllowed(hp_[hp_src], now)) r = Reason::kNeighborRate;
+      if (r != Reason::kCount) {
+        DropFrame(port, p, r, now, hp_src);
+        return;
+      }
+      SendCopy(kOutside, p.data, p.len);  // bridge only: nat drops IPv6 before here
       return;
     }
     if (nat_) {
@@ -428,7 +582,15 @@ void Engine::HandleIp(int port, Packet& p, int64_t now, bool csum_not_ready) {
         return;
       }
     } else {
-      hp_dst = v6 ? FindHoneypotByMac(p.dst_mac()) : FindHoneypotByIp(dst);
+      // Bridge: honeypots share the inside segment, so a frame to another
+      // honeypot's MAC is delivered there and never goes out of the outside
+      // port. One whose IP destination is a honeypot but whose MAC is another
+      // host's (the router's) goes out: an outbound flow like any other.
+      const int by_dst = v6 ? FindHoneypotByMac(p.dst_mac()) : FindHoneypotByIp(dst);
+      if (by_dst >= 0 && hp_[by_dst].mac_known && std::memcmp(p.dst_mac(), hp_[by_dst].mac.b.data(), 6) == 0) {
+        Inc(c_.not_for_us);
+        return;
+      }
     }
   } else {
     if (nat_) {
@@ -450,6 +612,14 @@ void Engine::HandleIp(int port, Packet& p, int64_t now, bool csum_not_ready) {
       if (!v6 && FindHoneypotByIp(src) >= 0) {  // a honeypot's address coming from outside
         DropFrame(port, p, Reason::kSpoofedSource, now, FindHoneypotByIp(src));
         return;
+      }
+      if (v6) {
+        for (size_t i = 0; i < hp_.size(); i++) {
+          if (OwnsV6(hp_[i], p.data + p.ip_src_off)) {
+            DropFrame(port, p, Reason::kSpoofedSource, now, int(i));
+            return;
+          }
+        }
       }
       hp_dst = v6 ? FindHoneypotByMac(p.dst_mac()) : FindHoneypotByIp(dst);
     }
@@ -512,10 +682,11 @@ void Engine::HandleIp(int port, Packet& p, int64_t now, bool csum_not_ready) {
     fs.sport = p.sport;
     fs.dport = p.dport;
     fs.dst_ip = dst;
-    // What the IP destination says, not the frame's: a unicast address in an L2
-    // broadcast/multicast frame is delivered to that host (Linux takes it for
-    // UDP and ICMP), so it is a flow like any other.
-    fs.dst_broadcast = v6 ? p.data[p.ip_dst_off] == 0xff : (dst.v == 0xffffffffu || (dst.v >> 28) == 0xe);
+    // Broadcast only when the frame and the IP destination both say so: a
+    // unicast address in a broadcast frame is delivered to that host (Linux
+    // takes it for UDP and ICMP), and an IP broadcast in a frame to one MAC
+    // reaches only that host: flows like any other.
+    fs.dst_broadcast = IsRealBroadcast(p);
     fs.tcp_syn_only = p.ip_proto != kProtoTcp || (p.tcp_flags & (kSyn | kAck)) == kSyn;
     fs.tcp_syn_ack = p.ip_proto == kProtoTcp && (p.tcp_flags & (kSyn | kAck)) == (kSyn | kAck);
     if (p.ip_proto == kProtoTcp && !p.has_l4) fs.tcp_syn_only = false;
@@ -543,7 +714,11 @@ void Engine::HandleIp(int port, Packet& p, int64_t now, bool csum_not_ready) {
       f->tcp = (p.tcp_flags & kSyn) ? TcpState::kSynSent : TcpState::kEstablished;
     Inc(c_.flows_new);
     if (f->allowed) {
-      EmitFlow(EventKind::kFlowNew, *f, p, &d, now);
+      // Counted starts are always written; the rest at most
+      // kAllowedEventsPerSource a second per source (a flood of inbound
+      // connections must not bury the verdicts).
+      f->logged = d.counted || AllowedEventOk(key, d.reason, now);
+      if (f->logged) EmitFlow(EventKind::kFlowNew, *f, p, &d, now);
     } else {
       DropLogs& logs = f->honeypot != kNoHoneypot ? hp_[f->honeypot].flow_drops : flow_drops_none_;
       f->logged = LogAllowed(logs[size_t(d.reason)], d.reason, f->honeypot == kNoHoneypot ? -1 : f->honeypot, false, now);
@@ -566,8 +741,39 @@ void Engine::HandleIp(int port, Packet& p, int64_t now, bool csum_not_ready) {
     Inc(c_.drops[f->reason]);
     return;
   }
+  if (reply && port == kInside && f->dir == FlowDir::kInbound &&
+      ReplyOverrun(f->key.proto, f->pkts_toclient, f->bytes_toclient, f->pkts_toserver, f->bytes_toserver)) {
+    ConvertReply(f, p, now);
+    if (!f->allowed) {
+      Inc(c_.drops[f->reason]);
+      return;
+    }
+  }
   if (p.ip_proto == kProtoTcp && p.has_l4) UpdateTcp(f, p, reply);
   ForwardIp(port, p, f, port == kInside ? hp_src : hp_dst, now);
+}
+
+// An inbound flow whose honeypot side sent more than replies (ReplyOverrun):
+// from here on it is the honeypot's outbound flow, counted in its budget or
+// dropped both ways. Its event names the honeypot as the source.
+void Engine::ConvertReply(Flow* f, const Packet& p, int64_t now) {
+  Inc(c_.reply_overruns);
+  Budget* b = f->honeypot != kNoHoneypot ? &hp_[f->honeypot].budget : nullptr;
+  Decision d = DecideOverrun(policy_, f->key.proto, b, now + budget_skew_ns_);
+  f->dir = FlowDir::kOutbound;
+  f->allowed = d.verdict == Verdict::kPass;
+  f->reason = uint8_t(d.reason);
+  f->logged = true;
+  Flow shown = *f;
+  shown.key = f->key.Reversed();
+  shown.in_port = uint8_t(kInside);
+  if (f->allowed) {
+    EmitFlow(EventKind::kFlowNew, shown, p, &d, now);
+  } else {
+    DropLogs& logs = f->honeypot != kNoHoneypot ? hp_[f->honeypot].flow_drops : flow_drops_none_;
+    if (LogAllowed(logs[size_t(d.reason)], d.reason, f->honeypot == kNoHoneypot ? -1 : f->honeypot, false, now))
+      EmitFlow(EventKind::kFlowDrop, shown, p, &d, now);
+  }
 }
 
 bool Engine::RelatedIcmpError(const Packet& p, int port, int hp, bool* reply_dir) {
@@ -821,10 +1027,10 @@ void Engine::SendEchoReply(int port, const Packet& p) {
 
 Engine::FragEntry* Engine::FragFind(const Packet& p, bool create, int64_t now) {
   const size_t alen = p.is_ipv6() ? 16 : 4;
-  uint64_t h = p.ip_id * 0x9e3779b97f4a7c15ULL ^ p.ip_proto;
+  uint64_t h = p.frag_id * 0x9e3779b97f4a7c15ULL ^ p.ip_proto;
   for (size_t i = 0; i < alen; i++) h = (h ^ p.data[p.ip_src_off + i] ^ (uint64_t(p.data[p.ip_dst_off + i]) << 8)) * 0x100000001b3ULL;
   FragEntry& e = frags_[h % frags_.size()];
-  const bool match = e.used && now - e.ts_ns < kFragTimeoutNs && e.id == p.ip_id && e.proto == p.ip_proto &&
+  const bool match = e.used && now - e.ts_ns < kFragTimeoutNs && e.id == p.frag_id && e.proto == p.ip_proto &&
                      std::memcmp(e.src.data(), p.data + p.ip_src_off, alen) == 0 &&
                      std::memcmp(e.dst.data(), p.data + p.ip_dst_off, alen) == 0;
   if (match) return &e;
@@ -834,7 +1040,7 @@ Engine::FragEntry* Engine::FragFind(const Packet& p, bool create, int64_t now) {
   e = FragEntry{};
   std::memcpy(e.src.data(), p.data + p.ip_src_off, alen);
   std::memcpy(e.dst.data(), p.data + p.ip_dst_off, alen);
-  e.id = p.ip_id;
+  e.id = p.frag_id;
   e.proto = p.ip_proto;
   e.used = true;
   e.ts_ns = now;
@@ -935,6 +1141,7 @@ void Engine::OnTimer(int64_t now) {
   for (size_t r = 0; sec != summarised_sec_ && r < size_t(Reason::kCount); r++) {
     if (frame_drops_[r].sec != sec) FlushSuppressed(frame_drops_[r], Reason(r), -1, true, now);
     if (flow_drops_none_[r].sec != sec) FlushSuppressed(flow_drops_none_[r], Reason(r), -1, false, now);
+    if (allowed_held_[r].sec != sec) FlushSuppressed(allowed_held_[r], Reason(r), -1, false, now, true);
     for (size_t h = 0; h < hp_.size(); h++)
       if (hp_[h].flow_drops[r].sec != sec) FlushSuppressed(hp_[h].flow_drops[r], Reason(r), int(h), false, now);
   }

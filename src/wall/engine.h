@@ -73,6 +73,8 @@ struct EngineCounters {
   std::atomic<uint64_t> flows_new{0}, flows_ended{0};
   std::atomic<uint64_t> flows_evicted{0};     // removed to make room in a full table (never a counted outbound flow)
   std::atomic<uint64_t> events_suppressed{0}; // drop events over the rate limit (summarised once a second)
+  std::atomic<uint64_t> events_suppressed_allowed{0};  // allowed-flow events over the per-source rate (summarised)
+  std::atomic<uint64_t> reply_overruns{0};    // inbound flows turned outbound by ReplyOverrun()
   std::atomic<uint64_t> checksums_finished{0};  // frames whose partial checksum we completed
   // Fragment table (Engine::kFragSlots entries, one per datagram whose first
   // fragment was seen, kept Engine::kFragTimeoutNs): datagrams recorded,
@@ -144,11 +146,24 @@ class Engine {
     int64_t pending_ns = 0;   // when the pending frame arrived
     int64_t arp_sent_ns = 0;  // last ARP request for this honeypot
     DropLogs flow_drops{};    // rate limit of its flow-drop events
+    // ARP and neighbour discovery it sends out (bridge): a token bucket kept as
+    // time credit (kNeighborCostNs a frame, at most kNeighborBurst frames' worth).
+    int64_t nd_credit_ns = 0;
+    int64_t nd_last_ns = 0;
+  };
+
+  // Allowed-flow events per source address and second (kAllowedEventsPerSource):
+  // a fixed table indexed by a keyed hash of the address; a slot taken by
+  // another address starts over (bounded, and the key hides which collide).
+  struct SourceRate {
+    std::array<uint8_t, 16> src{};
+    int64_t sec = -1;
+    uint32_t count = 0;
   };
 
   struct FragEntry {
     std::array<uint8_t, 16> src{}, dst{};
-    uint16_t id = 0;
+    uint32_t id = 0;
     uint8_t proto = 0;
     bool used = false;
     bool allowed = false;
@@ -179,7 +194,13 @@ class Engine {
   int FindHoneypotByMac(const uint8_t* mac) const;
   bool AnyHoneypotUnlearned() const;  // some honeypot's MAC is neither configured nor learned yet
   bool LogAllowed(DropLog& l, Reason r, int hp, bool frame, int64_t now);
-  void FlushSuppressed(DropLog& l, Reason r, int hp, bool frame, int64_t now);
+  void FlushSuppressed(DropLog& l, Reason r, int hp, bool frame, int64_t now, bool allowed = false);
+  bool AllowedEventOk(const FlowKey& k, Reason r, int64_t now);
+  bool NeighborAllowed(Honeypot& h, int64_t now);
+  bool OwnsV6(const Honeypot& h, const uint8_t* addr) const;
+  bool V6SourceOk(const Honeypot& h, const Packet& p) const;
+  Reason CheckNdp(const Honeypot& h, const Packet& p) const;
+  void ConvertReply(Flow* f, const Packet& p, int64_t now);
   static int EvictionRank(const Flow& f);
 
   const Config& cfg_;
@@ -203,6 +224,9 @@ class Engine {
   int64_t last_timer_ns_ = 0;
   DropLogs frame_drops_{};      // frame-drop events, per reason
   DropLogs flow_drops_none_{};  // flow-drop events of flows that belong to no honeypot
+  DropLogs allowed_held_{};     // allowed-flow events held back by AllowedEventOk, per reason
+  std::vector<SourceRate> src_rate_;
+  uint64_t src_rate_seed_ = 0;  // secret per run (getrandom)
   int64_t summarised_sec_ = -1; // second of the last OnTimer look at the DropLogs
   EngineCounters c_;
 };

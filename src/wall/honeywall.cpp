@@ -516,8 +516,10 @@ std::string Honeywall::Impl::StatsJson() const {
     j["capture"] = {{"frames", ss.frames}, {"bytes", ss.bytes}, {"kernel_drops", ss.kernel_drops},
                     {"write_drops", ss.write_drops}};
   }
-  j["events"] = {{"written", writer->written()}, {"dropped", writer->dropped()},
-                 {"suppressed", ld(engine->counters().events_suppressed)}};
+  j["events"] = {{"written", writer->written()}, {"dropped", writer->dropped()}, {"shed", writer->shed()},
+                 {"suppressed", ld(engine->counters().events_suppressed)},
+                 {"suppressed_allowed", ld(engine->counters().events_suppressed_allowed)}};
+  j["reply_overruns"] = ld(c.reply_overruns);
   json hps = json::object();
   const int64_t now = budget_clock.Now();
   for (size_t i = 0; i < cfg.honeypots.size(); i++) {

@@ -14,7 +14,7 @@ constexpr int64_t kT0 = 1'700'000'000LL * kSec;
 
 Limits SlidingLimits(uint32_t tcp = 9) {
   Limits l;
-  l.max = {tcp, 20, 50, 10};
+  l.max = {tcp, 20, 50, 10, 30};
   l.kind = WindowKind::kSliding;
   l.window_ns = kHour;
   return l;

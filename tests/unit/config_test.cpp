@@ -122,7 +122,7 @@ TEST(ConfigDefaults, EveryKeyHasItsDocumentedDefault) {
   EXPECT_EQ(c.outside.interface, "hw-out");
   EXPECT_FALSE(c.outside.mac);
   EXPECT_FALSE(c.outside_gateway);
-  EXPECT_EQ(c.limits.max, (std::array<uint32_t, 4>{9, 20, 50, 10}));
+  EXPECT_EQ(c.limits.max, (std::array<uint32_t, kProtoClasses>{9, 20, 50, 10, 30}));
   EXPECT_EQ(c.limits.kind, WindowKind::kSliding);
   EXPECT_EQ(c.limits.window_ns, 3600 * kSec);
   EXPECT_EQ(c.capture.dir, "/var/lib/honeynet");
@@ -218,7 +218,7 @@ TEST(ConfigParse, EveryKeyIsRead) {
   EXPECT_EQ(c.outside.interface, "eth-out");
   EXPECT_EQ(c.outside_gateway, IP("192.0.2.1"));
   EXPECT_EQ(c.outside.mac, MAC("02:00:00:00:00:02"));
-  EXPECT_EQ(c.limits.max, (std::array<uint32_t, 4>{15, 25, 55, 0}));
+  EXPECT_EQ(c.limits.max, (std::array<uint32_t, kProtoClasses>{15, 25, 55, 0, 30}));
   EXPECT_EQ(c.limits.kind, WindowKind::kSliding);
   EXPECT_EQ(c.limits.window_ns, 1800 * kSec);
   EXPECT_EQ(c.capture.dir, "/srv/capture");
@@ -238,13 +238,13 @@ TEST(ConfigParse, EveryKeyIsRead) {
   EXPECT_EQ(a.public_ip, IP("192.0.2.10"));
   EXPECT_EQ(a.mac, MAC("52:54:00:00:00:02"));
   // [limits] comes after the honeypots in the file, and still is their base.
-  EXPECT_EQ(a.limits.max, (std::array<uint32_t, 4>{3, 25, 55, 0}));
+  EXPECT_EQ(a.limits.max, (std::array<uint32_t, kProtoClasses>{3, 25, 55, 0, 30}));
   EXPECT_EQ(a.limits.kind, WindowKind::kSliding);
   EXPECT_EQ(a.limits.window_ns, 1800 * kSec);
   const HoneypotConfig& b = c.honeypots[1];
   EXPECT_EQ(b.name, "db_2-x");
   EXPECT_FALSE(b.mac);
-  EXPECT_EQ(b.limits.max, (std::array<uint32_t, 4>{15, 0, 55, 0}));
+  EXPECT_EQ(b.limits.max, (std::array<uint32_t, kProtoClasses>{15, 0, 55, 0, 30}));
   EXPECT_EQ(b.limits.kind, WindowKind::kTokenBucket);
   EXPECT_EQ(b.limits.window_ns, 2 * 3600 * kSec);
 }
@@ -291,10 +291,10 @@ ip = "10.0.0.4"
   const auto& hp = r->honeypots;
   EXPECT_EQ(hp[0].limits.kind, WindowKind::kTokenBucket);
   EXPECT_EQ(hp[0].limits.window_ns, 1800 * kSec);
-  EXPECT_EQ(hp[0].limits.max, (std::array<uint32_t, 4>{4, 20, 50, 10}));
+  EXPECT_EQ(hp[0].limits.max, (std::array<uint32_t, kProtoClasses>{4, 20, 50, 10, 30}));
   EXPECT_EQ(hp[1].limits.kind, WindowKind::kSliding);
   EXPECT_EQ(hp[1].limits.window_ns, 300 * kSec);
-  EXPECT_EQ(hp[1].limits.max, (std::array<uint32_t, 4>{4, 20, 1, 10}));
+  EXPECT_EQ(hp[1].limits.max, (std::array<uint32_t, kProtoClasses>{4, 20, 1, 10, 30}));
   ExpectSameLimits(hp[2].limits, r->limits);
 
   // Global sliding 20m, honeypot token bucket without period: period 20m.

@@ -112,27 +112,106 @@ TEST(ControlTest, HoneypotToHoneypotIsExempt) {
   EXPECT_EQ(b.Used(ProtoClass::kTcp, kT0), 0u);
 }
 
-TEST(ControlTest, BroadcastIsExempt) {
-  Budget b(Limits{});
-  FlowStart f = OutboundUdp(137, 137, Ip4{0x0a0000ff});
+TEST(ControlTest, BroadcastHasABudgetOfItsOwn) {
+  Limits l;
+  l.max[size_t(ProtoClass::kBroadcast)] = 2;
+  Budget b(l);
+  FlowStart f = OutboundUdp(137, 137, Ip4{0xe00000fb});
   f.dst_broadcast = true;
-  ExpectExempt(Decide({}, f, &b, kT0), Reason::kExemptBroadcast);
-  EXPECT_EQ(b.Used(ProtoClass::kUdp, kT0), 0u);
+  for (int i = 0; i < 2; i++) {
+    f.sport = uint16_t(137 + i);
+    Decision d = Decide({}, f, &b, kT0);
+    EXPECT_EQ(d.verdict, Verdict::kPass);
+    EXPECT_EQ(d.reason, Reason::kExemptBroadcast);
+    EXPECT_TRUE(d.counted);
+    EXPECT_EQ(d.cls, ProtoClass::kBroadcast);
+    EXPECT_EQ(d.used, uint32_t(i + 1));
+  }
+  f.sport = 200;
+  Decision d = Decide({}, f, &b, kT0);
+  EXPECT_EQ(d.verdict, Verdict::kDrop);
+  EXPECT_EQ(d.reason, Reason::kBudgetExhausted);
+  EXPECT_EQ(d.cls, ProtoClass::kBroadcast);
+  EXPECT_EQ(b.Used(ProtoClass::kUdp, kT0), 0u);  // not the protocol's budget
+  EXPECT_EQ(Decide({}, f, nullptr, kT0).verdict, Verdict::kDrop);
+  // The same IP broadcast in a frame to one host's MAC is not a broadcast
+  // (the engine says so): an ordinary UDP flow.
+  f.dst_broadcast = false;
+  EXPECT_EQ(Decide({}, f, &b, kT0).reason, Reason::kOutbound);
+  EXPECT_EQ(b.Used(ProtoClass::kUdp, kT0), 1u);
 }
 
-TEST(ControlTest, DhcpIsExemptOnlyForUdpBetweenPorts67And68) {
+TEST(ControlTest, DhcpOnlyClientToBroadcastOrListedServers) {
   Budget b(Limits{});
-  ExpectExempt(Decide({}, OutboundUdp(68, 67, Ip4{0xffffffff}), &b, kT0), Reason::kExemptDhcp);
-  ExpectExempt(Decide({}, OutboundUdp(67, 68), &b, kT0), Reason::kExemptDhcp);
-  ExpectExempt(Decide({}, OutboundUdp(67, 67), &b, kT0), Reason::kExemptDhcp);
+  ControlPolicy p;
+  const Ip4 server{0xc0000243};  // 192.0.2.67
+  p.dhcp_servers = {server};
+  FlowStart discover = OutboundUdp(68, 67, Ip4{0xffffffff});
+  discover.dst_broadcast = true;
+  Decision d = Decide(p, discover, &b, kT0);
+  EXPECT_EQ(d.verdict, Verdict::kPass);
+  EXPECT_EQ(d.reason, Reason::kExemptDhcp);
+  EXPECT_EQ(d.cls, ProtoClass::kBroadcast);  // a broadcast: its budget
+  ExpectExempt(Decide(p, OutboundUdp(68, 67, server), &b, kT0), Reason::kExemptDhcp);
   EXPECT_EQ(b.Used(ProtoClass::kUdp, kT0), 0u);
+  // Client traffic to anyone else is ordinary UDP.
+  EXPECT_EQ(Decide(p, OutboundUdp(68, 67), &b, kT0).reason, Reason::kOutbound);
+  EXPECT_EQ(Decide({}, OutboundUdp(68, 67, server), &b, kT0).reason, Reason::kOutbound);
+  // Server or relay traffic (source port 67) never leaves a honeypot.
+  EXPECT_EQ(Decide(p, OutboundUdp(67, 68), &b, kT0).reason, Reason::kDhcpServer);
+  EXPECT_EQ(Decide(p, OutboundUdp(67, 67, server), &b, kT0).reason, Reason::kDhcpServer);
+  EXPECT_EQ(Decide(p, discover, &b, kT0).verdict, Verdict::kPass);
+  FlowStart offer = OutboundUdp(67, 68, Ip4{0xffffffff});
+  offer.dst_broadcast = true;
+  EXPECT_EQ(Decide(p, offer, &b, kT0).verdict, Verdict::kDrop);
+  EXPECT_EQ(b.Used(ProtoClass::kUdp, kT0), 2u);
   // One DHCP port is not enough, and TCP on those ports is ordinary traffic.
   EXPECT_EQ(Decide({}, OutboundUdp(68, 53), &b, kT0).reason, Reason::kOutbound);
-  EXPECT_EQ(Decide({}, OutboundUdp(40000, 67), &b, kT0).reason, Reason::kOutbound);
   FlowStart tcp = OutboundSyn();
-  tcp.sport = 68;
-  tcp.dport = 67;
+  tcp.sport = 67;
+  tcp.dport = 68;
   EXPECT_EQ(Decide({}, tcp, &b, kT0).reason, Reason::kOutbound);
+}
+
+TEST(ControlTest, ForbiddenFromInside) {
+  EXPECT_EQ(ForbiddenFromInside(false, 17, 67, 0), Reason::kDhcpServer);
+  EXPECT_EQ(ForbiddenFromInside(true, 17, 547, 0), Reason::kDhcpServer);
+  EXPECT_EQ(ForbiddenFromInside(true, 58, 0, 134), Reason::kRogueRouter);
+  EXPECT_EQ(ForbiddenFromInside(true, 58, 0, 137), Reason::kRogueRouter);
+  EXPECT_EQ(ForbiddenFromInside(true, 58, 0, 138), Reason::kRogueRouter);
+  EXPECT_EQ(ForbiddenFromInside(true, 58, 0, 135), Reason::kCount);
+  EXPECT_EQ(ForbiddenFromInside(false, 1, 0, 134), Reason::kCount);  // ICMPv4 type 134 is nothing
+  EXPECT_EQ(ForbiddenFromInside(false, 17, 68, 0), Reason::kCount);
+  EXPECT_EQ(ForbiddenFromInside(false, 6, 67, 0), Reason::kCount);
+}
+
+TEST(ControlTest, ReplyOverrunThresholds) {
+  // UDP: a reply or two per request is a reply; a stream to a host that sent one packet is not.
+  EXPECT_FALSE(ReplyOverrun(17, 1, 100, 1, 50));
+  EXPECT_FALSE(ReplyOverrun(17, 5, 500, 1, 50));
+  EXPECT_TRUE(ReplyOverrun(17, 6, 600, 1, 50));
+  EXPECT_TRUE(ReplyOverrun(17, 2, 4096 + 4 * 50 + 1, 1, 50));  // amplification
+  EXPECT_FALSE(ReplyOverrun(17, 100, 10000, 100, 5000));
+  // TCP: downloads with compressed ACKs stay replies.
+  EXPECT_FALSE(ReplyOverrun(6, 64 * 10 + 64, 1 << 20, 10, 600));
+  EXPECT_TRUE(ReplyOverrun(6, 65, 65 * 1400, 0, 0));
+}
+
+TEST(ControlTest, DecideOverrunTakesAStartOrDrops) {
+  Limits l;
+  l.max[size_t(ProtoClass::kUdp)] = 1;
+  Budget b(l);
+  Decision d = DecideOverrun({}, 17, &b, kT0);
+  EXPECT_EQ(d.verdict, Verdict::kPass);
+  EXPECT_EQ(d.reason, Reason::kReplyOverrun);
+  EXPECT_TRUE(d.counted);
+  EXPECT_EQ(d.used, 1u);
+  d = DecideOverrun({}, 17, &b, kT0);
+  EXPECT_EQ(d.verdict, Verdict::kDrop);
+  EXPECT_EQ(d.reason, Reason::kBudgetExhausted);
+  ControlPolicy motel;
+  motel.roach_motel = true;
+  EXPECT_EQ(DecideOverrun(motel, 6, &b, kT0).reason, Reason::kRoachMotel);
 }
 
 TEST(ControlTest, DnsToConfiguredServersIsExempt) {
@@ -197,6 +276,7 @@ TEST(ControlTest, RoachMotelDropsNewOutboundButKeepsExemptions) {
   EXPECT_EQ(b.Used(ProtoClass::kTcp, kT0), 0u);
   // The motel's exemptions still let the honeypot live on its network.
   ExpectExempt(Decide(p, OutboundUdp(5353, 53, kDns), &b, kT0), Reason::kExemptDns);
+  p.dhcp_servers = {kOutsideHost};
   ExpectExempt(Decide(p, OutboundUdp(68, 67), &b, kT0), Reason::kExemptDhcp);
   FlowStart internal = OutboundSyn();
   internal.dst_honeypot = 2;
@@ -265,7 +345,7 @@ TEST(ControlTest, TokenBucketMatchesRcFirewallLimit) {
 
 TEST(ControlTest, LimitZeroDeniesEveryOutboundStart) {
   Limits l;
-  l.max = {0, 0, 0, 0};
+  l.max = {0, 0, 0, 0, 0};
   Budget b(l);
   Decision d = Decide({}, OutboundSyn(), &b, kT0);
   EXPECT_EQ(d.reason, Reason::kBudgetExhausted);
@@ -284,7 +364,8 @@ TEST(ControlTest, ExemptionsComeBeforeTheTcpStartCheck) {
   EXPECT_EQ(Decide({}, f, nullptr, kT0).reason, Reason::kExemptInternal);
   f.dst_honeypot = kNone;
   f.dst_broadcast = true;
-  EXPECT_EQ(Decide({}, f, nullptr, kT0).reason, Reason::kExemptBroadcast);
+  Budget b(Limits{});
+  EXPECT_EQ(Decide({}, f, &b, kT0).reason, Reason::kExemptBroadcast);
 }
 
 }  // namespace

@@ -225,7 +225,15 @@ TEST_F(EngineTest, InboundIsNeverLimitedAndRepliesAreNotCounted) {
     ASSERT_EQ(rep.size(), 1u);
   }
   EXPECT_EQ(engine->budget(0).Used(ProtoClass::kTcp, kT0), 0u);
-  EXPECT_EQ(ev.Count(EventKind::kFlowNew, Reason::kInbound), 30u);
+  // All 30 got in; their events are written one by one up to 20 a second from
+  // one source, the rest counted (and summarised once the second is over).
+  EXPECT_EQ(ev.Count(EventKind::kFlowNew, Reason::kInbound), 20u);
+  EXPECT_EQ(engine->counters().events_suppressed_allowed.load(), 10u);
+  engine->OnTimer(kT0 + 2 * kSec);
+  bool summary = false;
+  for (const Event& e : ev.events)
+    if (e.kind == EventKind::kSuppressed && e.allowed && e.reason == Reason::kInbound && e.suppressed == 10) summary = true;
+  EXPECT_TRUE(summary);
 }
 
 TEST_F(EngineTest, ForgedSourceIpFromAHoneypotIsDroppedAndLogged) {
@@ -703,7 +711,7 @@ class EngineEvasionFixTest : public EngineTest {
   // Bridge config whose hp1 may start `tcp` TCP, `udp` UDP and `icmp` ICMP flows.
   static Config Limited(uint32_t tcp, uint32_t udp, uint32_t icmp) {
     Config c = BridgeConfig();
-    for (auto& h : c.honeypots) h.limits.max = {tcp, udp, icmp, 10};
+    for (auto& h : c.honeypots) h.limits.max = {tcp, udp, icmp, 10, 30};
     return c;
   }
   static int OutsideFrames(const std::vector<Sent>& s) {
@@ -809,6 +817,7 @@ TEST_F(EngineEvasionFixTest, UnicastIpInABroadcastFrameIsCountedNotExempt) {
   // IPv6 (ipv6 = true): a unicast address in a 33:33 frame is counted too.
   Config c = Limited(1, 0, 1);
   c.allow_ipv6 = true;
+  c.honeypots[0].ip6 = {*Ip6::Parse("2001:db8::10")};
   ev.events.clear();
   Make(c);
   Feed(kInside, Udp(kHpMac, kOutMac, I("192.0.2.10"), I("192.0.2.20"), 5000, 7000));  // learns the MAC (udp 0: dropped)
@@ -826,6 +835,28 @@ TEST_F(EngineEvasionFixTest, UnicastIpInABroadcastFrameIsCountedNotExempt) {
   v6.insert(v6.end(), ip6.begin(), ip6.end());
   EXPECT_EQ(OutsideFrames(Feed(kInside, v6)), 0);
   EXPECT_EQ(ev.Count(EventKind::kFlowDrop, Reason::kBudgetExhausted), 2u);
+}
+
+TEST_F(EngineEvasionFixTest, AllowedEventsAreLimitedPerSourceVerdictsNever) {
+  Limits l;
+  l.max = {0, 1000, 0, 0, 0};
+  Config c = BridgeConfig();
+  for (auto& h : c.honeypots) h.limits = l;
+  Make(c);
+  // 40 sources, 5 connections each: none is over its rate, all written.
+  for (int s = 0; s < 40; s++)
+    for (int i = 0; i < 5; i++) {
+      std::string src = "198.51.100." + std::to_string(s + 1);
+      Feed(kOutside, Syn(kOutMac, kHpMac, src.c_str(), "192.0.2.10", uint16_t(50000 + i), 23));
+    }
+  EXPECT_EQ(ev.Count(EventKind::kFlowNew, Reason::kInbound), 200u);
+  // A honeypot's counted starts and its budget hits are always written.
+  for (int i = 0; i < 60; i++)
+    Feed(kInside, Udp(kHpMac, kOutMac, I("192.0.2.10"), I("192.0.2.20"), uint16_t(6000 + i), 7000));
+  for (int i = 0; i < 5; i++)
+    Feed(kInside, Syn(kHpMac, kOutMac, "192.0.2.10", "192.0.2.20", uint16_t(41000 + i), 80));
+  EXPECT_EQ(ev.Count(EventKind::kFlowNew, Reason::kOutbound), 60u);
+  EXPECT_EQ(ev.Count(EventKind::kFlowDrop, Reason::kBudgetExhausted), 5u);
 }
 
 TEST_F(EngineEvasionFixTest, IcmpErrorsGoOnlyToTheSenderOfTheQuotedDatagram) {
@@ -907,8 +938,10 @@ TEST_F(EngineEvasionFixTest, SourceRoutedPacketsFromInsideAreDropped) {
   // Other options pass on the allowed flow.
   const std::vector<uint8_t> rr = {7, 11, 4, 0, 0, 0, 0, 0, 0, 0, 0, 1};
   EXPECT_EQ(OutsideFrames(Feed(kInside, WithIpOptions(udp, rr))), 1);
-  const std::vector<uint8_t> bad_len = {0x44, 0x00, 0x83, 7};  // malformed option first: stop reading
-  EXPECT_EQ(OutsideFrames(Feed(kInside, WithIpOptions(udp, bad_len))), 1);
+  // A malformed option list might be read further by some stack than by us: fail closed.
+  const std::vector<uint8_t> bad_len = {0x44, 0x00, 0x83, 7};
+  EXPECT_EQ(OutsideFrames(Feed(kInside, WithIpOptions(udp, bad_len))), 0);
+  EXPECT_EQ(ev.Count(EventKind::kFrameDrop, Reason::kSourceRoute), 3u);
 }
 
 // A flood of incomplete datagrams: the fragment table stays at its fixed size,

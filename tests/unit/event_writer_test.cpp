@@ -89,7 +89,7 @@ class EventWriterTest : public ::testing::Test {
     hp1.ip = *Ip4::Parse("10.0.0.5");
     hp2.name = "hp2";
     hp2.ip = *Ip4::Parse("10.0.0.6");
-    hp2.limits.max = {2, 3, 4, 5};
+    hp2.limits.max = {2, 3, 4, 5, 6};
     cfg_.honeypots = {hp1, hp2};
     host_ = ShortHostname();
   }
@@ -442,7 +442,7 @@ TEST_F(EventWriterTest, WritesWhileRunningAndAppendsAcrossRestarts) {
 TEST_F(EventWriterTest, FullQueueCountsDrops) {
   auto w = EventWriter::Open(cfg_, FullBudgets());
   ASSERT_TRUE(w.ok());
-  Event e = Base(EventKind::kFlowEnd);
+  Event e = Base(EventKind::kFlowDrop);
   e.key = Key4("203.0.113.9", 1, "10.0.0.5", 2, 17);
   // Not started: nothing drains the queue.
   size_t accepted = 0;
@@ -452,6 +452,24 @@ TEST_F(EventWriterTest, FullQueueCountsDrops) {
   (*w)->Stop();  // writes what was queued even without Start
   EXPECT_EQ((*w)->written(), EventWriter::kQueueCapacity);
   EXPECT_EQ(Lines(cfg_.capture.dir + "/events.json").size(), EventWriter::kQueueCapacity);
+}
+
+TEST_F(EventWriterTest, RoutineEventsLeaveAQuarterOfTheQueueToVerdicts) {
+  auto w = EventWriter::Open(cfg_, FullBudgets());
+  ASSERT_TRUE(w.ok());
+  Event routine = Base(EventKind::kFlowEnd);
+  routine.key = Key4("203.0.113.9", 1, "10.0.0.5", 2, 17);
+  size_t accepted = 0;
+  for (size_t i = 0; i < EventWriter::kQueueCapacity; i++) accepted += (*w)->Post(routine) ? 1 : 0;
+  EXPECT_EQ(accepted, EventWriter::kQueueCapacity / 4 * 3);
+  EXPECT_EQ((*w)->shed(), EventWriter::kQueueCapacity / 4);
+  EXPECT_EQ((*w)->dropped(), 0u);
+  Event verdict = Base(EventKind::kFlowDrop);
+  verdict.key = routine.key;
+  accepted = 0;
+  for (size_t i = 0; i < EventWriter::kQueueCapacity / 4; i++) accepted += (*w)->Post(verdict) ? 1 : 0;
+  EXPECT_EQ(accepted, EventWriter::kQueueCapacity / 4);
+  (*w)->Stop();
 }
 
 TEST_F(EventWriterTest, BudgetsSurviveARestart) {
