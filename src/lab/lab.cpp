@@ -1005,6 +1005,35 @@ struct Builder {
     return Status::Ok();
   }
 
+  // Each honeypot's bridge port is locked to its guest (issue 15): a frame
+  // that enters hn-br from hn-vethI must carry guest I's MAC, its IPv4 source
+  // must be guest I's address (or 0.0.0.0, DHCP), its ARP must speak for guest
+  // I. Otherwise one guest could use another's MAC and IP: spend its budget,
+  // blur who did what, and take over its inbound sessions (the bridge would
+  // learn the stolen MAC on the wrong port). nftables' bridge family at
+  // prerouting, so a dropped frame is never learned from. The rules go by
+  // port name, so they hold for veths made later (netns guests, reset).
+  // The ruleset is written to DATA/lab/port-lock.nft for the operator to read.
+  Status PortLock() {
+    std::string rules = "table bridge honeynet_port_lock {\n  chain prerouting {\n"
+                        "    type filter hook prerouting priority -300; policy accept;\n";
+    for (size_t i = 0; i < st.guests.size(); i++) {
+      const GuestRec& g = st.guests[i];
+      const std::string port = "iifname \"" + VethName(i) + "\" ";
+      const std::string mac = g.spec.mac.ToString(), ip = g.spec.ip.addr.ToString();
+      rules += "    " + port + "ether saddr != " + mac + " counter drop\n";
+      rules += "    " + port + "ether type vlan counter drop\n";
+      rules += "    " + port + "ether type 8021ad counter drop\n";
+      rules += "    " + port + "ether type ip ip saddr != { " + ip + ", 0.0.0.0 } counter drop\n";
+      rules += "    " + port + "ether type arp arp saddr ether != " + mac + " counter drop\n";
+      rules += "    " + port + "ether type arp arp saddr ip != { " + ip + ", 0.0.0.0 } counter drop\n";
+    }
+    rules += "  }\n}\n";
+    const std::string path = LabDir(st.data_dir) + "/port-lock.nft";
+    if (Status s = WriteFileAtomic(path, rules, 0640); !s.ok()) return s;
+    return RunChecked({"ip", "netns", "exec", kWallNs, "nft", "-f", path}, "nftables");
+  }
+
   Status Namespaces() {
     if (Status s = AddNamespace(kWallNs); !s.ok()) return s;
     // The kernel never routes between the honeywall's ports.
@@ -1487,6 +1516,7 @@ Status LabUp(const LabOptions& opt_in, const Say& say) {
   Status s = b.Namespaces();
   if (s.ok()) s = CheckInterrupt();
   if (s.ok()) s = b.Interfaces();
+  if (s.ok()) s = b.PortLock();
   if (s.ok()) s = b.Internet();
   if (s.ok()) s = CheckInterrupt();
   if (s.ok()) s = b.Services();
