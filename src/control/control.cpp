@@ -123,7 +123,7 @@ Decision Decide(const ControlPolicy& policy, const FlowStart& f, Budget* budget,
 
 bool ReplyOverrun(uint8_t ip_proto, uint64_t hp_pkts, uint64_t hp_bytes, uint64_t out_pkts, uint64_t out_bytes) {
   if (ip_proto == kProtoTcp) return hp_pkts > 64 * out_pkts + 64;
-  return hp_pkts > out_pkts + 4 || hp_bytes > 4 * out_bytes + 4096;
+  return hp_pkts > out_pkts || hp_bytes > 4 * out_bytes + 4096;
 }
 
 Decision DecideOverrun(const ControlPolicy& policy, uint8_t ip_proto, Budget* budget, int64_t now_ns) {

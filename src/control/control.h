@@ -92,8 +92,8 @@ Decision Decide(const ControlPolicy& policy, const FlowStart& f, Budget* budget,
 // sent more than a reply would (docs/data-control.md, "Replies"):
 //   TCP:        more than 64 x the outside's packets + 64 (ACK compression and
 //               big downloads stay replies; a flow the outside never ACKs does not)
-//   other:      more than the outside's packets + 4, or more than
-//               4 x the outside's bytes + 4096 bytes.
+//   other:      more packets than the outside's (a reply answers one
+//               request), or more than 4 x the outside's bytes + 4096 bytes.
 bool ReplyOverrun(uint8_t ip_proto, uint64_t hp_pkts, uint64_t hp_bytes, uint64_t out_pkts, uint64_t out_bytes);
 
 // The decision for a flow that ReplyOverrun() turns into an outbound one: a

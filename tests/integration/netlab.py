@@ -235,11 +235,11 @@ class Wall(Proc):
 
 
 def make_config(mode: str, capture_dir, limits: dict | None = None, top: dict | None = None,
-                capture: dict | None = None, inside_if=WALL_IN, outside_if=WALL_OUT) -> str:
+                capture: dict | None = None, inside_if=WALL_IN, outside_if=WALL_OUT, honeypot: dict | None = None) -> str:
     """The honeywall's TOML config for this topology. limits: e.g. {"tcp": 9,
     "window": "1h"} (keys left out keep the binary's defaults); top: top-level
     keys such as {"roach_motel": True, "dns_servers": ["192.0.2.53"]};
-    capture: extra [capture] keys."""
+    capture: extra [capture] keys; honeypot: extra keys of hp1 (e.g. {"ip6": [...]})."""
 
     def val(v):
         if isinstance(v, bool):
@@ -264,6 +264,8 @@ def make_config(mode: str, capture_dir, limits: dict | None = None, top: dict | 
         lines += ['ip = "%s"' % NAT_HONEYPOT_IP, 'public_ip = "%s"' % PUBLIC_IP]
     else:
         lines.append('ip = "%s"' % PUBLIC_IP)
+    for k, v in (honeypot or {}).items():
+        lines.append("%s = %s" % (k, val(v)))
     if limits:
         lines += ["", "[limits]"] + ["%s = %s" % (k, val(v)) for k, v in limits.items()]
     lines += ["", "[capture]", "dir = %s" % val(str(capture_dir))]

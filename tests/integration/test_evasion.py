@@ -41,7 +41,7 @@ OUT = nl.OUTSIDE_IP          # the outside host (nat: also the upstream gateway)
 PUB = nl.PUBLIC_IP           # the honeypot as the outside sees it, in both modes
 SPEND_PORT = 80              # outside TCP listener used to spend the TCP budget
 MARK_SPORT, MARK_DPORT = 45000, 7000   # the allowed UDP flow used as the in-order marker
-DEFAULT_LIMITS = {"tcp": 1, "udp": 1, "icmp": 1, "other": 1}
+DEFAULT_LIMITS = {"tcp": 1, "udp": 1, "icmp": 1, "other": 1, "broadcast": 1}
 HP2_MAC = "02:00:00:00:0b:02"
 
 
@@ -149,7 +149,7 @@ class Env:
         self.tx_out.close()
 
     # --- the wall ------------------------------------------------------------
-    def start(self, name, limits=None, top=None, extra_honeypots="", spend=("tcp", "icmp", "other")):
+    def start(self, name, limits=None, top=None, extra_honeypots="", spend=("tcp", "icmp", "other"), honeypot=None):
         """A fresh wall with a small budget; spends the UDP budget on the marker
         flow and the classes in `spend`. Returns the Wall."""
         # Walls of earlier tests are stopped: keep only this one for failure reports.
@@ -158,7 +158,7 @@ class Env:
         self.cap = self.base / ("%02d-%s" % (self.n, name))
         lim = dict(DEFAULT_LIMITS)
         lim.update(limits or {})
-        text = nl.make_config(self.mode, self.cap, limits=lim, top=top) + extra_honeypots
+        text = nl.make_config(self.mode, self.cap, limits=lim, top=top, honeypot=honeypot) + extra_honeypots
         self.wall = self.lab.start_wall(self.binary, config_text=text, config_path=self.base / ("%02d.toml" % self.n),
                                         capture_dir=self.cap)
         self.events, self.stats, self.stop_line = [], {}, ""
@@ -188,6 +188,10 @@ class Env:
             tag = b"hn-spend-icmp"
             self.send([self.frame(self.ip(OUT, 1, cr.icmp(8, 0, 0x4400, 1, tag)))])
             assert self.out.wait_for(lambda f: tag in f, timeout=5), "the ICMP budget's echo did not get out"
+        elif cls == "broadcast":  # bridge only: nat routes no broadcast
+            tag = b"hn-spend-bcast"
+            self.send([self.udp("255.255.255.255", 48999, 7999, tag, dst_mac="ff:ff:ff:ff:ff:ff")])
+            assert self.out.wait_for(lambda f: tag in f, timeout=5), "the broadcast budget's datagram did not get out"
         elif cls == "other":
             tag = b"hn-spend-gre"
             self.send([self.frame(self.ip(OUT, 47, b"\0\0\x08\0" + tag))])
@@ -974,7 +978,7 @@ def test_ipv6_dropped_by_default(env):
 
 def test_ipv6_enabled(env):
     """ipv6 = true: bridge forwards IPv6 and counts it in the same budgets; nat drops it."""
-    env.start("ipv6-on", limits={"udp": 2}, top={"ipv6": True}, spend=())
+    env.start("ipv6-on", limits={"udp": 2}, top={"ipv6": True}, spend=(), honeypot={"ip6": ["2001:db8::10"]})
     cases = v6_frames(env, 7710)
     env.send([f for _, f in cases])
     env.sync()
@@ -1266,28 +1270,166 @@ def test_unicast_ip_in_broadcast_frame(env):
 
 
 def test_ip_broadcast_and_multicast_destinations(env):
-    """IPv4 limited broadcast and multicast destinations in frames to the next
-    hop's MAC. Bridge: exempt by design (they stay on the outside segment),
-    logged as exempt_broadcast and not counted. Nat: a router does not forward
-    them (RFC 1812): nothing may reach the upstream router."""
-    env.start("ip-bcast")
-    dsts = ["255.255.255.255", "224.0.0.251", "239.1.2.3"]
-    frames = [env.udp(d, 48100 + i, 7950 + i, b"hn-ipbc-%d" % i) for i, d in enumerate(dsts)]
-    env.send(frames)
+    """IPv4 broadcast and multicast destinations (issue 15). In a frame to the
+    next hop's MAC they reach only that host: a flow like any other, counted
+    (the UDP budget is spent). Real broadcasts (the MAC the group maps to) are
+    exempt from the UDP budget but have a budget of their own (broadcast = 1,
+    spent first in bridge). Nat: a router forwards neither (RFC 1812)."""
+    env.start("ip-bcast", spend=("tcp", "icmp", "other") + (() if env.nat else ("broadcast",)))
+    dsts = [("255.255.255.255", "ff:ff:ff:ff:ff:ff"), ("224.0.0.251", "01:00:5e:00:00:fb"),
+            ("239.1.2.3", "01:00:5e:01:02:03")]
+    ips = [d for d, _ in dsts]
+    unicast = [env.udp(d, 48100 + i, 7950 + i, b"hn-ipbc-%d" % i) for i, (d, _) in enumerate(dsts)]
+    real = [env.udp(d, 48110 + i, 7960 + i, b"hn-realbc-%d" % i, dst_mac=m) for i, (d, m) in enumerate(dsts)]
+    env.send(unicast + real)
     env.sync()
-    got = env.arrived(lambda d: d.get("ip_src") == PUB and d.get("ip_dst") in dsts)
+    got_unicast = env.arrived(lambda d: d.get("ip_src") == PUB and d.get("ip_dst") in ips and 48100 <= d.get("sport", 0) < 48103)
+    got_real = env.arrived(lambda d: d.get("ip_src") == PUB and d.get("ip_dst") in ips and 48110 <= d.get("sport", 0) < 48113)
     env.stop()
     if env.nat:
-        ev = env.hw_events(action="dropped", reason="no_route", dest_ip=lambda ip: ip in dsts)
+        ev = env.hw_events(action="dropped", reason="no_route", dest_ip=lambda ip: ip in ips)
+        ev_real = []
+        logged_real = min(len(real), int(env.stats.get("not_for_us", 0)))
     else:
-        ev = env.hw_events(action="allowed", reason="exempt_broadcast", dest_ip=lambda ip: ip in dsts)
+        ev = env.hw_events(action="dropped", reason="budget_exhausted", dest_ip=lambda ip: ip in ips,
+                           src_port=lambda p: 48100 <= (p or 0) < 48103)
+        ev_real = env.hw_events(action="dropped", reason="budget_exhausted", dest_ip=lambda ip: ip in ips,
+                                src_port=lambda p: 48110 <= (p or 0) < 48113)
+        logged_real = len(ev_real)
     used = env.stats.get("honeypots", {}).get("hp1", {}).get("budget", {}).get("UDP", {}).get("used")
-    record(env, "IP broadcast/multicast destination in a unicast frame", len(frames), len(got), len(ev),
-           how="events (exempt_broadcast)" if not env.nat else "events",
-           note="bridge: exempt by design, stays on the outside segment" if not env.nat else "nat: not routed")
-    assert len(ev) == len(frames), ev
-    assert used == 1, "broadcasts are not counted (UDP used %s, the marker's 1 expected)" % used
+    record(env, "IP broadcast/multicast destination in a unicast frame", len(unicast), len(got_unicast), len(ev),
+           budget="udp 1 (spent)", note="counted like any flow" if not env.nat else "nat: not routed")
+    record(env, "real broadcast/multicast over the broadcast budget", len(real), len(got_real), logged_real,
+           how="events" if not env.nat else "counter not_for_us", budget="broadcast 1 (spent)")
+    assert not got_unicast, [(d.get("ip_dst"), d.get("dport")) for d in got_unicast]
+    assert not got_real, [(d.get("ip_dst"), d.get("dport")) for d in got_real]
+    assert len(ev) == len(unicast), ev
+    assert used == 1, "only the marker counts in UDP (used %s)" % used
+    if not env.nat:
+        assert len(ev_real) == len(real), ev_real
+        assert all((hw(e).get("budget") or {}).get("class") == "BROADCAST" for e in ev_real), ev_real
+        assert env.stats["honeypots"]["hp1"]["budget"]["BROADCAST"]["used"] == 1
+
+
+# =======================================================================
+# Issue 15: the channels exemptions, replies and IPv6 left open
+# =======================================================================
+def test_dhcp_ports_to_ordinary_hosts(env):
+    """UDP between ports 67 and 68 with the UDP budget spent. Client traffic
+    (68 -> 67) to an ordinary host is counted like any UDP; server or relay
+    traffic (source port 67) never leaves a honeypot (a rogue DHCP server on
+    the outside LAN), even to a listed server; client traffic to a server in
+    dhcp_servers passes uncounted."""
+    env.start("dhcp", top={"dhcp_servers": [A(21)]})
+    clients = [env.udp(OUT, 68, 67, b"hn-dhcp-c1"), env.udp(A(22), 68, 67, b"hn-dhcp-c2")]
+    servers = [env.udp(OUT, 67, 68, b"hn-dhcp-s1"), env.udp(A(22), 67, 67, b"hn-dhcp-s2"),
+               env.udp("255.255.255.255", 67, 68, b"hn-dhcp-offer", dst_mac="ff:ff:ff:ff:ff:ff"),
+               env.udp(A(21), 67, 68, b"hn-dhcp-s3")]
+    listed = env.udp(A(21), 68, 67, b"hn-dhcp-listed")
+    env.send(clients + servers + [listed])
+    env.sync()
+    got = env.arrived(lambda d: b"hn-dhcp-" in d["raw"] and b"hn-dhcp-listed" not in d["raw"])
+    got_listed = env.arrived(lambda d: b"hn-dhcp-listed" in d["raw"])
+    env.stop()
+    ev_server = env.hw_events(action="dropped", reason="dhcp_server")
+    ev_client = env.hw_events(action="dropped", reason="budget_exhausted", dest_port=67)
+    ev_listed = env.hw_events(action="allowed", reason="exempt_dhcp", dest_ip=A(21))
+    record(env, "DHCP ports to ordinary hosts (68->67 counted, 67->* dropped)", len(clients) + len(servers), len(got),
+           len(ev_server) + len(ev_client), budget="udp 1 (spent)", note="listed dhcp_servers reached: %d" % len(got_listed))
+    assert not got, [(d.get("ip_dst"), d.get("sport"), d.get("dport")) for d in got]
+    assert len(ev_server) == len(servers), ev_server
+    assert len(ev_client) == len(clients), ev_client
+    assert len(got_listed) == 1 and len(ev_listed) == 1, (got_listed, ev_listed)
+    assert env.stats["honeypots"]["hp1"]["budget"]["UDP"]["used"] == 1
+
+
+def eui64_link_local(mac: str) -> str:
+    b = bytearray(cr.mac_bytes(mac))
+    b[0] ^= 2
+    iid = bytes(b[:3]) + b"\xff\xfe" + bytes(b[3:])
+    return socket.inet_ntop(socket.AF_INET6, b"\xfe\x80" + b"\0" * 6 + iid)
+
+
+def test_ipv6_channels(env):
+    """ipv6 = true, hp1 with ip6 = 2001:db8::10 and its budgets spent. Forged
+    sources, router messages, neighbour messages that speak for others or
+    carry data, DHCPv6 server traffic, an over-long extension chain, a routing
+    header, multicast in a unicast frame: nothing gets out. A plain neighbour
+    solicitation still does (bridge). Nat routes no IPv6."""
+    own, out6 = "2001:db8::10", "2001:db8::1"
+    env.start("ipv6-channels", top={"ipv6": True}, honeypot={"ip6": [own]})
+    ll = eui64_link_local(env.hp_mac)
+    mac = cr.mac_bytes(env.hp_mac)
+    a6 = lambda a: socket.inet_pton(socket.AF_INET6, a)
+
+    def mk(src, dst, nh, payload, dmac=None, hlim=64):
+        return cr.eth(dmac or env.gw_mac, env.hp_mac, 0x86DD, cr.ipv6(src, dst, nh, payload, hlim))
+
+    def icmp6(t, body):
+        return bytes([t, 0, 0, 0]) + body
+    all_nodes, sol = "33:33:00:00:00:01", "33:33:ff:00:00:01"
+    cases = [
+        ("UDP from a forged source", mk("2001:db8::99", out6, 17, cr.udp6("2001:db8::99", out6, 42100, 7800, b"hn-v6"))),
+        ("UDP from a link-local not its own", mk("fe80::1", out6, 17, cr.udp6("fe80::1", out6, 42101, 7800, b"hn-v6"))),
+        ("router advertisement", mk(ll, "ff02::1", 58, icmp6(134, bytes([64, 0, 0, 255]) + b"\0" * 8), all_nodes, 255)),
+        ("redirect", mk(ll, out6, 58, icmp6(137, b"\0" * 4 + a6("2001:db8::2") + a6(out6)), hlim=255)),
+        ("neighbour advertisement for another's address",
+         mk(ll, "ff02::1", 58, icmp6(136, b"\x20\0\0\0" + a6(out6) + bytes([2, 1]) + mac), all_nodes, 255)),
+        ("neighbour advertisement as a router",
+         mk(ll, "ff02::1", 58, icmp6(136, b"\xa0\0\0\0" + a6(own) + bytes([2, 1]) + mac), all_nodes, 255)),
+        ("neighbour solicitation with another's MAC",
+         mk(ll, "ff02::1:ff00:1", 58, icmp6(135, b"\0" * 4 + a6(out6) + bytes([1, 1]) + bytes.fromhex("020000000b99")), sol, 255)),
+        ("neighbour solicitation carrying data",
+         mk(ll, out6, 58, icmp6(135, b"\0" * 4 + a6(out6) + bytes([1, 1]) + mac + bytes([99, 4]) + b"hn-v6-data" + b"\0" * 20),
+            hlim=255)),
+        ("DHCPv6 server reply", mk(ll, "fe80::2", 17, cr.udp6(ll, "fe80::2", 547, 546, b"hn-v6-dhcp"))),
+        ("17 extension headers", mk(own, out6, 60, b"".join(bytes([60 if i < 16 else 17, 0, 1, 4, 0, 0, 0, 0]) for i in range(17))
+                                    + cr.udp6(own, out6, 42102, 7800, b"hn-v6"))),
+        ("routing header with a segment left", mk(own, out6, 43, bytes([17, 2, 0, 1, 0, 0, 0, 0]) + a6("2001:db8::77")
+                                                  + cr.udp6(own, out6, 42103, 7800, b"hn-v6"))),
+        ("UDP to ff02::1 in a unicast frame", mk(own, "ff02::1", 17, cr.udp6(own, "ff02::1", 42104, 7800, b"hn-v6"))),
+        ("UDP over the budget", mk(own, out6, 17, cr.udp6(own, out6, 42105, 7800, b"hn-v6"))),
+    ]
+    control = mk(ll, "ff02::1:ff00:1", 58, icmp6(135, b"\0" * 4 + a6(out6) + bytes([1, 1]) + mac), sol, 255)
+    frames = {f for _, f in cases}
+    env.send([f for _, f in cases] + [control])
+    env.sync()
+    got = [d for d in env.arrived(lambda d: d.get("ethertype") == 0x86DD) if d["raw"] in frames]
+    got_control = [d for d in env.arrived(lambda d: d.get("ethertype") == 0x86DD) if d["raw"] == control]
+    env.stop()
+    ev = env.hw_events(action="dropped", src_ip=lambda ip: bool(ip) and ":" in ip)
+    record(env, "IPv6 channels (forged source, RA/redirect, NA/NS spoofing, DHCPv6 server, 17 ext headers, RH, multicast)",
+           len(cases), len(got), len(ev), budget="udp 1, icmp 1 (spent)",
+           note="nat: not routed" if env.nat else "neighbour solicitation passed: %d" % len(got_control))
+    assert not got, [next(n for n, f in cases if f == d["raw"]) for d in got]
     if env.nat:
-        assert not got, [(d.get("ip_dst"), d.get("dport")) for d in got]
+        # (the 17-header chain is malformed before it is IPv6)
+        assert len(ev) >= len(cases) and all(hw(e)["reason"] in ("ipv6_disabled", "malformed") for e in ev), ev
     else:
-        assert len(got) == len(frames)
+        assert len(got_control) == 1, "a plain neighbour solicitation must get out"
+        reasons = sorted(hw(e)["reason"] for e in ev)
+        assert len(ev) == len(cases), reasons
+        assert reasons.count("rogue_router") == 2 and reasons.count("dhcp_server") == 1 and \
+            reasons.count("source_route") == 1 and reasons.count("malformed") == 2, reasons
+
+
+def test_spoofed_inbound_opens_no_reply_channel(env):
+    """An outside accomplice sends one UDP packet "from" a victim; the honeypot
+    then streams to the victim on that flow. One reply answers one request;
+    from the second packet on the flow is the honeypot's outbound flow:
+    counted, and with the UDP budget spent, dropped both ways."""
+    env.start("reply-channel")
+    victim, sp = A(28), 40500
+    env.send_out([env.from_outside(cr.ipv4(victim, PUB, 17, cr.udp(victim, PUB, sp, 7400, b"hn-spoofed-request")))])
+    assert env.hp.wait_for(lambda f: b"hn-spoofed-request" in f, timeout=5), "the spoofed request must get in"
+    replies = [env.udp(victim, 7400, sp, b"hn-reply-%02d" % i) for i in range(20)]
+    env.send(replies)
+    env.sync()
+    got = env.arrived(lambda d: d.get("ip_dst") == victim and d.get("sport") == 7400)
+    env.stop()
+    ev = env.hw_events(action="dropped", reason="budget_exhausted", dest_ip=victim)
+    record(env, "UDP stream on one spoofed inbound packet (reply channel)", len(replies), len(got), len(ev),
+           budget="udp 1 (spent)", note="one reply per request passes")
+    assert len(got) == 1, "replies beyond one per request reached the victim: %d" % len(got)
+    assert len(ev) == 1 and ev[0].get("src_ip") == env.hp_ip and hw(ev[0]).get("direction") == "outbound", ev
+    assert int(env.stats.get("reply_overruns", 0)) == 1, env.stats.get("reply_overruns")

@@ -186,10 +186,10 @@ TEST(ControlTest, ForbiddenFromInside) {
 }
 
 TEST(ControlTest, ReplyOverrunThresholds) {
-  // UDP: a reply or two per request is a reply; a stream to a host that sent one packet is not.
+  // UDP: one reply per request is a reply; a second one to a host that sent one packet is not.
   EXPECT_FALSE(ReplyOverrun(17, 1, 100, 1, 50));
-  EXPECT_FALSE(ReplyOverrun(17, 5, 500, 1, 50));
-  EXPECT_TRUE(ReplyOverrun(17, 6, 600, 1, 50));
+  EXPECT_TRUE(ReplyOverrun(17, 2, 200, 1, 50));
+  EXPECT_FALSE(ReplyOverrun(17, 3, 300, 3, 50));
   EXPECT_TRUE(ReplyOverrun(17, 2, 4096 + 4 * 50 + 1, 1, 50));  // amplification
   EXPECT_FALSE(ReplyOverrun(17, 100, 10000, 100, 5000));
   // TCP: downloads with compressed ACKs stay replies.
