@@ -747,6 +747,35 @@ TEST(DecodeIpv6, EndlessChainIsBounded) {
   EXPECT_FALSE(d.p.has_l4);
   EXPECT_EQ(d.p.ip_proto, 60);
   EXPECT_LE(d.p.ip_hdr_len, 40 + 16 * 8);
+  // Past 16 headers the packet is malformed (its ports are unknown: one
+  // portless flow would carry anything); 16 are still read.
+  EXPECT_EQ(d.err, DecodeError::kTooManyIpv6ExtHeaders);
+  Bytes sixteen;
+  for (int i = 0; i < 15; i++) Append(sixteen, Ext(60, 0));
+  Append(sixteen, Ext(kProtoUdp, 0));
+  Append(sixteen, Udp(1, 2, {}));
+  Decoded ok = Dec(Concat({Eth(kEthIpv6), Ipv6(60, sixteen)}));
+  EXPECT_EQ(ok.err, DecodeError::kOk) << DecodeErrorName(ok.err);
+  EXPECT_TRUE(ok.p.has_l4);
+  Bytes seventeen;
+  for (int i = 0; i < 16; i++) Append(seventeen, Ext(60, 0));
+  Append(seventeen, Ext(kProtoUdp, 0));
+  Append(seventeen, Udp(1, 2, {}));
+  EXPECT_EQ(Dec(Concat({Eth(kEthIpv6), Ipv6(60, seventeen)})).err, DecodeError::kTooManyIpv6ExtHeaders);
+}
+
+TEST(DecodeIpv6, RoutingHeaderWithSegmentsLeftAndFragmentIds) {
+  Bytes rh = Ext(kProtoUdp, 2);
+  rh[2] = 0;  // type 0
+  rh[3] = 1;  // one segment left: a source route
+  Decoded a = Dec(Concat({Eth(kEthIpv6), Ipv6(43, Concat({rh, Udp(1, 2, {})}))}));
+  EXPECT_EQ(a.err, DecodeError::kOk);
+  EXPECT_TRUE(a.p.ipv6_routing);
+  rh[3] = 0;  // no segment left: only a record
+  EXPECT_FALSE(Dec(Concat({Eth(kEthIpv6), Ipv6(43, Concat({rh, Udp(1, 2, {})}))})).p.ipv6_routing);
+  // The 32-bit fragment id is read (fragments of two datagrams are told apart).
+  Decoded f = Dec(Concat({Eth(kEthIpv6), Ipv6(44, Concat({FragHdr(kProtoUdp, 8, false, 0x12345678), Bytes(8, 0)}))}));
+  EXPECT_EQ(f.p.frag_id, 0x12345678u);
 }
 
 TEST(DecodeIpv6, PayloadLengthLiesAndBadVersion) {

@@ -859,6 +859,52 @@ TEST_F(EngineEvasionFixTest, AllowedEventsAreLimitedPerSourceVerdictsNever) {
   EXPECT_EQ(ev.Count(EventKind::kFlowDrop, Reason::kBudgetExhausted), 5u);
 }
 
+TEST_F(EngineEvasionFixTest, RepliesBeyondOnePerRequestBecomeCountedOutbound) {
+  for (uint32_t udp : {0u, 1u}) {
+    ev.events.clear();
+    Make(Limited(9, udp, 50));
+    // One packet "from" 192.0.2.99 (spoofed by an accomplice) opens an inbound flow.
+    ASSERT_EQ(Feed(kOutside, Udp(kOutMac, kHpMac, I("192.0.2.99"), I("192.0.2.10"), 40500, 7400)).size(), 1u);
+    auto reply = [&] { return OutsideFrames(Feed(kInside, Udp(kHpMac, kOutMac, I("192.0.2.10"), I("192.0.2.99"), 7400, 40500))); };
+    EXPECT_EQ(reply(), 1);  // the reply
+    const int more = reply() + reply() + reply();
+    EXPECT_EQ(engine->counters().reply_overruns.load(), 1u);
+    if (udp == 0) {
+      EXPECT_EQ(more, 0);
+      EXPECT_EQ(ev.Count(EventKind::kFlowDrop, Reason::kBudgetExhausted), 1u);
+      // Dropped both ways from then on.
+      EXPECT_EQ(Feed(kOutside, Udp(kOutMac, kHpMac, I("192.0.2.99"), I("192.0.2.10"), 40500, 7400)).size(), 0u);
+    } else {
+      EXPECT_EQ(more, 3);  // it took the one UDP start
+      EXPECT_EQ(ev.Count(EventKind::kFlowNew, Reason::kReplyOverrun), 1u);
+      EXPECT_EQ(engine->budget(0).Used(ProtoClass::kUdp, kT0), 1u);
+      const Event* e = nullptr;
+      for (const Event& x : ev.events)
+        if (x.kind == EventKind::kFlowNew && x.reason == Reason::kReplyOverrun) e = &x;
+      ASSERT_NE(e, nullptr);
+      EXPECT_TRUE(e->counted);
+      EXPECT_EQ(e->dir, FlowDir::kOutbound);
+      EXPECT_EQ(e->key.SrcString(), "192.0.2.10");  // the honeypot is the source now
+    }
+  }
+}
+
+TEST_F(EngineEvasionFixTest, DhcpServerTrafficNeverLeavesAHoneypot) {
+  Config c = Limited(9, 20, 50);
+  c.dhcp_servers = {I("192.0.2.67")};
+  Make(c);
+  Feed(kInside, Udp(kHpMac, kOutMac, I("192.0.2.10"), I("192.0.2.20"), 5000, 7000));
+  const Mac bc = M("ff:ff:ff:ff:ff:ff");
+  EXPECT_EQ(OutsideFrames(Feed(kInside, Udp(kHpMac, bc, I("192.0.2.10"), I("255.255.255.255"), 67, 68))), 0);
+  EXPECT_EQ(OutsideFrames(Feed(kInside, Udp(kHpMac, kOutMac, I("192.0.2.10"), I("192.0.2.67"), 67, 67))), 0);
+  EXPECT_EQ(ev.Count(EventKind::kFrameDrop, Reason::kDhcpServer), 2u);
+  // Client traffic to the listed server is exempt; to anyone else it is UDP.
+  EXPECT_EQ(OutsideFrames(Feed(kInside, Udp(kHpMac, kOutMac, I("192.0.2.10"), I("192.0.2.67"), 68, 67))), 1);
+  EXPECT_EQ(ev.Count(EventKind::kFlowNew, Reason::kExemptDhcp), 1u);
+  EXPECT_EQ(OutsideFrames(Feed(kInside, Udp(kHpMac, kOutMac, I("192.0.2.10"), I("192.0.2.21"), 68, 67))), 1);
+  EXPECT_EQ(engine->budget(0).Used(ProtoClass::kUdp, kT0), 2u);
+}
+
 TEST_F(EngineEvasionFixTest, IcmpErrorsGoOnlyToTheSenderOfTheQuotedDatagram) {
   Make(Limited(9, 20, 0));
   ASSERT_EQ(Feed(kOutside, Tcp(kOutMac, kHpMac, "192.0.2.99", "192.0.2.10", 50000, 23, kSyn, 1)).size(), 1u);
