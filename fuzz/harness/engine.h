@@ -61,7 +61,8 @@ constexpr int64_t kSecNs = 1'000'000'000;
 // Reasons under which a flow passes (the rest drop).
 inline bool PassReason(Reason r) {
   return r == Reason::kInbound || r == Reason::kOutbound || r == Reason::kReply || r == Reason::kExemptDns ||
-         r == Reason::kExemptInternal || r == Reason::kExemptBroadcast || r == Reason::kExemptDhcp;
+         r == Reason::kExemptInternal || r == Reason::kExemptBroadcast || r == Reason::kExemptDhcp ||
+         r == Reason::kReplyOverrun;
 }
 
 inline Mac MacN(uint8_t a, uint8_t b, uint8_t c, uint8_t d, uint8_t e, uint8_t f) { return Mac{{a, b, c, d, e, f}}; }
@@ -211,14 +212,26 @@ class EngineScenario {
     switch (e.kind) {
       case EventKind::kFlowNew:
       case EventKind::kFlowDrop:
-        HN_FUZZ_CHECK(live_.count(e.flow_id) == 0, "flow id announced twice");
-        live_[e.flow_id] = {e.key, e.kind == EventKind::kFlowNew};
-        HN_FUZZ_CHECK(e.counted == (e.kind == EventKind::kFlowNew && e.reason == Reason::kOutbound),
+        if (live_.count(e.flow_id) != 0) {
+          // Announced again only when an inbound flow's replies overran it
+          // (control.h ReplyOverrun): now the honeypot's outbound flow.
+          HN_FUZZ_CHECK(e.dir == FlowDir::kOutbound &&
+                            (e.reason == Reason::kReplyOverrun || e.reason == Reason::kBudgetExhausted ||
+                             e.reason == Reason::kRoachMotel || e.reason == Reason::kUnknownSource),
+                        "flow id announced twice");
+          live_[e.flow_id].allowed = e.kind == EventKind::kFlowNew;
+        } else {
+          live_[e.flow_id] = {e.key, e.kind == EventKind::kFlowNew};
+        }
+        // Counted: outbound starts, reply overruns, and real broadcasts (their own budget).
+        HN_FUZZ_CHECK(e.counted == (e.kind == EventKind::kFlowNew &&
+                                    (e.reason == Reason::kOutbound || e.reason == Reason::kReplyOverrun ||
+                                     e.cls == ProtoClass::kBroadcast)),
                       ReasonName(e.reason));
         HN_FUZZ_CHECK(PassReason(e.reason) == (e.kind == EventKind::kFlowNew), ReasonName(e.reason));
         // An outbound flow passes counted, or under one of the exemptions; never for free.
         if (e.kind == EventKind::kFlowNew && e.dir == FlowDir::kOutbound)
-          HN_FUZZ_CHECK(e.reason == Reason::kOutbound || e.reason == Reason::kExemptDns ||
+          HN_FUZZ_CHECK(e.reason == Reason::kOutbound || e.reason == Reason::kExemptDns || e.reason == Reason::kReplyOverrun ||
                             e.reason == Reason::kExemptBroadcast || e.reason == Reason::kExemptDhcp,
                         std::string("outbound flow passed as ") + ReasonName(e.reason));
         if (e.counted) OnCounted(e);
