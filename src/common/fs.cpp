@@ -82,4 +82,11 @@ std::string ReadFileOrEmpty(const std::string& path) {
   return ss.str();
 }
 
+std::string ErrnoText() { return std::strerror(errno); }
+
+bool PathExists(const std::string& path) {
+  struct stat st {};
+  return ::lstat(path.c_str(), &st) == 0;
+}
+
 }  // namespace hn

@@ -31,6 +31,12 @@ Status WriteFileAtomic(const std::string& path, const std::string& data, mode_t 
 // Writes data with one write() to a file that exists (a kernel knob: a
 // cgroup file, /proc/PID/uid_map): no create, no truncate, no temp file.
 // The error names the file and the value.
+// strerror(errno) as a string.
+std::string ErrnoText();
+
+// True when something exists at path (lstat: a symlink counts, dangling or not).
+bool PathExists(const std::string& path);
+
 Status WriteKnob(const std::string& path, const std::string& data);
 
 }  // namespace hn

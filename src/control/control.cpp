@@ -59,6 +59,32 @@ void FillBudget(Decision* d, const Budget* budget, int64_t now_ns) {
   d->limit = budget->Limit(d->cls);
 }
 
+// One start of class cls from the budget: pass for `granted` (counted), or
+// budget_exhausted; with the budget's figures either way.
+Decision TakeStart(Budget* budget, ProtoClass cls, Reason granted, int64_t now_ns) {
+  Decision d;
+  if (budget->TryConsume(cls, now_ns)) {
+    d = Pass(granted, cls);
+    d.counted = true;
+  } else {
+    d = Drop(Reason::kBudgetExhausted, cls);
+  }
+  FillBudget(&d, budget, now_ns);
+  return d;
+}
+
+// The roach motel, an unknown sender, else TakeStart(): the tail of every
+// decision that may count a start in a protocol's budget.
+Decision StartOrRefuse(const ControlPolicy& policy, Budget* budget, ProtoClass cls, Reason granted, int64_t now_ns) {
+  if (policy.roach_motel) {
+    Decision d = Drop(Reason::kRoachMotel, cls);
+    FillBudget(&d, budget, now_ns);
+    return d;
+  }
+  if (!budget) return Drop(Reason::kUnknownSource, cls);
+  return TakeStart(budget, cls, granted, now_ns);
+}
+
 }  // namespace
 
 const char* ReasonName(Reason r) {
@@ -74,8 +100,7 @@ Decision Decide(const ControlPolicy& policy, const FlowStart& f, Budget* budget,
   // DHCP server or relay traffic never leaves a honeypot (a rogue DHCP
   // server on the outside LAN); the engine drops such frames before flows,
   // this keeps the decision right for any caller.
-  if (ForbiddenFromInside(false, f.ip_proto, f.sport, 0) != Reason::kCount)
-    return Drop(ForbiddenFromInside(false, f.ip_proto, f.sport, 0), cls);
+  if (Reason r = ForbiddenFromInside(false, f.ip_proto, f.sport, 0); r != Reason::kCount) return Drop(r, cls);
 
   // Exemptions from the protocol budgets.
   if (f.dst_honeypot != kNoHoneypotId) return Pass(Reason::kExemptInternal, cls);
@@ -84,7 +109,6 @@ Decision Decide(const ControlPolicy& policy, const FlowStart& f, Budget* budget,
   if (f.dst_broadcast) {
     // Real broadcast/multicast (a DHCP discover too) stays on the segment, but
     // it still reaches every host there: it has a budget of its own.
-    Decision d;
     if (!budget) {
       // Only a DHCP discover comes here without a honeypot: from a MAC not
       // learned yet, while some honeypot's is unknown (the engine's rule). It
@@ -92,33 +116,15 @@ Decision Decide(const ControlPolicy& policy, const FlowStart& f, Budget* budget,
       if (IsDhcpClient(f)) return Pass(Reason::kExemptDhcp, ProtoClass::kBroadcast);
       return Drop(Reason::kUnknownSource, ProtoClass::kBroadcast);
     }
-    if (budget->TryConsume(ProtoClass::kBroadcast, now_ns)) {
-      d = Pass(IsDhcpClient(f) ? Reason::kExemptDhcp : Reason::kExemptBroadcast, ProtoClass::kBroadcast);
-      d.counted = true;
-    } else {
-      d = Drop(Reason::kBudgetExhausted, ProtoClass::kBroadcast);
-    }
-    FillBudget(&d, budget, now_ns);
-    return d;
+    return TakeStart(budget, ProtoClass::kBroadcast, IsDhcpClient(f) ? Reason::kExemptDhcp : Reason::kExemptBroadcast,
+                     now_ns);
   }
 
   // A TCP segment that is not a SYN cannot start a flow; a SYN+ACK without a
   // flow included, or a honeypot could open state by answering nobody.
   if (f.ip_proto == kProtoTcp && !f.tcp_syn_only) return Drop(Reason::kNotFlowStart, cls);
 
-  Decision d;
-  if (policy.roach_motel) {
-    d = Drop(Reason::kRoachMotel, cls);
-  } else if (!budget) {
-    return Drop(Reason::kUnknownSource, cls);
-  } else if (budget->TryConsume(cls, now_ns)) {
-    d = Pass(Reason::kOutbound, cls);
-    d.counted = true;
-  } else {
-    d = Drop(Reason::kBudgetExhausted, cls);
-  }
-  FillBudget(&d, budget, now_ns);
-  return d;
+  return StartOrRefuse(policy, budget, cls, Reason::kOutbound, now_ns);
 }
 
 bool ReplyOverrun(uint8_t ip_proto, uint64_t hp_pkts, uint64_t hp_bytes, uint64_t out_pkts, uint64_t out_bytes) {
@@ -127,20 +133,7 @@ bool ReplyOverrun(uint8_t ip_proto, uint64_t hp_pkts, uint64_t hp_bytes, uint64_
 }
 
 Decision DecideOverrun(const ControlPolicy& policy, uint8_t ip_proto, Budget* budget, int64_t now_ns) {
-  const ProtoClass cls = ClassOfProto(ip_proto);
-  Decision d;
-  if (policy.roach_motel) {
-    d = Drop(Reason::kRoachMotel, cls);
-  } else if (!budget) {
-    return Drop(Reason::kUnknownSource, cls);
-  } else if (budget->TryConsume(cls, now_ns)) {
-    d = Pass(Reason::kReplyOverrun, cls);
-    d.counted = true;
-  } else {
-    d = Drop(Reason::kBudgetExhausted, cls);
-  }
-  FillBudget(&d, budget, now_ns);
-  return d;
+  return StartOrRefuse(policy, budget, ClassOfProto(ip_proto), Reason::kReplyOverrun, now_ns);
 }
 
 Reason ForbiddenFromInside(bool ipv6, uint8_t ip_proto, uint16_t sport, uint8_t icmp_type) {

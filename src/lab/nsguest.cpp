@@ -30,6 +30,7 @@
 #include <sstream>
 #include <thread>
 
+#include "common/fd.h"
 #include "common/fs.h"
 #include "lab/guest.h"
 #include "lab/upper_layer.h"
@@ -41,23 +42,6 @@ namespace {
 // Where init is in the image, and the argument that selects its namespace mode.
 constexpr const char* kInit = "/sbin/hn-init";
 constexpr const char* kInitMode = "netns";
-
-std::string Errno() { return std::strerror(errno); }
-
-bool Exists(const std::string& p) {
-  struct stat st {};
-  return ::lstat(p.c_str(), &st) == 0;
-}
-
-struct Fd {
-  int fd = -1;
-  explicit Fd(int f = -1) : fd(f) {}
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  ~Fd() {
-    if (fd >= 0) ::close(fd);
-  }
-};
 
 // FNV-1a, 64 bit, as hex: names a rootfs tree after its image.
 std::string Fnv64Hex(const std::string& s) {
@@ -80,7 +64,7 @@ int RemoveOne(const char* path, const struct stat*, int type, FTW*) {
 // rm -rf that never crosses into another file system (FTW_MOUNT) and never
 // follows a symlink (FTW_PHYS): a guest's upper/ is the guest's to fill.
 void RemoveTree(const std::string& dir) {
-  if (dir.empty() || dir == "/" || !Exists(dir)) return;
+  if (dir.empty() || dir == "/" || !PathExists(dir)) return;
   ::nftw(dir.c_str(), RemoveOne, 32, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
 }
 
@@ -146,7 +130,7 @@ Status RestoreSpecialBits(const std::string& image, const std::string& tree) {
     const std::string path = tree + (dir == "/" ? "" : dir) + "/" + f[4];
     struct stat st {};
     if (::lstat(path.c_str(), &st) != 0 || S_ISLNK(st.st_mode)) continue;
-    if (::chmod(path.c_str(), mode_t(mode & 07777)) != 0) return Status::Error("chmod " + path + ": " + Errno());
+    if (::chmod(path.c_str(), mode_t(mode & 07777)) != 0) return Status::Error("chmod " + path + ": " + ErrnoText());
   }
   return Status::Ok();
 }
@@ -162,7 +146,7 @@ Status ShiftOwners(const std::string& tree, uint32_t base) {
   if (base == 0) return Status::Ok();
   g_shift_base = base;
   if (::nftw(tree.c_str(), ShiftOne, 32, FTW_PHYS | FTW_MOUNT) != 0) {
-    return Status::Error("cannot shift the owners of " + tree + ": " + Errno());
+    return Status::Error("cannot shift the owners of " + tree + ": " + ErrnoText());
   }
   return Status::Ok();
 }
@@ -194,7 +178,7 @@ uint64_t PidnsOf(int pid) {
   return uint64_t(st.st_ino);
 }
 
-bool NetnsExists(const std::string& ns) { return Exists("/run/netns/" + ns); }
+bool NetnsExists(const std::string& ns) { return PathExists("/run/netns/" + ns); }
 
 Status Ip(const std::vector<std::string>& args) {
   std::vector<std::string> argv = {"ip"};
@@ -211,12 +195,12 @@ Status Ip(const std::vector<std::string>& args) {
 // gets drops CAP_NET_ADMIN (ChildMain).
 Result<int> MakeOwnedNetns(const std::string& netns) {
   int to_child[2], to_parent[2];
-  if (::pipe2(to_child, O_CLOEXEC) != 0) return Status::Error("pipe: " + Errno());
+  if (::pipe2(to_child, O_CLOEXEC) != 0) return Status::Error("pipe: " + ErrnoText());
   Fd tc_r(to_child[0]), tc_w(to_child[1]);
-  if (::pipe2(to_parent, O_CLOEXEC) != 0) return Status::Error("pipe: " + Errno());
+  if (::pipe2(to_parent, O_CLOEXEC) != 0) return Status::Error("pipe: " + ErrnoText());
   Fd tp_r(to_parent[0]), tp_w(to_parent[1]);
   pid_t pid = ::fork();
-  if (pid < 0) return Status::Error("fork: " + Errno());
+  if (pid < 0) return Status::Error("fork: " + ErrnoText());
   if (pid == 0) {
     char c = 0;
     int step = ::unshare(CLONE_NEWUSER) == 0 ? 0 : 1;
@@ -249,12 +233,12 @@ Result<int> MakeOwnedNetns(const std::string& netns) {
   if (Status s = WriteKnob(proc + "/uid_map", map); !s.ok()) return finish(s);
   if (Status s = WriteKnob(proc + "/gid_map", map); !s.ok()) return finish(s);
   char go = 1;
-  if (::write(tc_w.fd, &go, 1) != 1) return finish(Status::Error("user namespace helper: " + Errno()));
+  if (::write(tc_w.fd, &go, 1) != 1) return finish(Status::Error("user namespace helper: " + ErrnoText()));
   if (::read(tp_r.fd, &step, sizeof step) != ssize_t(sizeof step) || step != 0) {
     return finish(Status::Error("cannot make a network namespace in the guest's user namespace"));
   }
   int userns = ::open((proc + "/ns/user").c_str(), O_RDONLY | O_CLOEXEC);
-  if (userns < 0) return finish(Status::Error("cannot open " + proc + "/ns/user: " + Errno()));
+  if (userns < 0) return finish(Status::Error("cannot open " + proc + "/ns/user: " + ErrnoText()));
   if (Status s = RunChecked({"ip", "netns", "attach", netns, std::to_string(pid)}, "iproute2"); !s.ok()) {
     ::close(userns);
     return finish(s);
@@ -263,7 +247,7 @@ Result<int> MakeOwnedNetns(const std::string& netns) {
   // Above 2: the guest's pid 1 puts its stdio over 0-2 before it joins.
   const int high = ::fcntl(userns, F_DUPFD_CLOEXEC, 10);
   ::close(userns);
-  if (high < 0) return Status::Error("fcntl: " + Errno());
+  if (high < 0) return Status::Error("fcntl: " + ErrnoText());
   return high;
 }
 
@@ -623,7 +607,7 @@ Status CheckSpec(const NsGuestSpec& g) {
     return Status::Error("invalid guest name '" + g.name + "': use letters, digits, '-', '_', '.' (at most 32)");
   }
   if (g.dir.empty() || g.dir[0] != '/') return Status::Error("guest " + g.name + ": dir must be an absolute path");
-  if (g.rootfs.empty() || g.rootfs[0] != '/' || !Exists(g.rootfs + kInit)) {
+  if (g.rootfs.empty() || g.rootfs[0] != '/' || !PathExists(g.rootfs + kInit)) {
     return Status::Error("guest " + g.name + ": rootfs " + g.rootfs + " has no " + kInit +
                          " (not a tree of a project image: see NsRootfs)");
   }
@@ -663,7 +647,7 @@ Result<std::string> NsRootfs(const std::string& data_dir, const std::string& kin
                              uint32_t id_base) {
   struct stat st {};
   if (::stat(image_path.c_str(), &st) != 0) {
-    return Status::Error("image " + image_path + ": " + Errno() + " (build it with `honeynet image build " + kind + "`)");
+    return Status::Error("image " + image_path + ": " + ErrnoText() + " (build it with `honeynet image build " + kind + "`)");
   }
   const std::string key = Fnv64Hex(image_path + "\n" + std::to_string(st.st_size) + "\n" +
                                    std::to_string(st.st_mtim.tv_sec) + "." + std::to_string(st.st_mtim.tv_nsec) +
@@ -671,23 +655,23 @@ Result<std::string> NsRootfs(const std::string& data_dir, const std::string& kin
                                    (id_base ? "\nids " + std::to_string(id_base) : std::string()));
   const std::string dir = RootfsDir(data_dir);
   const std::string tree = dir + "/" + kind + "-" + key;
-  if (Exists(tree + kInit)) return tree;  // complete: made under a temporary name, then renamed
+  if (PathExists(tree + kInit)) return tree;  // complete: made under a temporary name, then renamed
   if (!HaveProgram("debugfs")) return Status::Error("debugfs not found: apt-get install e2fsprogs");
   if (Status s = MakeDirs(dir, 0755); !s.ok()) return s;
   Fd lock(::open((dir + "/.lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
-  if (lock.fd < 0 || ::flock(lock.fd, LOCK_EX) != 0) return Status::Error("cannot lock " + dir + "/.lock: " + Errno());
-  if (Exists(tree + kInit)) return tree;  // made while we waited
+  if (lock.fd < 0 || ::flock(lock.fd, LOCK_EX) != 0) return Status::Error("cannot lock " + dir + "/.lock: " + ErrnoText());
+  if (PathExists(tree + kInit)) return tree;  // made while we waited
 
   const std::string tmp = dir + "/.tmp-" + kind + "-" + std::to_string(::getpid());
   RemoveTree(tmp);
-  if (::mkdir(tmp.c_str(), 0755) != 0) return Status::Error("cannot create " + tmp + ": " + Errno());
+  if (::mkdir(tmp.c_str(), 0755) != 0) return Status::Error("cannot create " + tmp + ": " + ErrnoText());
   struct Cleanup {
     std::string t;
     ~Cleanup() { RemoveTree(t); }
   } cleanup{tmp};
   RunResult r = RunCommand({"debugfs", "-R", "rdump / " + tmp, image_path});
   // debugfs exits 0 after most errors: the tree must hold init to count.
-  if (r.exit_code != 0 || !Exists(tmp + kInit)) {
+  if (r.exit_code != 0 || !PathExists(tmp + kInit)) {
     return Status::Error("cannot extract " + image_path + " with debugfs rdump (exit " +
                          std::to_string(r.exit_code) + "): " + r.out);
   }
@@ -695,7 +679,7 @@ Result<std::string> NsRootfs(const std::string& data_dir, const std::string& kin
   if (Status s = RestoreSpecialBits(image_path, tmp); !s.ok()) return s;
   ::chmod(tmp.c_str(), 0755);
   RemoveTree(tree);  // an incomplete one (no init), if any
-  if (::rename(tmp.c_str(), tree.c_str()) != 0) return Status::Error("cannot rename " + tmp + ": " + Errno());
+  if (::rename(tmp.c_str(), tree.c_str()) != 0) return Status::Error("cannot rename " + tmp + ": " + ErrnoText());
   return tree;
 }
 
@@ -777,7 +761,7 @@ Result<NsGuestState> StartNsGuest(const NsGuestSpec& g, const std::function<Stat
   // lower -> the tree (relative names in the overlay's options).
   ::unlink(LowerLink(g).c_str());
   if (::symlink(g.rootfs.c_str(), LowerLink(g).c_str()) != 0) {
-    return Status::Error("cannot link " + LowerLink(g) + " to " + g.rootfs + ": " + Errno());
+    return Status::Error("cannot link " + LowerLink(g) + " to " + g.rootfs + ": " + ErrnoText());
   }
   Fd userns;
   if (Status s = MakeNetwork(g, contained ? &userns.fd : nullptr); !s.ok()) {
@@ -785,18 +769,18 @@ Result<NsGuestState> StartNsGuest(const NsGuestSpec& g, const std::function<Stat
   }
 
   const std::string log = NsGuestConsoleLog(g);
-  if (Exists(log)) ::rename(log.c_str(), (log + ".1").c_str());
+  if (PathExists(log)) ::rename(log.c_str(), (log + ".1").c_str());
   Fd log_fd(::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600));
-  if (log_fd.fd < 0) return Status::Error("cannot create " + log + ": " + Errno());
+  if (log_fd.fd < 0) return Status::Error("cannot create " + log + ": " + ErrnoText());
   Fd null_fd(::open("/dev/null", O_RDONLY | O_CLOEXEC));
   Fd netns_fd(::open(("/run/netns/" + g.netns).c_str(), O_RDONLY | O_CLOEXEC));
-  if (netns_fd.fd < 0) return Status::Error("guest " + g.name + ": namespace " + g.netns + ": " + Errno());
+  if (netns_fd.fd < 0) return Status::Error("guest " + g.name + ": namespace " + g.netns + ": " + ErrnoText());
   int pidp[2], statp[2], gatep[2];
-  if (::pipe2(pidp, O_CLOEXEC) != 0) return Status::Error("pipe: " + Errno());
+  if (::pipe2(pidp, O_CLOEXEC) != 0) return Status::Error("pipe: " + ErrnoText());
   Fd pid_r(pidp[0]), pid_w(pidp[1]);
-  if (::pipe2(statp, O_CLOEXEC) != 0) return Status::Error("pipe: " + Errno());
+  if (::pipe2(statp, O_CLOEXEC) != 0) return Status::Error("pipe: " + ErrnoText());
   Fd stat_r(statp[0]), stat_w(statp[1]);
-  if (::pipe2(gatep, O_CLOEXEC) != 0) return Status::Error("pipe: " + Errno());
+  if (::pipe2(gatep, O_CLOEXEC) != 0) return Status::Error("pipe: " + ErrnoText());
   Fd gate_r(gatep[0]), gate_w(gatep[1]);
   ChildPlan plan = MakePlan(g);
   plan.userns_fd = userns.fd;
@@ -890,7 +874,7 @@ Result<NsGuestState> StartNsGuest(const NsGuestSpec& g, const std::function<Stat
     return s;
   }
   char go = 1;
-  if (::write(gate_w.fd, &go, 1) != 1) return Status::Error("guest " + g.name + ": cannot release it: " + Errno());
+  if (::write(gate_w.fd, &go, 1) != 1) return Status::Error("guest " + g.name + ": cannot release it: " + ErrnoText());
   // EOF: init was exec'd (the pipe is close-on-exec); a message: exec failed.
   if (ReadReport(stat_r.fd, msg)) {
     WaitNoProcesses(st, 2000);
@@ -918,7 +902,7 @@ Result<NsGuestState> ResetNsGuest(const NsGuestSpec& g, const NsGuestState& s,
   RemoveTree(NsGuestUpperDir(g));
   RemoveTree(WorkDir(g));
   ::unlink(NsGuestUpperImage(g).c_str());
-  if (Exists(NsGuestUpperDir(g))) return Status::Error("cannot remove " + NsGuestUpperDir(g));
+  if (PathExists(NsGuestUpperDir(g))) return Status::Error("cannot remove " + NsGuestUpperDir(g));
   return StartNsGuest(g, before_init);
 }
 

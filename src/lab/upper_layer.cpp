@@ -12,36 +12,18 @@
 #include <cstdio>
 #include <cstring>
 
+#include "common/fd.h"
+#include "common/fs.h"
 #include "lab/run.h"
 
 namespace hn {
-namespace {
-
-std::string Errno() { return std::strerror(errno); }
-
-bool Exists(const std::string& p) {
-  struct stat st {};
-  return ::lstat(p.c_str(), &st) == 0;
-}
-
-struct UniqueFd {
-  int fd = -1;
-  explicit UniqueFd(int f) : fd(f) {}
-  UniqueFd(const UniqueFd&) = delete;
-  UniqueFd& operator=(const UniqueFd&) = delete;
-  ~UniqueFd() {
-    if (fd >= 0) ::close(fd);
-  }
-};
-
-}  // namespace
 
 Status MakeUpperImage(const std::string& img, int64_t bytes, uint32_t id_base) {
-  if (Exists(img)) return Status::Ok();
+  if (PathExists(img)) return Status::Ok();
   const std::string tmp = img + ".tmp";
   ::unlink(tmp.c_str());
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (fd < 0) return Status::Error("cannot create " + tmp + ": " + Errno());
+  if (fd < 0) return Status::Error("cannot create " + tmp + ": " + ErrnoText());
   const bool sized = ::ftruncate(fd, bytes) == 0;
   const int err = errno;
   ::close(fd);
@@ -53,27 +35,27 @@ Status MakeUpperImage(const std::string& img, int64_t bytes, uint32_t id_base) {
     ::unlink(tmp.c_str());
     return Status::Error("mke2fs " + tmp + " (apt-get install e2fsprogs): " + r.out);
   }
-  if (::rename(tmp.c_str(), img.c_str()) != 0) return Status::Error("cannot rename " + tmp + ": " + Errno());
+  if (::rename(tmp.c_str(), img.c_str()) != 0) return Status::Error("cannot rename " + tmp + ": " + ErrnoText());
   return Status::Ok();
 }
 
 Result<int> AttachLoop(const std::string& img, std::string* dev) {
-  UniqueFd ctl(::open("/dev/loop-control", O_RDWR | O_CLOEXEC));
+  Fd ctl(::open("/dev/loop-control", O_RDWR | O_CLOEXEC));
   if (ctl.fd < 0) {
-    return Status::Error("no loop devices (/dev/loop-control: " + Errno() +
+    return Status::Error("no loop devices (/dev/loop-control: " + ErrnoText() +
                          "): run `modprobe loop`, or set unsafe = true for this honeypot (no disk limit)");
   }
-  UniqueFd file(::open(img.c_str(), O_RDWR | O_CLOEXEC));
-  if (file.fd < 0) return Status::Error("cannot open " + img + ": " + Errno());
+  Fd file(::open(img.c_str(), O_RDWR | O_CLOEXEC));
+  if (file.fd < 0) return Status::Error("cannot open " + img + ": " + ErrnoText());
   for (int attempt = 0; attempt < 32; attempt++) {
     const int n = ::ioctl(ctl.fd, LOOP_CTL_GET_FREE);
-    if (n < 0) return Status::Error("no free loop device: " + Errno());
+    if (n < 0) return Status::Error("no free loop device: " + ErrnoText());
     const std::string path = "/dev/loop" + std::to_string(n);
     int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
     if (fd < 0 && errno == ENOENT && ::mknod(path.c_str(), S_IFBLK | 0660, makedev(7, unsigned(n))) == 0) {
       fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
     }
-    if (fd < 0) return Status::Error("cannot open " + path + ": " + Errno());
+    if (fd < 0) return Status::Error("cannot open " + path + ": " + ErrnoText());
     struct loop_config cfg {};
     cfg.fd = uint32_t(file.fd);
     cfg.info.lo_flags = LO_FLAGS_AUTOCLEAR;

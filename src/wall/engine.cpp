@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "control/frame_checks.h"
 #include "decode/checksum.h"
 
 namespace hn {
@@ -41,29 +42,6 @@ constexpr size_t kSourceRateSlots = 4096;  // power of two
 // ARP / neighbour discovery out of a honeypot (bridge): 20 a second, bursts of 100.
 constexpr int64_t kNeighborCostNs = kSec / 20;
 constexpr int64_t kNeighborBurst = 100;
-// Longest neighbour discovery message a honeypot may send: RS/NS/NA with one
-// link-layer address option and a DAD nonce (RFC 7527) fit in 40 bytes.
-constexpr uint16_t kMaxNdpLen = 40;
-
-// True when an IPv4 header carries a loose or strict source route option
-// (option number 3 or 9, whatever the copy/class bits), or an option list the
-// receiver cannot read: fail closed, since some stacks read further than we do.
-bool HasSourceRoute(const Packet& p) {
-  const uint8_t* o = p.data + p.l3_off + 20;
-  const uint8_t* end = p.data + p.l3_off + p.ip_hdr_len;
-  while (o < end) {
-    const uint8_t type = o[0];
-    if (type == 0) return false;  // end of options
-    if (type == 1) {              // no-operation
-      o++;
-      continue;
-    }
-    if (end - o < 2 || o[1] < 2 || o[1] > end - o) return true;  // malformed: treated as a source route
-    if ((type & 0x1f) == 3 || (type & 0x1f) == 9) return true;
-    o += o[1];
-  }
-  return false;
-}
 
 // A DHCP client's first message: UDP 68 -> 67, to 255.255.255.255.
 bool IsDhcpClientBroadcast(const Packet& p, Ip4 dst) {
@@ -79,35 +57,6 @@ bool IsDhcpClientBroadcast(const Packet& p, Ip4 dst) {
 // forgotten the connection, for as many new connections as it likes. A SYN
 // repeated before any answer, or the initiator's after the SYN-ACK (lost on
 // its way), is a retransmission of the same attempt.
-// Broadcast or multicast at layer 2 and layer 3 alike, the MAC the one the
-// group maps to: ff:ff:ff:ff:ff:ff with 255.255.255.255, 01:00:5e + the low
-// 23 bits of a 224/4 group, 33:33 + the low 32 bits of an ff00::/8 group. An
-// IP broadcast in a frame to one host's MAC, or a unicast IP in a broadcast
-// frame, is a flow to that host like any other.
-bool IsRealBroadcast(const Packet& p) {
-  const uint8_t* m = p.data;
-  const uint8_t* d = p.data + p.ip_dst_off;
-  if (p.is_ipv6()) return d[0] == 0xff && m[0] == 0x33 && m[1] == 0x33 && std::memcmp(m + 2, d + 12, 4) == 0;
-  const uint32_t a = Load32(d);
-  if (a == 0xffffffffu) return Mac::From(m).IsBroadcast();
-  if ((a >> 28) != 0xe) return false;
-  return m[0] == 0x01 && m[1] == 0x00 && m[2] == 0x5e && m[3] == (d[1] & 0x7f) && m[4] == d[2] && m[5] == d[3];
-}
-
-bool IsNdp(uint8_t type) { return type == 133 || type == 135 || type == 136; }
-
-// The segmentation a virtio-net header asks for fits the packet: TCPv4 (1) an
-// IPv4 TCP segment, TCPv6 (4) an IPv6 one, UDP (3) / UDP_L4 (5) a UDP datagram.
-bool GsoFits(uint8_t gso_type, const Packet& p) {
-  switch (gso_type & 0x7f) {  // 0x80: ECN
-    case 1: return p.is_ipv4() && p.ip_proto == kProtoTcp;
-    case 4: return p.is_ipv6() && p.ip_proto == kProtoTcp;
-    case 3:
-    case 5: return p.ip_proto == kProtoUdp;
-    default: return false;
-  }
-}
-
 bool StartsNewConnection(const Flow& f, const Packet& p, bool reply) {
   if (!p.has_l4 || p.ip_proto != kProtoTcp || (p.tcp_flags & (kSyn | kAck)) != kSyn) return false;
   switch (f.tcp) {
@@ -161,50 +110,6 @@ bool Engine::NeighborAllowed(Honeypot& h, int64_t now) {
   if (h.nd_credit_ns < kNeighborCostNs) return false;
   h.nd_credit_ns -= kNeighborCostNs;
   return true;
-}
-
-bool Engine::OwnsV6(const Honeypot& h, const uint8_t* addr) const {
-  if (h.mac_known && Ip6::LinkLocalOf(h.mac).Equals(addr)) return true;
-  for (const Ip6& a : h.cfg->ip6)
-    if (a.Equals(addr)) return true;
-  return false;
-}
-
-// An IPv6 source a honeypot may use: its own (OwnsV6), or :: in the messages
-// of duplicate address detection and MLD (RFC 4862 5.4.2, RFC 3810 5.2.13).
-bool Engine::V6SourceOk(const Honeypot& h, const Packet& p) const {
-  const uint8_t* s = p.data + p.ip_src_off;
-  if (OwnsV6(h, s)) return true;
-  static constexpr uint8_t kZero[16] = {};
-  if (std::memcmp(s, kZero, 16) != 0) return false;
-  return p.has_l4 && p.ip_proto == kProtoIcmpv6 && (p.icmp_type == 135 || p.icmp_type == 143 || p.icmp_type == 131);
-}
-
-// Neighbour discovery from a honeypot is checked as ARP is: hop limit 255,
-// short, its link-layer address options its own MAC, a neighbour
-// advertisement only for an address of its own and never as a router.
-// Returns Reason::kCount when the message may pass.
-Reason Engine::CheckNdp(const Honeypot& h, const Packet& p) const {
-  if (p.ttl != 255 || p.l4_len > kMaxNdpLen) return Reason::kMalformed;
-  const uint8_t* m = p.data + p.l4_off;
-  uint16_t body = 8;  // RS: type, code, checksum, reserved
-  if (p.icmp_type == 135 || p.icmp_type == 136) {
-    body = 24;  // + target address
-    if (p.l4_len < body) return Reason::kMalformed;
-    if (p.icmp_type == 136 && ((m[4] & 0x80) != 0 || !OwnsV6(h, m + 8))) return Reason::kSpoofedSource;
-  }
-  if (p.l4_len < body) return Reason::kMalformed;
-  for (uint16_t o = body; o < p.l4_len;) {
-    if (p.l4_len - o < 8 || m[o + 1] == 0 || m[o + 1] * 8u > uint32_t(p.l4_len - o)) return Reason::kMalformed;
-    const uint8_t type = m[o], len8 = m[o + 1];
-    if (type == 1 || type == 2) {  // source / target link-layer address
-      if (len8 != 1 || std::memcmp(m + o + 2, h.mac.b.data(), 6) != 0) return Reason::kSpoofedSource;
-    } else if (type != 14) {       // nonce (RFC 7527); nothing else
-      return Reason::kMalformed;
-    }
-    o += uint16_t(len8 * 8);
-  }
-  return Reason::kCount;
 }
 
 bool Engine::AllowedEventOk(const FlowKey& k, Reason r, int64_t now) {
@@ -503,7 +408,7 @@ void Engine::HandleIp(int port, Packet& p, int64_t now, bool csum_not_ready) {
     // Who sent it: the honeypot owning the source MAC; its IP must be its own.
     int by_mac = FindHoneypotByMac(p.src_mac());
     if (by_mac >= 0) {
-      if (v6 ? !V6SourceOk(hp_[by_mac], p) : (src != hp_[by_mac].cfg->ip && src.v != 0)) {
+      if (v6 ? !V6SourceOk(V6Id(hp_[by_mac]), p) : (src != hp_[by_mac].cfg->ip && src.v != 0)) {
         DropFrame(port, p, Reason::kSpoofedSource, now, by_mac);
         return;
       }
@@ -550,7 +455,7 @@ void Engine::HandleIp(int port, Packet& p, int64_t now, bool csum_not_ready) {
     // a flow or a budget, at the neighbour rate (hp_src is known: IPv6 from a
     // MAC no honeypot owns was dropped above).
     if (v6 && p.has_l4 && p.ip_proto == kProtoIcmpv6 && IsNdp(p.icmp_type) && !p.is_fragment) {
-      Reason r = CheckNdp(hp_[hp_src], p);
+      Reason r = CheckNdp(V6Id(hp_[hp_src]), p);
       if (r == Reason::kCount && !NeighborAllowed(hp_[hp_src], now)) r = Reason::kNeighborRate;
       if (r != Reason::kCount) {
         DropFrame(port, p, r, now, hp_src);
@@ -615,7 +520,7 @@ void Engine::HandleIp(int port, Packet& p, int64_t now, bool csum_not_ready) {
       }
       if (v6) {
         for (size_t i = 0; i < hp_.size(); i++) {
-          if (OwnsV6(hp_[i], p.data + p.ip_src_off)) {
+          if (V6Id(hp_[i]).Owns(p.data + p.ip_src_off)) {
             DropFrame(port, p, Reason::kSpoofedSource, now, int(i));
             return;
           }

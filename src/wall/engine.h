@@ -21,6 +21,7 @@
 #include "config/config.h"
 #include "control/budget.h"
 #include "control/control.h"
+#include "control/frame_checks.h"
 #include "decode/packet.h"
 #include "flow/flow_table.h"
 
@@ -197,9 +198,7 @@ class Engine {
   void FlushSuppressed(DropLog& l, Reason r, int hp, bool frame, int64_t now, bool allowed = false);
   bool AllowedEventOk(const FlowKey& k, Reason r, int64_t now);
   bool NeighborAllowed(Honeypot& h, int64_t now);
-  bool OwnsV6(const Honeypot& h, const uint8_t* addr) const;
-  bool V6SourceOk(const Honeypot& h, const Packet& p) const;
-  Reason CheckNdp(const Honeypot& h, const Packet& p) const;
+  static V6Identity V6Id(const Honeypot& h) { return {h.mac_known ? &h.mac : nullptr, &h.cfg->ip6}; }
   void ConvertReply(Flow* f, const Packet& p, int64_t now);
   static int EvictionRank(const Flow& f);
 
