@@ -42,7 +42,9 @@ struct ModelFlow {
 
 class FlowScenario {
  public:
-  FlowScenario(size_t capacity, FlowTimeouts t) : table_(capacity, t) {}
+  // A fixed hash key, so that an input replays the same way every run.
+  FlowScenario(size_t capacity, FlowTimeouts t)
+      : table_(capacity, t, FlowTableTestOptions{{0x243f6a8885a308d3ULL, 0x13198a2e03707344ULL}}) {}
 
   // Lookup of key; inserts when absent (and room). Updates the flow as a packet would.
   void Touch(const FlowKey& key, uint8_t bits) {
@@ -51,7 +53,11 @@ class FlowScenario {
     ModelFlow* m = Model(key);
     CheckFound(key, f, reply, m);
     if (!f) {
+      const bool room = table_.HasRoom(key);
       f = table_.Insert(key, now_);
+      HN_FUZZ_CHECK((f != nullptr) == room, "Insert disagrees with HasRoom");
+      // Capacities here stay below kMaxProbe, so no probe window can fill:
+      // Insert fails exactly when the table is full.
       HN_FUZZ_CHECK((f == nullptr) == (model_.size() >= table_.capacity()), "Insert failed with room, or passed a full table");
       if (!f) return;
       HN_FUZZ_CHECK(f->key == key && f->start_ns == now_ && f->last_ns == now_ && f->pkts_toserver == 0);
@@ -154,6 +160,8 @@ class FlowScenario {
 
   void CheckSize() {
     HN_FUZZ_CHECK(table_.size() <= table_.capacity(), std::to_string(table_.size()));
+    const std::string bad = table_.CheckInvariants();
+    HN_FUZZ_CHECK(bad.empty(), bad);
     HN_FUZZ_CHECK(table_.size() == model_.size(), std::to_string(table_.size()) + " vs " + std::to_string(model_.size()));
   }
 
@@ -191,6 +199,7 @@ inline int64_t Seconds(uint8_t v) { return int64_t(1 + v % 60) * 1'000'000'000LL
 inline int FuzzFlow(const uint8_t* data, size_t size) {
   using namespace flow_detail;
   ByteReader in(data, size);
+  static_assert(48 < FlowTable::kMaxProbe, "the model assumes no probe window can fill");
   const size_t capacity = in.U8() % 49;  // 0 included: a table that holds nothing
   FlowTimeouts t;
   t.tcp_syn_ns = Seconds(in.U8());

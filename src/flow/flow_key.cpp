@@ -31,11 +31,15 @@ inline uint64_t Load64(const uint8_t* p) {
   return v;
 }
 
-// True when endpoint (a, ap) sorts before (b, bp).
+// True when endpoint (a, ap) sorts before (b, bp): the bytes compared as two
+// big-endian words (the order memcmp gives, without the call).
 inline bool EndpointLess(const std::array<uint8_t, 16>& a, uint16_t ap, const std::array<uint8_t, 16>& b,
                          uint16_t bp) {
-  int c = std::memcmp(a.data(), b.data(), 16);
-  return c < 0 || (c == 0 && ap < bp);
+  const uint64_t a0 = __builtin_bswap64(Load64(a.data())), b0 = __builtin_bswap64(Load64(b.data()));
+  if (a0 != b0) return a0 < b0;
+  const uint64_t a1 = __builtin_bswap64(Load64(a.data() + 8)), b1 = __builtin_bswap64(Load64(b.data() + 8));
+  if (a1 != b1) return a1 < b1;
+  return ap < bp;
 }
 
 bool IsQuery(uint8_t proto, uint8_t type) {
@@ -58,6 +62,29 @@ uint64_t FlowKey::Hash() const {
   h += MulFold(Load64(a.data() + 8) ^ 0xdb979083e96dd4deULL, Load64(b.data() + 8) ^ 0x1f67b3b7a4a44072ULL);
   h += MulFold(meta ^ 0x78e5c0cc4ee679cbULL, h ^ 0x2172ffcc7dd05a82ULL);
   return Avalanche(h);
+}
+
+uint64_t FlowHash(const FlowKey& k, SipKey key) {
+  const bool fwd = EndpointLess(k.src, k.sport, k.dst, k.dport);
+  const std::array<uint8_t, 16>& a = fwd ? k.src : k.dst;
+  const std::array<uint8_t, 16>& b = fwd ? k.dst : k.src;
+  const uint16_t ap = fwd ? k.sport : k.dport;
+  const uint16_t bp = fwd ? k.dport : k.sport;
+  // Fixed-size inputs (16 bytes for IPv4, 40 for IPv6) so that the compiler
+  // unrolls SipHash; the last word carries the address family, so a v4 key
+  // never hashes as a v6 one.
+  const uint64_t meta = uint64_t(ap) | uint64_t(bp) << 16 | uint64_t(k.proto) << 32 | uint64_t(k.v6 ? 6 : 4) << 40;
+  uint8_t buf[40];
+  if (!k.v6) {
+    std::memcpy(buf, a.data(), 4);
+    std::memcpy(buf + 4, b.data(), 4);
+    std::memcpy(buf + 8, &meta, 8);
+    return SipHash13(buf, 16, key);
+  }
+  std::memcpy(buf, a.data(), 16);
+  std::memcpy(buf + 16, b.data(), 16);
+  std::memcpy(buf + 32, &meta, 8);
+  return SipHash13(buf, 40, key);
 }
 
 std::string FlowKey::SrcString() const { return IpBytesToString(src.data(), v6); }

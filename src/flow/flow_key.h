@@ -10,6 +10,7 @@
 #include <cstring>
 #include <string>
 
+#include "common/siphash.h"
 #include "decode/packet.h"
 
 namespace hn {
@@ -28,10 +29,17 @@ struct FlowKey {
     r.src = dst; r.dst = src; r.sport = dport; r.dport = sport;
     return r;
   }
-  uint64_t Hash() const;          // direction-independent: k.Hash() == k.Reversed().Hash()
+  // Unkeyed, direction-independent (k.Hash() == k.Reversed().Hash()). Only for
+  // offline tables (pcap analysis); the honeywall's flow table uses FlowHash.
+  uint64_t Hash() const;
   std::string SrcString() const;  // address as text
   std::string DstString() const;
 };
+
+// The flow table's hash: SipHash-1-3 under a secret key of the table's own,
+// over the endpoints in a fixed order, so both directions hash the same and
+// nobody without the key can make flows that share a slot.
+uint64_t FlowHash(const FlowKey& k, SipKey key);
 
 // Builds the key of the packet as it is (src = packet's source). Needs an IPv4
 // or IPv6 packet. For ICMP: echo/query types use (id, id) as ports so the reply

@@ -4,7 +4,11 @@
 // chains stay short; nothing here allocates after construction.
 #include "flow/flow_table.h"
 
+#include <sys/random.h>
+
 #include <bit>
+#include <chrono>
+#include <cstring>
 
 namespace hn {
 
@@ -18,6 +22,22 @@ constexpr uint64_t kMaxFlowId = (uint64_t(1) << 53) - 1;
 size_t SlotCount(size_t capacity) {
   size_t want = capacity < 1 ? 2 : capacity * 2;
   return std::bit_ceil(want);
+}
+
+// A fresh secret key per table. getrandom(2) does not fail once the kernel's
+// pool is ready (always, long before a honeywall starts); should it fail, the
+// clock and the table's address still keep the key from being a constant.
+SipKey RandomKey(const void* salt) {
+  SipKey k;
+  uint8_t buf[16];
+  if (getrandom(buf, sizeof buf, 0) == ssize_t(sizeof buf)) {
+    std::memcpy(&k.k0, buf, 8);
+    std::memcpy(&k.k1, buf + 8, 8);
+    return k;
+  }
+  k.k0 = uint64_t(std::chrono::steady_clock::now().time_since_epoch().count()) * 0x9e3779b97f4a7c15ULL;
+  k.k1 = uint64_t(reinterpret_cast<uintptr_t>(salt)) ^ uint64_t(std::chrono::system_clock::now().time_since_epoch().count());
+  return k;
 }
 
 }  // namespace
@@ -48,11 +68,18 @@ FlowTable::FlowTable(size_t capacity, FlowTimeouts timeouts)
       used_(slots_.size(), 0),
       mask_(slots_.size() - 1),
       capacity_(capacity),
-      timeouts_(timeouts) {}
+      timeouts_(timeouts),
+      key_(RandomKey(this)) {}
+
+FlowTable::FlowTable(size_t capacity, FlowTimeouts timeouts, FlowTableTestOptions test)
+    : FlowTable(capacity, timeouts) {
+  key_ = test.key;
+}
 
 Flow* FlowTable::Find(const FlowKey& key, bool* reply) {
   const FlowKey rev = key.Reversed();
-  for (size_t i = SlotOf(key);; i = (i + 1) & mask_) {
+  size_t i = SlotOf(key);
+  for (size_t n = 0; n < kMaxProbe && n <= mask_; n++, i = (i + 1) & mask_) {
     if (!used_[i]) return nullptr;
     Flow& f = slots_[i];
     if (f.key == key) {
@@ -64,12 +91,25 @@ Flow* FlowTable::Find(const FlowKey& key, bool* reply) {
       return &f;
     }
   }
+  return nullptr;  // no flow sits further than kMaxProbe from its home
+}
+
+bool FlowTable::HasRoom(const FlowKey& key) const {
+  if (size_ >= capacity_) return false;
+  size_t i = SlotOf(key);
+  for (size_t n = 0; n < kMaxProbe && n <= mask_; n++, i = (i + 1) & mask_)
+    if (!used_[i]) return true;
+  return false;
 }
 
 Flow* FlowTable::Insert(const FlowKey& key, int64_t now_ns) {
   if (size_ >= capacity_) return nullptr;
   size_t i = SlotOf(key);
-  while (used_[i]) i = (i + 1) & mask_;
+  size_t n = 0;
+  while (used_[i]) {
+    if (++n >= kMaxProbe || n > mask_) return nullptr;  // window full: refuse, do not probe on
+    i = (i + 1) & mask_;
+  }
   Flow& f = slots_[i];
   f = Flow{};
   f.key = key;
@@ -102,6 +142,21 @@ void FlowTable::EraseSlot(size_t i) {
   }
   used_[hole] = 0;
   size_--;
+}
+
+std::string FlowTable::CheckInvariants() const {
+  size_t count = 0;
+  for (size_t j = 0; j < slots_.size(); j++) {
+    if (!used_[j]) continue;
+    count++;
+    const size_t home = SlotOf(slots_[j].key);
+    const size_t dist = (j - home) & mask_;
+    if (dist >= kMaxProbe) return "flow in slot " + std::to_string(j) + " is " + std::to_string(dist) + " slots from home";
+    for (size_t i = home; i != j; i = (i + 1) & mask_)
+      if (!used_[i]) return "free slot " + std::to_string(i) + " between home and flow in slot " + std::to_string(j);
+  }
+  if (count != size_) return "size " + std::to_string(size_) + " but " + std::to_string(count) + " flows";
+  return "";
 }
 
 }  // namespace hn

@@ -5,11 +5,18 @@
 // from a packet in either direction. Expiry is incremental: ExpireSome() looks
 // at a bounded number of slots per call so the forwarding loop never stalls.
 //
+// Flows come from the internet, so their keys are hostile: the slot of a key
+// is FlowHash() under a secret SipKey drawn for each table, and no flow sits
+// more than kMaxProbe slots from its home slot, so Find() looks at 64 slots at
+// most whatever the keys. A key whose window is full is refused by Insert()
+// (HasRoom() says so first) until the caller frees a slot in it with EvictOne().
+//
 // Who may call: the forwarding thread only (not thread-safe).
 #pragma once
 
 #include <algorithm>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "flow/flow_key.h"
@@ -57,16 +64,30 @@ struct Flow {
   int64_t Timeout(const FlowTimeouts& t) const;
 };
 
+// For tests and benchmarks only: a fixed hash key instead of a random one.
+struct FlowTableTestOptions {
+  SipKey key;
+};
+
 class FlowTable {
  public:
-  // capacity: most flows held at once (the array is the next power of two >= 2*capacity).
+  // Most slots a flow may sit from its home slot; Find() looks at no more.
+  static constexpr size_t kMaxProbe = 64;
+
+  // capacity: most flows held at once (the array is the next power of two >=
+  // 2*capacity). The hash key comes from getrandom(2).
   explicit FlowTable(size_t capacity, FlowTimeouts timeouts = {});
+  FlowTable(size_t capacity, FlowTimeouts timeouts, FlowTableTestOptions test);
 
   // The flow the packet with this key belongs to, in either direction, or
   // nullptr. *reply is set true when the key runs responder -> initiator.
   Flow* Find(const FlowKey& key, bool* reply);
 
-  // Adds a flow for key (initiator = key.src); nullptr when the table is full.
+  // True when Insert(key) would succeed: the table is not full and a slot
+  // within kMaxProbe of key's home slot is free.
+  bool HasRoom(const FlowKey& key) const;
+
+  // Adds a flow for key (initiator = key.src); nullptr when !HasRoom(key).
   // The caller must have checked Find() first. Assigns id and start time.
   Flow* Insert(const FlowKey& key, int64_t now_ns);
 
@@ -91,12 +112,20 @@ class FlowTable {
   template <class F>
   void Drain(F&& on_end);
 
+  // Home slot of key (for tests that build collisions) and the slot count.
+  size_t HomeSlot(const FlowKey& k) const { return FlowHash(k, key_) & mask_; }
+  size_t slot_count() const { return slots_.size(); }
+
+  // Checks the structure: size matches, and every flow is within kMaxProbe of
+  // its home slot with no free slot between. Returns "" or what is wrong. O(n).
+  std::string CheckInvariants() const;
+
   size_t size() const { return size_; }
   size_t capacity() const { return capacity_; }
   const FlowTimeouts& timeouts() const { return timeouts_; }
 
  private:
-  size_t SlotOf(const FlowKey& k) const { return k.Hash() & mask_; }
+  size_t SlotOf(const FlowKey& k) const { return FlowHash(k, key_) & mask_; }
   void EraseSlot(size_t i);
 
   std::vector<Flow> slots_;
@@ -107,6 +136,7 @@ class FlowTable {
   size_t sweep_ = 0;
   uint64_t next_id_ = 1;
   FlowTimeouts timeouts_;
+  SipKey key_;
 };
 
 template <class F>

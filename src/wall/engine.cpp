@@ -30,6 +30,9 @@ constexpr uint32_t kFlowDropEventsPerSecond = 100;
 // from the new flow's home slot (see EvictionRank); cost is bounded per frame.
 constexpr size_t kEvictProbeSlots = 256;
 constexpr size_t kExpireSlotsWhenFull = 64;
+// A flow's probe window (FlowTable::kMaxProbe slots) that is full gives up at
+// most this many flows in it to take a new one; then the frame is refused.
+constexpr int kWindowEvictions = 4;
 constexpr size_t kExpireSlotsPerTimer = 512;
 
 const Mac kBroadcastMac{{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}};
@@ -86,8 +89,9 @@ Engine::Engine(const Config& cfg, std::vector<Budget> budgets, TxSink* tx, Event
       }()),
       frags_(kFragSlots),
       src_rate_(kSourceRateSlots) {
-  if (::getrandom(&src_rate_seed_, sizeof src_rate_seed_, 0) != sizeof src_rate_seed_)
-    src_rate_seed_ = uint64_t(reinterpret_cast<uintptr_t>(this)) * 0x9e3779b97f4a7c15ULL;
+  if (::getrandom(&hash_key_, sizeof hash_key_, 0) != sizeof hash_key_)
+    hash_key_ = {uint64_t(reinterpret_cast<uintptr_t>(this)) * 0x9e3779b97f4a7c15ULL,
+                     uint64_t(reinterpret_cast<uintptr_t>(src_rate_.data()))};
   hp_.reserve(cfg.honeypots.size());
   for (size_t i = 0; i < cfg.honeypots.size(); i++) {
     Honeypot h{&cfg.honeypots[i], i < budgets.size() ? budgets[i] : Budget(cfg.honeypots[i].limits)};
@@ -113,12 +117,8 @@ bool Engine::NeighborAllowed(Honeypot& h, int64_t now) {
 }
 
 bool Engine::AllowedEventOk(const FlowKey& k, Reason r, int64_t now) {
-  uint64_t a, b;
-  std::memcpy(&a, k.src.data(), 8);
-  std::memcpy(&b, k.src.data() + 8, 8);
-  uint64_t h = (a ^ src_rate_seed_) * 0x9e3779b97f4a7c15ULL;
-  h = (h ^ (h >> 29) ^ b ^ (src_rate_seed_ >> 7)) * 0xbf58476d1ce4e5b9ULL;
-  h ^= h >> 32;
+  // Keyed like the flow table: sources cannot be picked to share a slot.
+  const uint64_t h = SipHash13(k.src.data(), k.v6 ? 16 : 4, hash_key_);
   SourceRate& s = src_rate_[h & (kSourceRateSlots - 1)];
   const int64_t sec = now / kSec;
   if (s.sec != sec || s.src != k.src) {
@@ -224,6 +224,30 @@ int Engine::EvictionRank(const Flow& f) {
     return -1;
   if (f.pkts_toclient == 0 || f.tcp == TcpState::kClosed) return 1;
   return 2;
+}
+
+// Frees room for a new flow with this key; false when there is none to be
+// had (every flow near it is protected by EvictionRank). Bounded work: a few
+// hundred slot looks at most. Two cases: the table is full (at most half its
+// slots are used, so the key's window almost surely has a free slot once any
+// flow goes), or the key's window of kMaxProbe slots is full (only by chance:
+// the hash key is secret), where only a flow in the window will do.
+bool Engine::MakeRoom(const FlowKey& key, int64_t now) {
+  auto evicted = [&](Flow& old) {
+    Inc(c_.flows_evicted);
+    EmitFlowEnd(old, 3, now);
+  };
+  if (flows_.size() >= flows_.capacity()) {
+    flows_.ExpireSome(now, kExpireSlotsWhenFull, [&](Flow& old) { EmitFlowEnd(old, old.tcp == TcpState::kClosed, now); });
+    if (flows_.size() >= flows_.capacity()) flows_.EvictOne(key, kEvictProbeSlots, EvictionRank, evicted);
+  }
+  if (flows_.size() < flows_.capacity() && !flows_.HasRoom(key)) {
+    Inc(c_.flows_window_full);
+    // Backward-shift deletion may move the free slot past the window: try again.
+    for (int i = 0; i < kWindowEvictions && !flows_.HasRoom(key); i++)
+      if (!flows_.EvictOne(key, FlowTable::kMaxProbe, EvictionRank, evicted)) break;
+  }
+  return flows_.HasRoom(key);
 }
 
 void Engine::Start(int64_t now_ns) {
@@ -564,20 +588,9 @@ void Engine::HandleIp(int port, Packet& p, int64_t now, bool csum_not_ready) {
       ForwardIp(port, p, nullptr, port == kInside ? hp_src : hp_dst, now);
       return;
     }
-    if (flows_.size() >= flows_.capacity()) {
-      // Full: expire a little, then evict one flow near this one's slot. Both
-      // bounded, so a flood costs a few hundred slot looks per frame at most.
-      flows_.ExpireSome(now, kExpireSlotsWhenFull, [&](Flow& old) { EmitFlowEnd(old, old.tcp == TcpState::kClosed, now); });
-      if (flows_.size() >= flows_.capacity()) {
-        flows_.EvictOne(key, kEvictProbeSlots, EvictionRank, [&](Flow& old) {
-          Inc(c_.flows_evicted);
-          EmitFlowEnd(old, 3, now);
-        });
-      }
-      if (flows_.size() >= flows_.capacity()) {
-        DropFrame(port, p, Reason::kFlowTableFull, now, port == kInside ? hp_src : hp_dst);
-        return;
-      }
+    if (!flows_.HasRoom(key) && !MakeRoom(key, now)) {
+      DropFrame(port, p, Reason::kFlowTableFull, now, port == kInside ? hp_src : hp_dst);
+      return;
     }
     FlowStart fs;
     fs.from_inside = port == kInside;
@@ -932,8 +945,13 @@ void Engine::SendEchoReply(int port, const Packet& p) {
 
 Engine::FragEntry* Engine::FragFind(const Packet& p, bool create, int64_t now) {
   const size_t alen = p.is_ipv6() ? 16 : 4;
-  uint64_t h = p.frag_id * 0x9e3779b97f4a7c15ULL ^ p.ip_proto;
-  for (size_t i = 0; i < alen; i++) h = (h ^ p.data[p.ip_src_off + i] ^ (uint64_t(p.data[p.ip_dst_off + i]) << 8)) * 0x100000001b3ULL;
+  // Keyed, so nobody can send heads that land on another datagram's entry.
+  uint8_t buf[4 + 1 + 32];
+  std::memcpy(buf, &p.frag_id, 4);
+  buf[4] = p.ip_proto;
+  std::memcpy(buf + 5, p.data + p.ip_src_off, alen);
+  std::memcpy(buf + 5 + alen, p.data + p.ip_dst_off, alen);
+  const uint64_t h = SipHash13(buf, 5 + 2 * alen, hash_key_);
   FragEntry& e = frags_[h % frags_.size()];
   const bool match = e.used && now - e.ts_ns < kFragTimeoutNs && e.id == p.frag_id && e.proto == p.ip_proto &&
                      std::memcmp(e.src.data(), p.data + p.ip_src_off, alen) == 0 &&

@@ -73,6 +73,7 @@ struct EngineCounters {
   std::atomic<uint64_t> arp_replies{0}, arp_requests{0}, icmp_sent{0};
   std::atomic<uint64_t> flows_new{0}, flows_ended{0};
   std::atomic<uint64_t> flows_evicted{0};     // removed to make room in a full table (never a counted outbound flow)
+  std::atomic<uint64_t> flows_window_full{0}; // new flows whose probe window was full (table not full)
   std::atomic<uint64_t> events_suppressed{0}; // drop events over the rate limit (summarised once a second)
   std::atomic<uint64_t> events_suppressed_allowed{0};  // allowed-flow events over the per-source rate (summarised)
   std::atomic<uint64_t> reply_overruns{0};    // inbound flows turned outbound by ReplyOverrun()
@@ -201,6 +202,7 @@ class Engine {
   static V6Identity V6Id(const Honeypot& h) { return {h.mac_known ? &h.mac : nullptr, &h.cfg->ip6}; }
   void ConvertReply(Flow* f, const Packet& p, int64_t now);
   static int EvictionRank(const Flow& f);
+  bool MakeRoom(const FlowKey& key, int64_t now);
 
   const Config& cfg_;
   bool nat_;
@@ -225,7 +227,7 @@ class Engine {
   DropLogs flow_drops_none_{};  // flow-drop events of flows that belong to no honeypot
   DropLogs allowed_held_{};     // allowed-flow events held back by AllowedEventOk, per reason
   std::vector<SourceRate> src_rate_;
-  uint64_t src_rate_seed_ = 0;  // secret per run (getrandom)
+  SipKey hash_key_;  // secret per run (getrandom): source-rate and fragment slots
   int64_t summarised_sec_ = -1; // second of the last OnTimer look at the DropLogs
   EngineCounters c_;
 };

@@ -510,7 +510,7 @@ std::string Honeywall::Impl::StatsJson() const {
   j["drops_total"] = total;
   j["tx_full"] = ld(c.tx_full);
   j["not_for_us"] = ld(c.not_for_us);
-  j["flows"] = {{"active", engine->flows().size()}, {"new", ld(c.flows_new)}, {"ended", ld(c.flows_ended)}, {"evicted", ld(c.flows_evicted)}};
+  j["flows"] = {{"active", engine->flows().size()}, {"new", ld(c.flows_new)}, {"ended", ld(c.flows_ended)}, {"evicted", ld(c.flows_evicted)}, {"window_full", ld(c.flows_window_full)}};
   if (sniffer) {
     SnifferStats ss = CaptureStats();
     j["capture"] = {{"frames", ss.frames}, {"bytes", ss.bytes}, {"kernel_drops", ss.kernel_drops},

@@ -1084,6 +1084,76 @@ TEST_F(EngineEvasionFixTest, TableOfCountedFlowsFailsClosed) {
   EXPECT_EQ(engine->flows().size(), 4u);
 }
 
+// Inbound flows to hp2 whose keys share one home slot of the engine's flow
+// table (found through its hash key, which an attacker does not have).
+std::vector<uint16_t> CollidingInboundPorts(const FlowTable& t, size_t n) {
+  auto key = [](uint16_t sport) {
+    FlowKey k;
+    k.src = {192, 0, 2, 30};
+    k.dst = {192, 0, 2, 11};
+    k.sport = sport;
+    k.dport = 23;
+    k.proto = 6;
+    return k;
+  };
+  std::vector<uint16_t> out;
+  const size_t home = t.HomeSlot(key(1024));
+  for (uint32_t p = 1024; p < 65536 && out.size() < n; p++)
+    if (t.HomeSlot(key(uint16_t(p))) == home) out.push_back(uint16_t(p));
+  return out;
+}
+
+// A flow whose probe window is full (the table is not) gets in by evicting a
+// flow of that window, the longest idle of the lowest class; it is counted.
+TEST_F(EngineEvasionFixTest, FullProbeWindowEvictsWithinIt) {
+  Config c = Limited(9, 20, 50);
+  c.max_flows = 256;  // 512 slots: about 126 of 64k ports share a home slot
+  Make(c);
+  const std::vector<uint16_t> ports = CollidingInboundPorts(engine->flows(), FlowTable::kMaxProbe + 1);
+  ASSERT_EQ(ports.size(), FlowTable::kMaxProbe + 1);
+  for (size_t i = 0; i < FlowTable::kMaxProbe; i++)
+    ASSERT_EQ(Feed(kOutside, Tcp(kOutMac, kHp2Mac, "192.0.2.30", "192.0.2.11", ports[i], 23, kSyn, 1), kT0 + int64_t(i)).size(), 1u) << i;
+  EXPECT_EQ(engine->counters().flows_window_full.load(), 0u);
+  auto in = Feed(kOutside, Tcp(kOutMac, kHp2Mac, "192.0.2.30", "192.0.2.11", ports.back(), 23, kSyn, 1), kT0 + 100);
+  ASSERT_EQ(in.size(), 1u);
+  EXPECT_EQ(in[0].port, kInside);
+  EXPECT_EQ(engine->counters().flows_window_full.load(), 1u);
+  EXPECT_GE(engine->counters().flows_evicted.load(), 1u);
+  EXPECT_EQ(engine->flows().size(), FlowTable::kMaxProbe);
+  EXPECT_EQ(engine->flows().CheckInvariants(), "");
+  EXPECT_EQ(engine->counters().drops[size_t(Reason::kFlowTableFull)].load(), 0u);
+}
+
+// A window full of counted outbound flows is never emptied for a new one:
+// the new flow is refused as flow_table_full (fail closed), and the counted
+// flows keep passing.
+TEST_F(EngineEvasionFixTest, FullProbeWindowOfCountedFlowsFailsClosed) {
+  Config c = Limited(100, 20, 50);
+  c.max_flows = 256;
+  Make(c);
+  auto key = [](uint16_t sport) {
+    FlowKey k;
+    k.src = {192, 0, 2, 10};
+    k.dst = {192, 0, 2, 20};
+    k.sport = sport;
+    k.dport = 80;
+    k.proto = 6;
+    return k;
+  };
+  std::vector<uint16_t> ports;
+  const size_t home = engine->flows().HomeSlot(key(1024));
+  for (uint32_t p = 1024; p < 65536 && ports.size() < FlowTable::kMaxProbe + 1; p++)
+    if (engine->flows().HomeSlot(key(uint16_t(p))) == home) ports.push_back(uint16_t(p));
+  ASSERT_EQ(ports.size(), FlowTable::kMaxProbe + 1);
+  for (size_t i = 0; i < FlowTable::kMaxProbe; i++)
+    ASSERT_EQ(OutsideFrames(Feed(kInside, Tcp(kHpMac, kOutMac, "192.0.2.10", "192.0.2.20", ports[i], 80, kSyn, 1))), 1) << i;
+  EXPECT_EQ(OutsideFrames(Feed(kInside, Tcp(kHpMac, kOutMac, "192.0.2.10", "192.0.2.20", ports.back(), 80, kSyn, 1))), 0);
+  EXPECT_EQ(engine->counters().drops[size_t(Reason::kFlowTableFull)].load(), 1u);
+  EXPECT_EQ(engine->counters().flows_evicted.load(), 0u);
+  EXPECT_EQ(engine->budget(0).Used(ProtoClass::kTcp, kT0), FlowTable::kMaxProbe) << "the refused flow spent no budget";
+  EXPECT_EQ(OutsideFrames(Feed(kInside, Tcp(kHpMac, kOutMac, "192.0.2.10", "192.0.2.20", ports[0], 80, kAck, 2))), 1);
+}
+
 // Refused-flow events are written 100 a second per honeypot and reason; the
 // rest are summed up in one kSuppressed event per second, and their flow ends
 // are not written either. Another honeypot's drops are not held back by it.

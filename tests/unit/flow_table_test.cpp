@@ -28,17 +28,20 @@ FlowKey Key4(uint32_t src, uint32_t dst, uint16_t sport, uint16_t dport, uint8_t
 // Slot count FlowTable uses for a capacity (documented in flow_table.h).
 size_t SlotsFor(size_t capacity) { return std::bit_ceil(capacity * 2); }
 
-// n keys whose hash lands in the same slot of a table with `slots` slots,
-// found by brute force over source ports.
-std::vector<FlowKey> CollidingKeys(size_t n, size_t slots, uint32_t src = 0x0a000002,
-                                   uint8_t proto = 6) {
+// A fixed hash key, so that tests see the same layout every run.
+constexpr FlowTableTestOptions kFixedKey{{0x0706050403020100ULL, 0x0f0e0d0c0b0a0908ULL}};
+
+// n keys whose home is the same slot of table t, found by brute force over
+// source (and destination) ports: what an attacker who knew the hash key
+// could send.
+std::vector<FlowKey> CollidingKeys(const FlowTable& t, size_t n, uint32_t src = 0x0a000002, uint8_t proto = 6) {
   std::vector<FlowKey> out;
   const FlowKey first = Key4(src, 0xc6336401, 1024, 80, proto);
-  const size_t want = first.Hash() & (slots - 1);
+  const size_t want = t.HomeSlot(first);
   out.push_back(first);
-  for (uint32_t port = 1025; out.size() < n && port < 65536; port++) {
-    FlowKey k = Key4(src, 0xc6336401, uint16_t(port), 80, proto);
-    if ((k.Hash() & (slots - 1)) == want) out.push_back(k);
+  for (uint32_t i = 1; out.size() < n && i < (1u << 26); i++) {
+    FlowKey k = Key4(src, 0xc6336401, uint16_t(1024 + (i & 0xffff) % 64512), uint16_t(80 + (i >> 16)), proto);
+    if (t.HomeSlot(k) == want) out.push_back(k);
   }
   return out;
 }
@@ -108,8 +111,8 @@ TEST(FlowTableTest, RemoveMakesFlowUnfindable) {
 
 TEST(FlowTableTest, CollidingKeysAllFindableAndSurviveMiddleDeletes) {
   const size_t cap = 64;
-  FlowTable t(cap);
-  std::vector<FlowKey> keys = CollidingKeys(24, SlotsFor(cap));
+  FlowTable t(cap, {}, kFixedKey);
+  std::vector<FlowKey> keys = CollidingKeys(t, 24);
   ASSERT_EQ(keys.size(), 24u) << "could not find enough colliding keys";
   std::vector<uint64_t> ids;
   for (const FlowKey& k : keys) {
@@ -147,14 +150,15 @@ TEST(FlowTableTest, CollidingKeysAllFindableAndSurviveMiddleDeletes) {
 TEST(FlowTableTest, ChainThatWrapsAroundTheEndOfTheArray) {
   const size_t cap = 8;  // 16 slots
   const size_t slots = SlotsFor(cap);
+  FlowTable t(cap, {}, kFixedKey);
+  ASSERT_EQ(t.slot_count(), slots);
   // Keys whose home is the last slot: their chain wraps to slot 0, 1, ...
   std::vector<FlowKey> keys;
   for (uint32_t port = 1; keys.size() < 4 && port < 65536; port++) {
     FlowKey k = Key4(0x0a000002, 0x01020304, uint16_t(port), 53, 17);
-    if ((k.Hash() & (slots - 1)) == slots - 1) keys.push_back(k);
+    if (t.HomeSlot(k) == slots - 1) keys.push_back(k);
   }
   ASSERT_EQ(keys.size(), 4u);
-  FlowTable t(cap);
   for (const FlowKey& k : keys) ASSERT_NE(t.Insert(k, 0), nullptr);
   bool reply;
   for (size_t i : {size_t(0), size_t(2)}) {
@@ -172,17 +176,17 @@ TEST(FlowTableTest, ChainThatWrapsAroundTheEndOfTheArray) {
 // key pool that mixes a dense cluster of colliding keys and random ones.
 TEST(FlowTableTest, RandomOpsMatchModel) {
   const size_t cap = 128;
-  FlowTable t(cap);
+  FlowTable t(cap, {}, kFixedKey);
   std::mt19937_64 rng(12345);
-  std::vector<FlowKey> pool = CollidingKeys(40, SlotsFor(cap));
-  std::vector<FlowKey> second = CollidingKeys(30, SlotsFor(cap), 0x0a000003);
+  std::vector<FlowKey> pool = CollidingKeys(t, 40);
+  std::vector<FlowKey> second = CollidingKeys(t, 30, 0x0a000003);
   pool.insert(pool.end(), second.begin(), second.end());
   while (pool.size() < 300) {
     pool.push_back(Key4(0x0a000000 | uint32_t(rng() & 0xff), uint32_t(rng()), uint16_t(rng()),
                         uint16_t(rng()), (rng() & 1) ? 6 : 17));
   }
   std::unordered_map<size_t, uint64_t> model;  // pool index -> flow id
-  size_t inserts = 0, removes = 0, full_seen = 0;
+  size_t inserts = 0, removes = 0, full_seen = 0, window_full_seen = 0;
   for (int op = 0; op < 20000; op++) {
     size_t i = rng() % pool.size();
     bool rev = rng() & 1;
@@ -192,10 +196,21 @@ TEST(FlowTableTest, RandomOpsMatchModel) {
     if (it == model.end()) {
       ASSERT_EQ(f, nullptr) << "op " << op;
       if (rng() % 3 != 0) {
+        const bool room = t.HasRoom(pool[i]);
         Flow* g = t.Insert(pool[i], op);
+        ASSERT_EQ(g != nullptr, room) << "op " << op;
         if (model.size() == cap) {
           ASSERT_EQ(g, nullptr);
           full_seen++;
+        } else if (g == nullptr) {
+          // Refused with room in the table: only when kMaxProbe flows have a
+          // home close enough to fill this key's window.
+          size_t near = 0;
+          for (const auto& [j, id] : model)
+            near += ((t.HomeSlot(pool[i]) - t.HomeSlot(pool[j]) + FlowTable::kMaxProbe) & (t.slot_count() - 1)) <
+                    2 * FlowTable::kMaxProbe;
+          ASSERT_GE(near, FlowTable::kMaxProbe) << "op " << op;
+          window_full_seen++;
         } else {
           ASSERT_NE(g, nullptr);
           model[i] = g->id;
@@ -214,7 +229,11 @@ TEST(FlowTableTest, RandomOpsMatchModel) {
       }
     }
     ASSERT_EQ(t.size(), model.size());
+    if (op % 97 == 0) {
+      ASSERT_EQ(t.CheckInvariants(), "") << "op " << op;
+    }
   }
+  ASSERT_EQ(t.CheckInvariants(), "");
   // Every flow in the model is findable at the end, the others are not.
   for (size_t i = 0; i < pool.size(); i++) {
     bool reply;
@@ -223,6 +242,7 @@ TEST(FlowTableTest, RandomOpsMatchModel) {
   EXPECT_GT(inserts, 1000u);
   EXPECT_GT(removes, 1000u);
   EXPECT_GT(full_seen, 0u) << "the test never filled the table";
+  (void)window_full_seen;  // 70 colliding keys in 256 slots may or may not fill a window
 }
 
 TEST(FlowTableTest, FullTableReturnsNullUntilSomethingIsRemoved) {
@@ -330,9 +350,9 @@ TEST(FlowTableTest, ExpireSomeDoesBoundedWorkPerCallAndEventuallyCoversAll) {
   FlowTimeouts to;
   to.udp_ns = 10;
   const size_t cap = 100;
-  FlowTable t(cap, to);
+  FlowTable t(cap, to, kFixedKey);
   // Colliding keys make long chains so expiry exercises backward shifts.
-  std::vector<FlowKey> keys = CollidingKeys(30, SlotsFor(cap), 0x0a000002, 17);
+  std::vector<FlowKey> keys = CollidingKeys(t, 30, 0x0a000002, 17);
   ASSERT_EQ(keys.size(), 30u);
   for (uint16_t p = 0; keys.size() < cap; p++) keys.push_back(Key4(7, 8, p, 9, 17));
   for (const FlowKey& k : keys) ASSERT_NE(t.Insert(k, 0), nullptr);
@@ -391,12 +411,12 @@ TEST(FlowTableTest, EvictOneTakesLowestClassOldestAndNeverProtected) {
 // The probe is bounded: a window of one slot that holds no flow evicts nothing,
 // even though the table holds an evictable flow elsewhere.
 TEST(FlowTableTest, EvictOneLooksOnlyAtItsWindow) {
-  FlowTable t(1024);  // 2048 slots
+  FlowTable t(1024, {}, kFixedKey);  // 2048 slots
   const FlowKey held = Key4(1, 2, 3, 4);
   ASSERT_NE(t.Insert(held, 0), nullptr);
   // A key whose home slot is not the held flow's slot nor the next one (linear probing).
   FlowKey k = Key4(7, 8, 1, 2);
-  for (uint16_t p = 1; ((k.Hash() - held.Hash()) & 2047) <= 1; p++) k = Key4(7, 8, p, 2);
+  for (uint16_t p = 1; ((t.HomeSlot(k) - t.HomeSlot(held)) & 2047) <= 1; p++) k = Key4(7, 8, p, 2);
   size_t n = 0;
   EXPECT_FALSE(t.EvictOne(k, 1, [](const Flow&) { return 0; }, [&](const Flow&) { n++; }));
   EXPECT_EQ(n, 0u);
@@ -404,6 +424,119 @@ TEST(FlowTableTest, EvictOneLooksOnlyAtItsWindow) {
   EXPECT_TRUE(t.EvictOne(k, 4096, [](const Flow&) { return 0; }, [&](const Flow&) { n++; }));
   EXPECT_EQ(n, 1u);
   EXPECT_EQ(t.size(), 0u);
+}
+
+// ------------------------------------------------------------ hostile keys
+
+// The reference SipHash-2-4 vectors (key 00..0f; messages 00..n-1) from the
+// paper: if these hold, SipHash13 runs the same code with fewer rounds.
+TEST(SipHashTest, ReferenceVectors) {
+  const SipKey key{0x0706050403020100ULL, 0x0f0e0d0c0b0a0908ULL};
+  uint8_t msg[64];
+  for (int i = 0; i < 64; i++) msg[i] = uint8_t(i);
+  EXPECT_EQ((SipHash<2, 4>(msg, 0, key)), 0x726fdb47dd0e0e31ULL);
+  EXPECT_EQ((SipHash<2, 4>(msg, 15, key)), 0xa129ca6149be45e5ULL);
+  // Every length from 0 to 63 differs from its neighbours, and 1-3 differs from 2-4.
+  for (size_t n = 1; n < 64; n++) {
+    EXPECT_NE((SipHash<2, 4>(msg, n, key)), (SipHash<2, 4>(msg, n - 1, key))) << n;
+    EXPECT_NE(SipHash13(msg, n, key), (SipHash<2, 4>(msg, n, key))) << n;
+  }
+}
+
+TEST(FlowHashTest, SameBothWaysAndDependsOnTheKey) {
+  const SipKey a{1, 2}, b{3, 4};
+  const FlowKey k = Key4(0x0a000002, 0xc6336401, 40000, 80);
+  EXPECT_EQ(FlowHash(k, a), FlowHash(k.Reversed(), a));
+  EXPECT_NE(FlowHash(k, a), FlowHash(k, b));
+  FlowKey v6 = k;
+  v6.v6 = true;
+  EXPECT_NE(FlowHash(k, a), FlowHash(v6, a));
+  FlowKey udp = k;
+  udp.proto = 17;
+  EXPECT_NE(FlowHash(k, a), FlowHash(udp, a));
+}
+
+// Two tables built the normal way draw different keys: a key set that
+// collides in one honeywall run says nothing about the next.
+TEST(FlowTableTest, EachTableDrawsItsOwnKey) {
+  FlowTable a(1024), b(1024);
+  size_t same = 0;
+  for (uint16_t p = 0; p < 64; p++) {
+    const FlowKey k = Key4(0x0a000002, 0xc6336401, p, 80);
+    same += a.HomeSlot(k) == b.HomeSlot(k);
+  }
+  EXPECT_LT(same, 8u);
+}
+
+// A window of kMaxProbe slots full of flows homed at one slot: the next key
+// homed there is refused (HasRoom false, Insert nullptr) while the table has
+// room; keys homed elsewhere still go in; freeing one flow of the window
+// lets it in. Every flow stays findable in both directions.
+TEST(FlowTableTest, FullProbeWindowRefusesOnlyItsKeys) {
+  FlowTable t(4096, {}, kFixedKey);
+  std::vector<FlowKey> keys = CollidingKeys(t, FlowTable::kMaxProbe + 2);
+  ASSERT_EQ(keys.size(), FlowTable::kMaxProbe + 2);
+  for (size_t i = 0; i < FlowTable::kMaxProbe; i++) {
+    ASSERT_TRUE(t.HasRoom(keys[i])) << i;
+    ASSERT_NE(t.Insert(keys[i], 0), nullptr) << i;
+  }
+  const FlowKey& extra = keys[FlowTable::kMaxProbe];
+  EXPECT_FALSE(t.HasRoom(extra));
+  EXPECT_EQ(t.Insert(extra, 0), nullptr);
+  EXPECT_EQ(t.Find(extra, nullptr), nullptr);
+  EXPECT_EQ(t.size(), FlowTable::kMaxProbe);
+  // A key homed far from the window still goes in.
+  FlowKey other = Key4(0x0a000009, 0x01010101, 1, 1);
+  for (uint16_t p = 2; ((t.HomeSlot(other) - t.HomeSlot(keys[0])) & (t.slot_count() - 1)) < 2 * FlowTable::kMaxProbe; p++)
+    other = Key4(0x0a000009, 0x01010101, p, 1);
+  EXPECT_TRUE(t.HasRoom(other));
+  EXPECT_NE(t.Insert(other, 0), nullptr);
+  EXPECT_EQ(t.CheckInvariants(), "");
+  for (const FlowKey& k : std::vector<FlowKey>(keys.begin(), keys.begin() + FlowTable::kMaxProbe)) {
+    bool reply = false;
+    EXPECT_NE(t.Find(k.Reversed(), &reply), nullptr);
+    EXPECT_TRUE(reply);
+  }
+  // Free the window's first flow: now the extra key fits, at the window's end.
+  t.Remove(t.Find(keys[0], nullptr));
+  EXPECT_TRUE(t.HasRoom(extra));
+  ASSERT_NE(t.Insert(extra, 0), nullptr);
+  EXPECT_NE(t.Find(extra.Reversed(), nullptr), nullptr);
+  EXPECT_FALSE(t.HasRoom(keys[FlowTable::kMaxProbe + 1]));
+  EXPECT_EQ(t.CheckInvariants(), "");
+}
+
+// EvictOne over a key's window frees a slot that key can use.
+TEST(FlowTableTest, EvictingInAFullWindowMakesRoomForItsKey) {
+  FlowTable t(4096, {}, kFixedKey);
+  std::vector<FlowKey> keys = CollidingKeys(t, FlowTable::kMaxProbe + 1);
+  ASSERT_EQ(keys.size(), FlowTable::kMaxProbe + 1);
+  for (size_t i = 0; i < FlowTable::kMaxProbe; i++) ASSERT_NE(t.Insert(keys[i], int64_t(i)), nullptr);
+  const FlowKey& extra = keys.back();
+  ASSERT_FALSE(t.HasRoom(extra));
+  uint16_t gone = 0;
+  ASSERT_TRUE(t.EvictOne(extra, FlowTable::kMaxProbe, [](const Flow&) { return 0; },
+                         [&](const Flow& f) { gone = f.key.sport; }));
+  EXPECT_EQ(gone, keys[0].sport) << "the longest idle goes first";
+  EXPECT_TRUE(t.HasRoom(extra));
+  EXPECT_NE(t.Insert(extra, 100), nullptr);
+  EXPECT_EQ(t.CheckInvariants(), "");
+}
+
+// Keys an attacker made to collide under one key spread out under another:
+// each sits at most a few slots from home, so lookups stay short.
+TEST(FlowTableTest, KeysCollidingUnderOneKeySpreadUnderAnother) {
+  FlowTable known(4096, {}, kFixedKey);
+  std::vector<FlowKey> keys = CollidingKeys(known, 200);
+  ASSERT_EQ(keys.size(), 200u);
+  FlowTable t(4096);  // a random key, as in a real run
+  for (const FlowKey& k : keys) ASSERT_NE(t.Insert(k, 0), nullptr);
+  std::vector<size_t> homes;
+  for (const FlowKey& k : keys) homes.push_back(t.HomeSlot(k));
+  std::sort(homes.begin(), homes.end());
+  const size_t distinct = size_t(std::unique(homes.begin(), homes.end()) - homes.begin());
+  EXPECT_GT(distinct, 180u) << "200 keys in 8192 slots should rarely share a home";
+  EXPECT_EQ(t.CheckInvariants(), "");
 }
 
 }  // namespace
