@@ -1,6 +1,8 @@
 // EventWriter: see event_writer.h.
 #include "capture/event_writer.h"
 
+#include "capture/retention.h"
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <stdio_ext.h>
@@ -456,6 +458,16 @@ struct EventWriter::Impl {
   std::string budget_error;    // last budgets.json write error
   std::unique_ptr<TtyFollower> tty;  // writer thread only (and Stop after the join)
   int64_t next_tty_poll_ns = 0;
+  CaptureDisk* disk = nullptr;       // retention, or nullptr
+  uint64_t rotate_bytes = 0;         // events.json / honeywall.log rotate past this (0: never)
+  int64_t next_sweep_ns = 0;         // monotonic
+  uint64_t reopens = 0, rotations = 0;
+
+  // Closes f and opens path again (appending); *good = its size. Caller holds out_mu.
+  bool Reopen(FILE** f, const std::string& path, off_t* good);
+  // Moves path aside as path.YYYYmmddTHHMMSSZ[-N] and starts a new one. Caller holds out_mu.
+  void RotateFile(FILE** f, const std::string& path, off_t* good);
+  void WriteRetention(const RetentionDeletion& d);
 
   std::string Iface(uint8_t port) const {
     if (port == 0) return cfg.inside.interface;
@@ -483,6 +495,15 @@ struct EventWriter::Impl {
 // last good flush.
 bool EventWriter::Impl::Commit(FILE* f, off_t* good) {
   struct stat st{};
+  if (disk != nullptr) {
+    // Retention first: bytes it has no room for are not written at all.
+    const off_t pos = ftello(f);
+    if (pos > *good && !disk->Reserve(uint64_t(pos - *good))) {
+      __fpurge(f);
+      clearerr(f);
+      return false;
+    }
+  }
   if (fflush(f) == 0 && !ferror(f)) {
     if (fstat(fileno(f), &st) == 0) *good = st.st_size;
     return true;
@@ -691,6 +712,50 @@ bool EventWriter::Impl::SaveBudgets() {
   return true;
 }
 
+bool EventWriter::Impl::Reopen(FILE** f, const std::string& path, off_t* good) {
+  Status st;
+  FILE* nf = OpenAppend(path, &st);
+  if (nf == nullptr) return false;  // keep writing to the old one
+  if (*f != nullptr) fclose(*f);
+  *f = nf;
+  struct stat fst{};
+  *good = fstat(fileno(nf), &fst) == 0 ? fst.st_size : 0;
+  return true;
+}
+
+void EventWriter::Impl::RotateFile(FILE** f, const std::string& path, off_t* good) {
+  const int64_t now = WallNowNs();
+  const time_t sec = time_t(now / kNsPerSec);
+  tm t{};
+  gmtime_r(&sec, &t);
+  char stamp[32];
+  strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &t);
+  std::string to = path + "." + stamp;
+  for (int n = 1; access(to.c_str(), F_OK) == 0 && n < 1000; n++) to = path + "." + stamp + "-" + std::to_string(n);
+  if (rename(path.c_str(), to.c_str()) != 0) return;
+  if (!Reopen(f, path, good)) return;
+  rotations++;
+}
+
+void EventWriter::Impl::WriteRetention(const RetentionDeletion& d) {
+  ojson j;
+  j["timestamp"] = IsoTimeLocal(d.ts_ns);
+  j["event_type"] = "retention";
+  ojson r;
+  r["action"] = "deleted";
+  r["file"] = d.path;
+  r["bytes"] = d.bytes;
+  r["reason"] = d.reason;
+  j["retention"] = std::move(r);
+  const std::string line = JsonLine(j) + "\n";
+  fwrite(line.data(), 1, line.size(), events);
+  const std::string body = LogSafe("RETENTION deleted " + d.path + " (" + std::to_string(d.bytes) +
+                                   " bytes): capture." + d.reason);
+  const std::string l = SyslogStamp(d.ts_ns) + " " + hostname + " honeywall: " + body + "\n";
+  fwrite(l.data(), 1, l.size(), log);
+  if (use_syslog) syslog(LOG_NOTICE, "%s", body.c_str());
+}
+
 void EventWriter::Impl::Close() {
   if (closed) return;
   closed = true;
@@ -723,6 +788,7 @@ Result<std::unique_ptr<EventWriter>> EventWriter::Open(const Config& cfg, const 
   if (fstat(fileno(im.events), &fst) == 0) im.events_good = fst.st_size;
   if (fstat(fileno(im.log), &fst) == 0) im.log_good = fst.st_size;
   im.mirror = budgets;
+  im.rotate_bytes = cfg.capture.rotate_bytes;
   im.tty = std::make_unique<TtyFollower>(cfg.capture.dir + "/tty", cfg.capture.dir + "/tty-offsets.json");
   tzset();  // localtime_r does not re-read TZ by itself
   char host[256] = {};
@@ -737,6 +803,49 @@ Result<std::unique_ptr<EventWriter>> EventWriter::Open(const Config& cfg, const 
 }
 
 EventWriter::~EventWriter() { Stop(); }
+
+void EventWriter::AttachDisk(CaptureDisk* disk) {
+  std::lock_guard<std::mutex> lock(impl_->out_mu);
+  impl_->disk = disk;
+  if (disk != nullptr && disk->rotate_cap() != 0 &&
+      (impl_->rotate_bytes == 0 || impl_->rotate_bytes > disk->rotate_cap()))
+    impl_->rotate_bytes = disk->rotate_cap();
+}
+
+// Once per loop of the writer thread; cheap unless something is due.
+void EventWriter::Housekeeping() {
+  Impl& im = *impl_;
+  const bool reopen = reopen_.exchange(false, std::memory_order_relaxed);
+  const int64_t now = MonoNowNs();
+  const bool sweep = im.disk != nullptr && now >= im.next_sweep_ns;
+  if (sweep) {
+    im.next_sweep_ns = now + kNsPerSec;
+    im.disk->Sweep();
+  }
+  std::vector<RetentionDeletion> gone;
+  if (im.disk != nullptr) gone = im.disk->TakeDeletions();
+  std::lock_guard<std::mutex> lock(im.out_mu);
+  if (im.closed) return;
+  if (reopen) {
+    im.Commit(im.events, &im.events_good);
+    im.Commit(im.log, &im.log_good);
+    const bool ok = im.Reopen(&im.events, im.events_path, &im.events_good) &&
+                    im.Reopen(&im.log, im.log_path, &im.log_good);
+    im.reopens++;
+    im.AddNotice("log_reopened", "", ok ? "events.json and honeywall.log opened again (SIGHUP)"
+                                        : "could not open events.json or honeywall.log again: writing on to the old file");
+    im.WriteNotices();
+  }
+  if (!gone.empty()) {
+    for (const RetentionDeletion& d : gone) im.WriteRetention(d);
+    im.Commit(im.events, &im.events_good);
+    im.Commit(im.log, &im.log_good);
+  }
+  if (im.rotate_bytes != 0) {
+    if (uint64_t(im.events_good) >= im.rotate_bytes) im.RotateFile(&im.events, im.events_path, &im.events_good);
+    if (uint64_t(im.log_good) >= im.rotate_bytes) im.RotateFile(&im.log, im.log_path, &im.log_good);
+  }
+}
 
 void EventWriter::Start() {
   if (thread_.joinable() || stop_.load()) return;
@@ -763,6 +872,7 @@ void EventWriter::Stop() {
 
 void EventWriter::Run() {
   for (;;) {
+    Housekeeping();
     const size_t n = DrainBatch();
     const bool tty_more = PollTty(/*force=*/false);
     if (n > 0 || tty_more) continue;

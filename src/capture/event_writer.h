@@ -38,6 +38,8 @@
 
 namespace hn {
 
+class CaptureDisk;
+
 class EventWriter {
  public:
   // Events the queue holds; Post() beyond that counts in dropped().
@@ -54,6 +56,17 @@ class EventWriter {
   // cfg are ignored. Status error only for an unreadable/corrupt file (the
   // message names it).
   static Status LoadBudgets(const Config& cfg, std::vector<Budget>* budgets, int64_t now_ns);
+
+  // Retention (capture/retention.h): writes to events.json and honeywall.log
+  // are reserved there, the files rotate at its cap (else at
+  // capture.rotate_size), the writer thread sweeps it once a second and
+  // writes every deletion as an event. Call before Start(); disk outlives us.
+  void AttachDisk(CaptureDisk* disk);
+
+  // events.json and honeywall.log are closed and opened again by name (after
+  // logrotate moved them; SIGHUP). Any thread, also a signal handler: it only
+  // sets a flag the writer thread looks at within 20 ms.
+  void RequestReopen() { reopen_.store(true, std::memory_order_relaxed); }
 
   void Start();
   // Writes what is queued, flushes, closes. Idempotent.
@@ -99,11 +112,13 @@ class EventWriter {
   void Run();
   size_t DrainBatch();  // writes up to one batch of queued events; returns how many
   bool PollTty(bool force);  // tty logs: reads what is new (when due, or force); true: more is waiting
+  void Housekeeping();       // reopen on request, rotate, retention sweep and its events
   struct Impl;
   std::unique_ptr<Impl> impl_;
   SpscRing<Event> queue_;
   std::thread thread_;
   std::atomic<bool> stop_{false};
+  std::atomic<bool> reopen_{false};
   std::atomic<uint64_t> shed_{0};
   std::atomic<uint64_t> dropped_{0}, written_{0}, tty_written_{0};
 };

@@ -1,6 +1,8 @@
 // PcapWriter: see pcap_writer.h.
 #include "capture/pcap_writer.h"
 
+#include "capture/retention.h"
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -109,8 +111,18 @@ Result<std::unique_ptr<PcapWriter>> PcapWriter::Open(const Options& opt) {
 PcapWriter::~PcapWriter() {
   if (fd_ >= 0) {
     FlushBuffer();
-    if (fd_ >= 0) close(fd_);
+    if (fd_ >= 0) CloseCurrent();
   }
+}
+
+void PcapWriter::CloseCurrent() {
+  close(fd_);
+  fd_ = -1;
+  if (opt_.disk != nullptr && !files_.empty()) opt_.disk->Closed(files_.back());
+}
+
+bool PcapWriter::Reserve(uint64_t n) {
+  return opt_.disk == nullptr || opt_.disk->Reserve(n);
 }
 
 // The newest file of this series (names sort by start time, then sequence
@@ -212,6 +224,10 @@ bool PcapWriter::WriteAll(const uint8_t* data, size_t len) {
 Status PcapWriter::Rotate(int64_t ts_ns) {
   int fd = -1;
   std::string path;
+  if (!Reserve(kFileHeaderBytes)) {
+    last_error_ = "no room for a new file within capture.max_total / capture.min_free";
+    return Status::Error(last_error_);
+  }
   for (int attempt = 0; attempt < 10000; attempt++) {
     path = FileName(opt_.dir, opt_.prefix, ts_ns, seq_);
     seq_++;
@@ -235,9 +251,10 @@ Status PcapWriter::Rotate(int64_t ts_ns) {
     unlink(path.c_str());
     return Status::Error(last_error_ + " (check capture.dir: writable, not full)");
   }
+  if (opt_.disk != nullptr) opt_.disk->Opened(path);
   if (fd_ >= 0) {
     FlushBuffer();
-    if (fd_ >= 0) close(fd_);
+    if (fd_ >= 0) CloseCurrent();
   }
   fd_ = fd;
   cur_bytes_ = kFileHeaderBytes;
@@ -273,12 +290,24 @@ void PcapWriter::CloseBroken(const char* what, int err) {
   buf_len_ = 0;
   if (ftruncate(fd_, off_t(good_bytes_)) != 0)
     last_error_ += "; could not cut it back: " + std::string(strerror(errno));
-  close(fd_);
-  fd_ = -1;
+  CloseCurrent();
 }
 
 bool PcapWriter::FlushBuffer() {
   if (fd_ < 0) return true;
+  if (buf_len_ > 0 && !Reserve(buf_len_)) {
+    // Retention has no room: these frames are dropped, the file stays as it
+    // was at its last flush (whole records) and open.
+    last_error_ = "capture.max_total / capture.min_free reached with no closed capture file left to delete";
+    lost_ += unflushed_;
+    refused_ += unflushed_;
+    frames_ -= unflushed_;
+    cur_frames_ -= unflushed_;
+    cur_bytes_ = good_bytes_;
+    unflushed_ = 0;
+    buf_len_ = 0;
+    return false;
+  }
   if (buf_len_ > 0 && !WriteAll(buf_.get(), buf_len_)) {
     CloseBroken("pcap write", errno);
     return false;
@@ -319,6 +348,11 @@ bool PcapWriter::Write(int64_t ts_ns, const uint8_t* data, uint32_t caplen, uint
   }
   if (record > kBufferBytes) {
     // Larger than the buffer (snaplen over 1 MiB): one write of the whole record.
+    if (!Reserve(record)) {
+      lost_++;
+      refused_++;
+      return false;
+    }
     iovec iov[2] = {{const_cast<uint32_t*>(hdr), sizeof hdr}, {const_cast<uint8_t*>(data), caplen}};
     ssize_t n;
     do {
@@ -353,8 +387,7 @@ bool PcapWriter::Flush() {
     // only when we close it. Start a new file with the next frame.
     last_error_ = files_.back() + " was deleted while being written (its " + std::to_string(cur_frames_) +
                   " frames are gone with it)";
-    close(fd_);
-    fd_ = -1;
+    CloseCurrent();
     files_deleted_++;
     retry_after_ns_ = INT64_MIN;
   }

@@ -35,6 +35,8 @@
 
 namespace hn {
 
+class CaptureDisk;
+
 // mkdir -p with mode 0750 for the parts it makes. Used for capture.dir.
 Status MakeDirectories(const std::string& dir);
 
@@ -46,6 +48,10 @@ class PcapWriter {
     uint64_t rotate_bytes = 100ULL << 20;
     int64_t rotate_ns = 3600LL * 1'000'000'000;
     uint32_t snaplen = 262144;
+    // Retention (capture/retention.h), or nullptr: every write is reserved
+    // there first; what it refuses is dropped and counted in frames_lost()
+    // (frames_refused() too), and the file stays open and valid.
+    CaptureDisk* disk = nullptr;
   };
   // Makes DIR and opens the first file (named after the current wall time).
   static Result<std::unique_ptr<PcapWriter>> Open(const Options& opt);
@@ -64,6 +70,8 @@ class PcapWriter {
   const std::vector<std::string>& files() const { return files_; }
   uint64_t frames_written() const { return frames_; }
   uint64_t frames_lost() const { return lost_; }
+  // Of frames_lost(): those retention refused (the bounds were reached).
+  uint64_t frames_refused() const { return refused_; }
   // The last open/write error, for diagnostics ("" when none).
   const std::string& last_error() const { return last_error_; }
   // True while no file is open after a failure (frames are being lost).
@@ -86,6 +94,8 @@ class PcapWriter {
   bool WriteAll(const uint8_t* data, size_t len);  // false: errno says why
   bool FlushBuffer();
   void CloseBroken(const char* what, int err);
+  void CloseCurrent();  // close fd_ and tell the disk
+  bool Reserve(uint64_t n);
   void RepairNewestFile();
   Options opt_;
   int fd_ = -1;               // current file, -1 when none
@@ -99,6 +109,7 @@ class PcapWriter {
   uint64_t frames_ = 0;
   uint64_t unflushed_ = 0;    // frames handed to stdio since the last good flush
   uint64_t lost_ = 0;
+  uint64_t refused_ = 0;
   uint64_t files_deleted_ = 0;
   int64_t retry_after_ns_ = INT64_MIN;  // no new file before this frame time after a failure
   std::string last_error_;

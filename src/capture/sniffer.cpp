@@ -9,6 +9,8 @@
 // every block that is ready, writes its frames and gives the block back.
 #include "capture/sniffer.h"
 
+#include "capture/retention.h"
+
 #include <linux/if_packet.h>
 #include <net/ethernet.h>
 #include <net/if.h>
@@ -162,6 +164,11 @@ Result<std::unique_ptr<Sniffer>> Sniffer::Open(const Options& opt) {
     wo.prefix = ps->port.label;
     wo.rotate_bytes = opt.rotate_bytes;
     wo.rotate_ns = opt.rotate_ns;
+    wo.disk = opt.disk;
+    // Open files are never deleted: keep each small enough for the bounds.
+    if (opt.disk != nullptr && opt.disk->rotate_cap() != 0 &&
+        (wo.rotate_bytes == 0 || wo.rotate_bytes > opt.disk->rotate_cap()))
+      wo.rotate_bytes = opt.disk->rotate_cap();
     auto w = PcapWriter::Open(wo);
     if (!w.ok()) return fail(Status::Error("capture on '" + ps->port.ifname + "': " + w.status().message()));
     ps->writer = std::move(w.value());

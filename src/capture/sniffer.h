@@ -44,6 +44,8 @@
 
 namespace hn {
 
+class CaptureDisk;
+
 struct SnifferPort {
   std::string ifname;   // interface to capture on
   std::string label;    // file prefix: "inside", "outside"
@@ -73,6 +75,7 @@ class Sniffer {
     int64_t rotate_ns = 3600LL * 1'000'000'000;
     uint32_t ring_mb = 32;       // per port
     bool inline_feed = false;    // frames come from Offer(), not from sockets
+    CaptureDisk* disk = nullptr; // retention (capture/retention.h), or nullptr
   };
   // Opens every socket and first file; the thread is started by Start().
   static Result<std::unique_ptr<Sniffer>> Open(const Options& opt);

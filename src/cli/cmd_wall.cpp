@@ -20,6 +20,11 @@ namespace {
 
 std::atomic<bool> g_stop{false};
 void OnSignal(int) { g_stop.store(true); }
+// SIGHUP: open events.json and honeywall.log again (after logrotate moved them).
+std::atomic<Honeywall*> g_running_wall{nullptr};
+void OnHangup(int) {
+  if (Honeywall* w = g_running_wall.load()) w->RequestReopen();
+}
 
 struct WallArgs {
   std::string config;
@@ -101,6 +106,12 @@ int RunWall() {
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
+  g_running_wall.store(wall.value().get());
+  struct sigaction hup {};
+  hup.sa_handler = OnHangup;
+  sigemptyset(&hup.sa_mask);
+  hup.sa_flags = SA_RESTART;
+  sigaction(SIGHUP, &hup, nullptr);
 
   const Config& c = cfg.value();
   Status s = wall.value()->Run(g_stop, [&] {
@@ -109,6 +120,7 @@ int RunWall() {
               << " honeypot" << (c.honeypots.size() == 1 ? "" : "s") << ", capture in " << c.capture.dir
               << std::endl;
   });
+  g_running_wall.store(nullptr);  // SIGHUP from here on: nothing to reopen
   if (!s.ok()) {
     std::cerr << "honeynet wall: " << s.message() << "\n";
     return 1;

@@ -27,6 +27,9 @@ constexpr int64_t kMaxDurationNs = 365LL * 24 * 3600 * kNsPerSec;  // longer is 
 constexpr uint32_t kMaxLimit = 1'000'000;
 constexpr uint64_t kMinRotateBytes = 4096;
 constexpr uint64_t kMaxRotateBytes = 1ULL << 40;
+// capture.max_total and min_free: 64K (tests on a small tmpfs) to 1P.
+constexpr uint64_t kMinRetainBytes = 64 * 1024;
+constexpr uint64_t kMaxRetainBytes = 1ULL << 50;
 constexpr size_t kMaxErrors = 20;
 
 // ---------------------------------------------------------------------------
@@ -237,6 +240,14 @@ bool ReadDuration(const toml::table& t, std::string_view key, const std::string&
   return true;
 }
 
+std::string FormatSize(uint64_t bytes);  // below
+
+std::string PercentText(double pct) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g%%", pct);
+  return buf;
+}
+
 bool ReadSize(const toml::table& t, std::string_view key, const std::string& prefix, Ctx& c,
               uint64_t lo, uint64_t hi, uint64_t* out) {
   const toml::node* n = t.get(key);
@@ -249,7 +260,8 @@ bool ReadSize(const toml::table& t, std::string_view key, const std::string& pre
   }
   if (!bytes || *bytes < lo || *bytes > hi) {
     c.err.Add(LineOf(*n), JoinKey(prefix, key),
-              "must be a size from 4K to 1T, like \"512K\", \"100M\" or \"1G\" (powers of 1024), got " +
+              "must be a size from " + FormatSize(lo) + " to " + FormatSize(hi) +
+                  ", like \"512K\", \"100M\" or \"1G\" (powers of 1024), got " +
                   Show(*n));
     return false;
   }
@@ -781,7 +793,8 @@ void ParseTop(const toml::table& root, Config& cfg, Ctx& c) {
 
   if (const toml::table* t = ReadTable(root, "capture", "", c)) {
     CheckKeys(*t, "capture",
-              {"dir", "pcap", "method", "rotate_size", "rotate_time", "ring_mb", "stats_interval", "syslog", "user"},
+              {"dir", "pcap", "method", "rotate_size", "rotate_time", "ring_mb", "stats_interval", "syslog", "user",
+               "max_total", "max_age", "min_free"},
               c.err);
     if (ReadString(*t, "dir", "capture", c, &cfg.capture.dir) && cfg.capture.dir.empty()) {
       c.err.Add(LineOf(*t->get("dir")), "capture.dir",
@@ -802,6 +815,32 @@ void ParseTop(const toml::table& root, Config& cfg, Ctx& c) {
     }
     ReadSize(*t, "rotate_size", "capture", c, kMinRotateBytes, kMaxRotateBytes, &cfg.capture.rotate_bytes);
     ReadDuration(*t, "rotate_time", "capture", c, &cfg.capture.rotate_ns);
+    ReadSize(*t, "max_total", "capture", c, kMinRetainBytes, kMaxRetainBytes, &cfg.capture.max_total);
+    ReadDuration(*t, "max_age", "capture", c, &cfg.capture.max_age_ns);
+    if (const toml::node* n = t->get("min_free")) {
+      // A size, or a percentage of the capture directory's filesystem.
+      bool ok = false;
+      if (n->is_string()) {
+        std::string v = n->as_string()->get();
+        if (!v.empty() && v.back() == '%') {
+          v.pop_back();
+          char* end = nullptr;
+          const double pct = std::strtod(v.c_str(), &end);
+          ok = !v.empty() && end != nullptr && *end == '\0' && pct > 0 && pct < 100;
+          if (ok) cfg.capture.min_free_pct = pct;
+        } else if (std::optional<uint64_t> b = ParseSize(v); b && *b >= kMinRetainBytes && *b <= kMaxRetainBytes) {
+          cfg.capture.min_free = *b;
+          ok = true;
+        }
+      } else if (n->is_integer() && n->as_integer()->get() >= int64_t(kMinRetainBytes)) {
+        cfg.capture.min_free = uint64_t(n->as_integer()->get());
+        ok = true;
+      }
+      if (!ok)
+        c.err.Add(LineOf(*n), "capture.min_free",
+                  "must be a size like \"2G\" or \"512M\" (64K to 1P) or a percentage of the filesystem like "
+                  "\"10%\" (more than 0, less than 100), got " + Show(*n));
+    }
     int64_t v;
     if (ReadInt(*t, "ring_mb", "capture", c, 1, 4096, &v)) cfg.capture.ring_mb = uint32_t(v);
     ReadDuration(*t, "stats_interval", "capture", c, &cfg.capture.stats_interval_ns);
@@ -1070,6 +1109,10 @@ std::string DumpConfig(const Config& c) {
   o += "ring_mb = " + std::to_string(cap.ring_mb) + "\n";
   o += "stats_interval = " + Quote(FormatDuration(cap.stats_interval_ns)) + "\n";
   o += std::string("syslog = ") + (cap.syslog ? "true" : "false") + "\n";
+  if (cap.max_total != 0) o += "max_total = " + Quote(FormatSize(cap.max_total)) + "\n";
+  if (cap.max_age_ns != 0) o += "max_age = " + Quote(FormatDuration(cap.max_age_ns)) + "\n";
+  if (cap.min_free != 0) o += "min_free = " + Quote(FormatSize(cap.min_free)) + "\n";
+  if (cap.min_free_pct > 0) o += "min_free = " + Quote(PercentText(cap.min_free_pct)) + "\n";
 
   o += "\n[flow]\n";
   o += "max = " + std::to_string(c.max_flows) + "\n";

@@ -65,6 +65,11 @@ struct CaptureConfig {
   bool syslog = false;                         // capture.syslog: also send log lines to syslog
   std::string user;                            // capture.user: owner of the capture files; "": the user
                                                // "honeynet" when it exists, else root (common/privilege.h)
+  // Retention (capture/retention.h); 0 = no bound.
+  uint64_t max_total = 0;                      // capture.max_total ("16G"): all capture files together
+  int64_t max_age_ns = 0;                      // capture.max_age ("30d")
+  uint64_t min_free = 0;                       // capture.min_free ("2G" ...
+  double min_free_pct = 0;                     // ... or "10%" of the filesystem)
 };
 
 struct Config {

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "capture/event_writer.h"
+#include "capture/retention.h"
 #include "capture/sniffer.h"
 #include "common/clock.h"
 #include "io/af_packet.h"
@@ -143,6 +144,7 @@ struct Honeywall::Impl {
   BudgetClock budget_clock;  // what budgets are charged in (common/clock.h)
   std::unique_ptr<AfPacketPort> port_owner[2];
   AfPacketPort* ports[2] = {nullptr, nullptr};
+  std::unique_ptr<CaptureDisk> disk;  // retention (before writer and sniffer: they use it)
   std::unique_ptr<EventWriter> writer;
   std::unique_ptr<Sniffer> sniffer;
   std::unique_ptr<PortSink> tx;
@@ -350,6 +352,22 @@ Result<std::unique_ptr<Honeywall>> Honeywall::Open(const Config& cfg, Say say) {
   auto writer = EventWriter::Open(m.cfg, budgets);
   if (!writer.ok()) return writer.status();
   m.writer = std::move(writer.value());
+  const CaptureConfig& cc = m.cfg.capture;
+  RetentionPolicy rp;
+  rp.max_total = cc.max_total;
+  rp.max_age_ns = cc.max_age_ns;
+  rp.min_free = cc.min_free;
+  rp.min_free_pct = cc.min_free_pct;
+  if (rp.any()) {
+    // Never deleted: the budgets, the state files and the current logs.
+    m.disk = std::make_unique<CaptureDisk>(
+        cc.dir, rp, std::vector<std::string>{"budgets.json", "stats.json", "tty-offsets.json", "events.json", "honeywall.log"});
+    m.writer->AttachDisk(m.disk.get());
+    say("capture retention: " + std::string(rp.max_total ? "max_total " + std::to_string(rp.max_total >> 20) + " MiB " : "") +
+        (rp.max_age_ns ? "max_age " + std::to_string(rp.max_age_ns / 1'000'000'000) + " s " : "") +
+        (rp.min_free || rp.min_free_pct > 0 ? "min_free " + (rp.min_free ? std::to_string(rp.min_free >> 20) + " MiB" : std::to_string(rp.min_free_pct) + " %") + " " : "") +
+        "(files rotate at " + std::to_string(m.disk->rotate_cap() >> 10) + " KiB at most; oldest closed files go first)");
+  }
 
   if (m.cfg.capture.pcap) {
     Sniffer::Options so;
@@ -359,6 +377,7 @@ Result<std::unique_ptr<Honeywall>> Honeywall::Open(const Config& cfg, Say say) {
     so.rotate_ns = m.cfg.capture.rotate_ns;
     so.ring_mb = m.cfg.capture.ring_mb;
     so.inline_feed = inline_cap;
+    so.disk = m.disk.get();
     auto sn = Sniffer::Open(so);
     if (!sn.ok()) return sn.status();
     m.sniffer = std::move(sn.value());
@@ -376,6 +395,10 @@ Result<std::unique_ptr<Honeywall>> Honeywall::Open(const Config& cfg, Say say) {
 }
 
 Honeywall::~Honeywall() = default;
+
+void Honeywall::RequestReopen() {
+  if (impl_ && impl_->writer) impl_->writer->RequestReopen();
+}
 
 std::vector<int> WallCapabilities() { return {CAP_NET_RAW, CAP_NET_ADMIN}; }
 
@@ -520,6 +543,9 @@ std::string Honeywall::Impl::StatsJson() const {
                  {"suppressed", ld(engine->counters().events_suppressed)},
                  {"suppressed_allowed", ld(engine->counters().events_suppressed_allowed)}};
   j["reply_overruns"] = ld(c.reply_overruns);
+  if (disk)
+    j["retention"] = {{"bytes", disk->total_bytes()}, {"deleted_files", disk->deleted_files()},
+                      {"deleted_bytes", disk->deleted_bytes()}, {"refused_bytes", disk->refused_bytes()}};
   json hps = json::object();
   const int64_t now = budget_clock.Now();
   for (size_t i = 0; i < cfg.honeypots.size(); i++) {

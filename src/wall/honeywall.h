@@ -35,6 +35,10 @@ class Honeywall {
   // One-paragraph summary of counters, for the end of a run.
   std::string Summary() const;
 
+  // events.json and honeywall.log are opened again by name (logrotate; SIGHUP).
+  // Async-signal-safe: sets a flag.
+  void RequestReopen();
+
  private:
   Honeywall() = default;
   struct Impl;

@@ -81,6 +81,10 @@ void ExpectSameConfig(const Config& a, const Config& b) {
   EXPECT_EQ(a.capture.ring_mb, b.capture.ring_mb);
   EXPECT_EQ(a.capture.stats_interval_ns, b.capture.stats_interval_ns);
   EXPECT_EQ(a.capture.syslog, b.capture.syslog);
+  EXPECT_EQ(a.capture.max_total, b.capture.max_total);
+  EXPECT_EQ(a.capture.max_age_ns, b.capture.max_age_ns);
+  EXPECT_EQ(a.capture.min_free, b.capture.min_free);
+  EXPECT_EQ(a.capture.min_free_pct, b.capture.min_free_pct);
   EXPECT_EQ(a.max_flows, b.max_flows);
   EXPECT_EQ(a.tcp_established_timeout_ns, b.tcp_established_timeout_ns);
   EXPECT_EQ(a.udp_timeout_ns, b.udp_timeout_ns);
@@ -132,6 +136,10 @@ TEST(ConfigDefaults, EveryKeyHasItsDocumentedDefault) {
   EXPECT_EQ(c.capture.ring_mb, 32u);
   EXPECT_EQ(c.capture.stats_interval_ns, 60 * kSec);
   EXPECT_FALSE(c.capture.syslog);
+  EXPECT_EQ(c.capture.max_total, 0u);
+  EXPECT_EQ(c.capture.max_age_ns, 0);
+  EXPECT_EQ(c.capture.min_free, 0u);
+  EXPECT_EQ(c.capture.min_free_pct, 0.0);
   EXPECT_EQ(c.max_flows, 65536u);
   EXPECT_EQ(c.tcp_established_timeout_ns, 3600 * kSec);
   EXPECT_EQ(c.udp_timeout_ns, 120 * kSec);
@@ -247,6 +255,26 @@ TEST(ConfigParse, EveryKeyIsRead) {
   EXPECT_EQ(b.limits.max, (std::array<uint32_t, kProtoClasses>{15, 0, 55, 0, 30}));
   EXPECT_EQ(b.limits.kind, WindowKind::kTokenBucket);
   EXPECT_EQ(b.limits.window_ns, 2 * 3600 * kSec);
+}
+
+TEST(ConfigParse, CaptureRetentionKeys) {
+  auto r = Parse(kNat + "[capture]\nmax_total = \"16M\"\nmax_age = \"30d\"\nmin_free = \"12M\"\n");
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(r->capture.max_total, 16ULL << 20);
+  EXPECT_EQ(r->capture.max_age_ns, 30LL * 86400 * kSec);
+  EXPECT_EQ(r->capture.min_free, 12ULL << 20);
+  auto p = Parse(kNat + "[capture]\nmin_free = \"10%\"\n");
+  ASSERT_TRUE(p.ok()) << p.status().message();
+  EXPECT_EQ(p->capture.min_free_pct, 10.0);
+  EXPECT_EQ(p->capture.min_free, 0u);
+  // The dump reads back the same.
+  auto back = Parse(DumpConfig(*p));
+  ASSERT_TRUE(back.ok()) << back.status().message();
+  EXPECT_EQ(back->capture.min_free_pct, 10.0);
+  EXPECT_TRUE(HasError(kNat + "[capture]\nmin_free = \"150%\"\n", 11, "capture.min_free", "percentage"));
+  EXPECT_TRUE(HasError(kNat + "[capture]\nmin_free = \"lots\"\n", 11, "capture.min_free", "size"));
+  EXPECT_TRUE(HasError(kNat + "[capture]\nmax_total = \"1K\"\n", 11, "capture.max_total", "from 64K"));
+  EXPECT_TRUE(HasError(kNat + "[capture]\nmax_age = \"0s\"\n", 11, "capture.max_age", "duration"));
 }
 
 TEST(ConfigParse, TokenBucketWindowAndPeriod) {
