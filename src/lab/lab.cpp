@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <csignal>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -1412,6 +1413,10 @@ Result<int> ConnectInNetns(const std::string& netns, const std::string& src_ip, 
 }
 
 Status LabUp(const LabOptions& opt_in, const Say& say) {
+  // `honeynet up | tee up.log` and Ctrl-C: tee dies first, and the next status
+  // line would kill us with SIGPIPE before the teardown. Ignored, a broken
+  // stdout only makes writes fail (children reset it to the default).
+  std::signal(SIGPIPE, SIG_IGN);
   LabOptions opt = opt_in;
   opt.self_exe = SelfExe(opt.self_exe);
   const std::string& dd = opt.data_dir;
