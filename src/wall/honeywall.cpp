@@ -363,10 +363,13 @@ Result<std::unique_ptr<Honeywall>> Honeywall::Open(const Config& cfg, Say say) {
     m.disk = std::make_unique<CaptureDisk>(
         cc.dir, rp, std::vector<std::string>{"budgets.json", "stats.json", "tty-offsets.json", "events.json", "honeywall.log"});
     m.writer->AttachDisk(m.disk.get());
-    say("capture retention: " + std::string(rp.max_total ? "max_total " + std::to_string(rp.max_total >> 20) + " MiB " : "") +
-        (rp.max_age_ns ? "max_age " + std::to_string(rp.max_age_ns / 1'000'000'000) + " s " : "") +
-        (rp.min_free || rp.min_free_pct > 0 ? "min_free " + (rp.min_free ? std::to_string(rp.min_free >> 20) + " MiB" : std::to_string(rp.min_free_pct) + " %") + " " : "") +
-        "(files rotate at " + std::to_string(m.disk->rotate_cap() >> 10) + " KiB at most; oldest closed files go first)");
+    std::string bounds;
+    if (rp.max_total) bounds += "max_total " + std::to_string(rp.max_total >> 20) + " MiB ";
+    if (rp.max_age_ns) bounds += "max_age " + std::to_string(rp.max_age_ns / 1'000'000'000) + " s ";
+    if (rp.min_free) bounds += "min_free " + std::to_string(rp.min_free >> 20) + " MiB ";
+    if (rp.min_free_pct > 0) bounds += "min_free " + std::to_string(rp.min_free_pct) + " % ";
+    say("capture retention: " + bounds + "(files rotate at " + std::to_string(m.disk->rotate_cap() >> 10) +
+        " KiB at most; oldest closed files go first)");
   }
 
   if (m.cfg.capture.pcap) {

@@ -1084,15 +1084,17 @@ TEST_F(EngineEvasionFixTest, TableOfCountedFlowsFailsClosed) {
   EXPECT_EQ(engine->flows().size(), 4u);
 }
 
-// Inbound flows to hp2 whose keys share one home slot of the engine's flow
-// table (found through its hash key, which an attacker does not have).
-std::vector<uint16_t> CollidingInboundPorts(const FlowTable& t, size_t n) {
-  auto key = [](uint16_t sport) {
+// Source ports of TCP flows src -> dst:dport whose keys share one home slot
+// of the engine's flow table (found through its hash key, which an attacker
+// does not have).
+std::vector<uint16_t> CollidingSourcePorts(const FlowTable& t, std::array<uint8_t, 4> src,
+                                           std::array<uint8_t, 4> dst, uint16_t dport, size_t n) {
+  auto key = [&](uint16_t sport) {
     FlowKey k;
-    k.src = {192, 0, 2, 30};
-    k.dst = {192, 0, 2, 11};
+    std::copy(src.begin(), src.end(), k.src.begin());
+    std::copy(dst.begin(), dst.end(), k.dst.begin());
     k.sport = sport;
-    k.dport = 23;
+    k.dport = dport;
     k.proto = 6;
     return k;
   };
@@ -1109,7 +1111,8 @@ TEST_F(EngineEvasionFixTest, FullProbeWindowEvictsWithinIt) {
   Config c = Limited(9, 20, 50);
   c.max_flows = 256;  // 512 slots: about 126 of 64k ports share a home slot
   Make(c);
-  const std::vector<uint16_t> ports = CollidingInboundPorts(engine->flows(), FlowTable::kMaxProbe + 1);
+  const std::vector<uint16_t> ports =
+      CollidingSourcePorts(engine->flows(), {192, 0, 2, 30}, {192, 0, 2, 11}, 23, FlowTable::kMaxProbe + 1);
   ASSERT_EQ(ports.size(), FlowTable::kMaxProbe + 1);
   for (size_t i = 0; i < FlowTable::kMaxProbe; i++)
     ASSERT_EQ(Feed(kOutside, Tcp(kOutMac, kHp2Mac, "192.0.2.30", "192.0.2.11", ports[i], 23, kSyn, 1), kT0 + int64_t(i)).size(), 1u) << i;
@@ -1131,19 +1134,8 @@ TEST_F(EngineEvasionFixTest, FullProbeWindowOfCountedFlowsFailsClosed) {
   Config c = Limited(100, 20, 50);
   c.max_flows = 256;
   Make(c);
-  auto key = [](uint16_t sport) {
-    FlowKey k;
-    k.src = {192, 0, 2, 10};
-    k.dst = {192, 0, 2, 20};
-    k.sport = sport;
-    k.dport = 80;
-    k.proto = 6;
-    return k;
-  };
-  std::vector<uint16_t> ports;
-  const size_t home = engine->flows().HomeSlot(key(1024));
-  for (uint32_t p = 1024; p < 65536 && ports.size() < FlowTable::kMaxProbe + 1; p++)
-    if (engine->flows().HomeSlot(key(uint16_t(p))) == home) ports.push_back(uint16_t(p));
+  const std::vector<uint16_t> ports =
+      CollidingSourcePorts(engine->flows(), {192, 0, 2, 10}, {192, 0, 2, 20}, 80, FlowTable::kMaxProbe + 1);
   ASSERT_EQ(ports.size(), FlowTable::kMaxProbe + 1);
   for (size_t i = 0; i < FlowTable::kMaxProbe; i++)
     ASSERT_EQ(OutsideFrames(Feed(kInside, Tcp(kHpMac, kOutMac, "192.0.2.10", "192.0.2.20", ports[i], 80, kSyn, 1))), 1) << i;

@@ -153,7 +153,10 @@ TEST_F(CaptureDiskTest, ReserveDeletesOldestClosedFilesAndReportsEach) {
   EXPECT_TRUE(fs::exists(dir_ + "/inside-3.pcap"));
   EXPECT_TRUE(fs::exists(dir_ + "/budgets.json"));
   EXPECT_EQ(disk.refused_bytes(), 300u * 1024);
-  EXPECT_TRUE(disk.TakeDeletions().size() <= 1u);
+  EXPECT_FALSE(fs::exists(dir_ + "/inside-2.pcap"));
+  gone = disk.TakeDeletions();
+  ASSERT_EQ(gone.size(), 1u);
+  EXPECT_EQ(gone[0].path, dir_ + "/inside-2.pcap");
   EXPECT_TRUE(disk.TakeDeletions().empty()) << "each deletion is reported once";
 }
 
