@@ -495,16 +495,22 @@ struct EventWriter::Impl {
 // last good flush.
 bool EventWriter::Impl::Commit(FILE* f, off_t* good) {
   struct stat st{};
+  uint64_t reserved = 0;
   if (disk != nullptr) {
     // Retention first: bytes it has no room for are not written at all.
     const off_t pos = ftello(f);
-    if (pos > *good && !disk->Reserve(uint64_t(pos - *good))) {
-      __fpurge(f);
-      clearerr(f);
-      return false;
+    if (pos > *good) {
+      if (!disk->Reserve(uint64_t(pos - *good))) {
+        __fpurge(f);
+        clearerr(f);
+        return false;
+      }
+      reserved = uint64_t(pos - *good);
     }
   }
-  if (fflush(f) == 0 && !ferror(f)) {
+  const bool flushed = fflush(f) == 0 && !ferror(f);
+  if (reserved != 0) disk->Landed(reserved);
+  if (flushed) {
     if (fstat(fileno(f), &st) == 0) *good = st.st_size;
     return true;
   }

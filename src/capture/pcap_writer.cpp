@@ -125,6 +125,10 @@ bool PcapWriter::Reserve(uint64_t n) {
   return opt_.disk == nullptr || opt_.disk->Reserve(n);
 }
 
+void PcapWriter::Landed(uint64_t n) {
+  if (opt_.disk != nullptr) opt_.disk->Landed(n);
+}
+
 // The newest file of this series (names sort by start time, then sequence
 // number) is the one a crashed run was writing: cut a torn last record off.
 void PcapWriter::RepairNewestFile() {
@@ -235,6 +239,7 @@ Status PcapWriter::Rotate(int64_t ts_ns) {
     if (fd >= 0 || errno != EEXIST) break;
   }
   if (fd < 0) {
+    Landed(kFileHeaderBytes);
     last_error_ = "cannot create " + path + ": " + strerror(errno);
     return Status::Error(last_error_ + " (check capture.dir: exists, writable, not full)");
   }
@@ -245,6 +250,7 @@ Status PcapWriter::Rotate(int64_t ts_ns) {
   do {
     n = write(fd, header, sizeof header);
   } while (n < 0 && errno == EINTR);
+  Landed(kFileHeaderBytes);
   if (n != ssize_t(sizeof header)) {
     last_error_ = "cannot write " + path + ": " + strerror(n < 0 ? errno : ENOSPC);
     close(fd);
@@ -308,9 +314,14 @@ bool PcapWriter::FlushBuffer() {
     buf_len_ = 0;
     return false;
   }
-  if (buf_len_ > 0 && !WriteAll(buf_.get(), buf_len_)) {
-    CloseBroken("pcap write", errno);
-    return false;
+  if (buf_len_ > 0) {
+    const bool ok = WriteAll(buf_.get(), buf_len_);
+    const int err = errno;
+    Landed(buf_len_);
+    if (!ok) {
+      CloseBroken("pcap write", err);
+      return false;
+    }
   }
   buf_len_ = 0;
   unflushed_ = 0;
@@ -358,6 +369,9 @@ bool PcapWriter::Write(int64_t ts_ns, const uint8_t* data, uint32_t caplen, uint
     do {
       n = writev(fd_, iov, 2);
     } while (n < 0 && errno == EINTR);
+    const int err = errno;
+    Landed(record);
+    errno = err;
     if (n != ssize_t(record)) {
       CloseBroken("pcap write", n < 0 ? errno : ENOSPC);
       lost_++;

@@ -96,6 +96,7 @@ class PcapWriter {
   void CloseBroken(const char* what, int err);
   void CloseCurrent();  // close fd_ and tell the disk
   bool Reserve(uint64_t n);
+  void Landed(uint64_t n);  // after the write a true Reserve(n) allowed
   void RepairNewestFile();
   Options opt_;
   int fd_ = -1;               // current file, -1 when none

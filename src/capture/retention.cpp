@@ -25,6 +25,9 @@ int64_t WallNowNs() {
 }
 
 uint64_t RoundUp(uint64_t n) { return (n + kPage - 1) / kPage * kPage; }
+// What n bytes appended to a file may take from the free count: whole pages,
+// plus the page the file's last partial page spills into.
+uint64_t FreeCost(uint64_t n) { return RoundUp(n) + kPage; }
 
 }  // namespace
 
@@ -144,7 +147,9 @@ bool CaptureDisk::Enforce(uint64_t incoming, bool age_only) {
   RetentionPolicy p = policy_;
   if (age_only) p.max_total = 0, p.min_free = 0, p.min_free_pct = 0;
   bool fits = true;
-  const std::vector<PlannedDeletion> plan = PlanDeletions(files, p, WallNowNs(), fs, incoming, &fits);
+  // Bytes reserved but not yet written are in neither the files nor the free
+  // count: they are planned for as if they came with this request.
+  const std::vector<PlannedDeletion> plan = PlanDeletions(files, p, WallNowNs(), fs, incoming + inflight_, &fits);
   uint64_t total = 0;
   for (const CaptureFileInfo& f : files) total += f.bytes;
   for (const PlannedDeletion& d : plan) {
@@ -158,7 +163,7 @@ bool CaptureDisk::Enforce(uint64_t incoming, bool age_only) {
     deleted_bytes_ += f.bytes;
     pending_.push_back({f.path, f.bytes, d.reason, WallNowNs()});
   }
-  total_ = total;
+  total_ = total + inflight_;
   return fits;
 }
 
@@ -181,15 +186,24 @@ bool CaptureDisk::Reserve(uint64_t n) {
   if (fits && (policy_.min_free != 0 || policy_.min_free_pct > 0)) {
     const FsSpace fs = Space();
     const uint64_t floor = MinFreeBytes(policy_, fs.total);
-    fits = fs.avail >= want && fs.avail - want >= floor;
+    const uint64_t cost = inflight_ + FreeCost(n);
+    fits = fs.avail >= cost && fs.avail - cost >= floor;
   }
-  if (!fits) fits = Enforce(want, false);
+  if (!fits) fits = Enforce(FreeCost(n), false);
   if (!fits) {
     refused_bytes_ += n;
     return false;
   }
   total_ += want;
+  inflight_ += FreeCost(n);
   return true;
+}
+
+void CaptureDisk::Landed(uint64_t n) {
+  if (policy_.max_total == 0 && policy_.min_free == 0 && policy_.min_free_pct <= 0) return;
+  const uint64_t cost = FreeCost(n);
+  std::lock_guard<std::mutex> lock(mu_);
+  inflight_ -= std::min(inflight_, cost);
 }
 
 void CaptureDisk::Sweep() {

@@ -91,8 +91,14 @@ class CaptureDisk {
   void Closed(const std::string& path);
 
   // Makes room for n more bytes; false when they do not fit the bounds even
-  // with every deletable file gone (the caller drops them).
+  // with every deletable file gone (the caller drops them). After a true
+  // Reserve(n) the caller writes and then calls Landed(n), also when the
+  // write failed: until then the bytes count against the free-space floor as
+  // if written, so that two writers reserving at once cannot both pass a
+  // floor that only one of them fits (the file system's free count only
+  // drops once the bytes are there).
   bool Reserve(uint64_t n);
+  void Landed(uint64_t n);
 
   // Applies max_age and re-reads the directory (files others wrote or
   // deleted). Call about once a second.
@@ -119,6 +125,7 @@ class CaptureDisk {
   mutable std::mutex mu_;
   std::set<std::string> open_;
   uint64_t total_ = 0;  // as of the last scan, plus what was reserved since
+  uint64_t inflight_ = 0;  // reserved, not yet Landed()
   uint64_t deleted_files_ = 0, deleted_bytes_ = 0, refused_bytes_ = 0;
   std::vector<RetentionDeletion> pending_;
 };

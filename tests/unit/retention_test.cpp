@@ -160,6 +160,23 @@ TEST_F(CaptureDiskTest, ReserveDeletesOldestClosedFilesAndReportsEach) {
   EXPECT_TRUE(disk.TakeDeletions().empty()) << "each deletion is reported once";
 }
 
+// A reservation whose bytes have not reached the file yet (the writer is
+// between Reserve and its write) still counts after a Sweep re-reads the
+// directory: two writers cannot both take the same room.
+TEST_F(CaptureDiskTest, ReservedBytesNotYetWrittenCountUntilLanded) {
+  RetentionPolicy p;
+  p.max_total = 1024 * 1024;
+  CaptureDisk disk(dir_, p, {});
+  ASSERT_TRUE(disk.Reserve(600 * 1024));
+  disk.Sweep();  // the directory is still empty on disk
+  EXPECT_FALSE(disk.Reserve(600 * 1024)) << "the first 600 KiB are on their way";
+  Make("inside-1.pcap", 600 * 1024, 0);  // the first writer's bytes land
+  disk.Landed(600 * 1024);
+  disk.Sweep();
+  EXPECT_GE(disk.total_bytes(), 600u * 1024);
+  EXPECT_LT(disk.total_bytes(), 700u * 1024) << "landed bytes are counted once, not twice";
+}
+
 TEST_F(CaptureDiskTest, SweepAppliesMaxAgeToClosedFilesOnly) {
   Make("old.pcap", 1000, 7200);
   Make("open-old.pcap", 1000, 7200);
