@@ -56,6 +56,7 @@ struct Ip4Prefix {
   bool Contains(Ip4 a) const { return (a.v & Mask()) == (addr.v & Mask()); }
   Ip4 Broadcast() const { return Ip4{(addr.v & Mask()) | ~Mask()}; }
   static std::optional<Ip4Prefix> Parse(std::string_view s);
+  bool operator==(const Ip4Prefix&) const = default;
 };
 
 // Big-endian loads and stores for header fields.

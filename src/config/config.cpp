@@ -598,7 +598,7 @@ void CrossCheck(Config& cfg, const std::vector<HoneypotLines>& lines, int mode_l
                   "gateway_ip = \"10.0.0.1/24\" under [inside]");
       }
     }
-    if (!cfg.outside_gateway && !key_lines.count("outside.gateway")) {
+    if (!cfg.outside_gateway && !key_lines.count("outside.gateway") && !cfg.uplink) {
       c.err.Add(line("outside", mode_line), "outside.gateway",
                 "missing; mode = \"nat\" needs the upstream router's IPv4 address, like "
                 "gateway = \"192.0.2.1\" under [outside]");
@@ -692,10 +692,107 @@ void CrossCheck(Config& cfg, const std::vector<HoneypotLines>& lines, int mode_l
 // ---------------------------------------------------------------------------
 // Top level
 
+// management_ports: a list of TCP ports (1-65535), no duplicates.
+void ReadPortList(const toml::node& n, const std::string& key, Ctx& c, std::vector<uint16_t>* out) {
+  if (!n.is_array()) {
+    c.err.Add(LineOf(n), key, "must be a list of TCP ports like [22], got " + Show(n));
+    return;
+  }
+  out->clear();
+  const toml::array& a = *n.as_array();
+  for (size_t i = 0; i < a.size(); i++) {
+    const int64_t v = a[i].is_integer() ? a[i].as_integer()->get() : -1;
+    if (v < 1 || v > 65535) {
+      c.err.Add(LineOf(a[i], LineOf(n)), key + "[" + std::to_string(i) + "]",
+                "must be a TCP port from 1 to 65535, got " + Show(a[i]));
+    } else if (std::find(out->begin(), out->end(), uint16_t(v)) != out->end()) {
+      c.err.Add(LineOf(a[i], LineOf(n)), key + "[" + std::to_string(i) + "]", "is listed twice: " + Show(a[i]));
+    } else {
+      out->push_back(uint16_t(v));
+    }
+  }
+}
+
+// management_from: a list of "a.b.c.d/len" (or a bare address, /32).
+void ReadPrefixList(const toml::node& n, const std::string& key, Ctx& c, std::vector<Ip4Prefix>* out) {
+  if (!n.is_array()) {
+    c.err.Add(LineOf(n), key, "must be a list of IPv4 networks like [\"198.51.100.7/32\"], got " + Show(n));
+    return;
+  }
+  out->clear();
+  const toml::array& a = *n.as_array();
+  for (size_t i = 0; i < a.size(); i++) {
+    std::optional<Ip4Prefix> p;
+    if (a[i].is_string()) {
+      const std::string& v = a[i].as_string()->get();
+      p = v.find('/') == std::string::npos ? (Ip4::Parse(v) ? std::optional<Ip4Prefix>(Ip4Prefix{*Ip4::Parse(v), 32})
+                                                            : std::nullopt)
+                                           : Ip4Prefix::Parse(v);
+    }
+    if (!p) {
+      c.err.Add(LineOf(a[i], LineOf(n)), key + "[" + std::to_string(i) + "]",
+                "must be an IPv4 network in quotes like \"198.51.100.0/24\" or an address, got " + Show(a[i]));
+    } else {
+      out->push_back(*p);
+    }
+  }
+}
+
+// [uplink] (docs/deploy.md). Top-level management_ports / management_from are
+// read as the same keys (a config may set them beside mode); both places at
+// once is an error.
+void ParseUplink(const toml::table& root, Config& cfg, Ctx& c) {
+  const toml::table* t = ReadTable(root, "uplink", "", c);
+  for (const char* key : {"management_ports", "management_from"}) {
+    const toml::node* top = root.get(key);
+    if (top == nullptr) continue;
+    if (t == nullptr) {
+      c.err.Add(LineOf(*top), key, "is only used with [uplink] (the host's real network); add [uplink] "
+                                   "interface = \"eth0\" or remove the key");
+    } else if (t->get(key) != nullptr) {
+      c.err.Add(LineOf(*top), key, "is set twice: here and as uplink." + std::string(key) + "; keep one");
+    }
+  }
+  if (t == nullptr) return;
+  CheckKeys(*t, "uplink", {"interface", "management_ports", "management_from", "transit", "accept_stock_kernel"},
+            c.err);
+  UplinkConfig u;
+  const int line = LineOf(*t, 1);
+  if (!ReadString(*t, "interface", "uplink", c, &u.interface)) {
+    if (t->get("interface") == nullptr)
+      c.err.Add(line, "uplink.interface",
+                "missing; [uplink] needs the host's interface to the real network, like interface = \"eth0\"");
+  } else if (u.interface.empty() || u.interface.size() > 15 ||
+             u.interface.find_first_of("/: \t") != std::string::npos || u.interface == "lo") {
+    c.err.Add(LineOf(*t->get("interface")), "uplink.interface",
+              "must be the name of a network interface of this host (1 to 15 characters, not lo), got " +
+                  Show(*t->get("interface")));
+  }
+  const toml::node* ports = t->get("management_ports");
+  if (ports == nullptr) ports = root.get("management_ports");
+  if (ports != nullptr) ReadPortList(*ports, "uplink.management_ports", c, &u.management_ports);
+  const toml::node* from = t->get("management_from");
+  if (from == nullptr) from = root.get("management_from");
+  if (from != nullptr) ReadPrefixList(*from, "uplink.management_from", c, &u.management_from);
+  if (const toml::node* n = t->get("transit")) {
+    std::optional<Ip4Prefix> p;
+    if (n->is_string()) p = Ip4Prefix::Parse(n->as_string()->get());
+    if (!p || p->len < 16 || p->len > 29) {
+      c.err.Add(LineOf(*n), "uplink.transit",
+                "must be an IPv4 network from /16 to /29 no one else uses, like \"198.18.254.0/24\", got " +
+                    Show(*n));
+    } else {
+      u.transit = Ip4Prefix{Ip4{p->addr.v & p->Mask()}, p->len};
+    }
+  }
+  ReadBool(*t, "accept_stock_kernel", "uplink", c, &u.accept_stock_kernel);
+  cfg.uplink = u;
+}
+
 void ParseTop(const toml::table& root, Config& cfg, Ctx& c) {
   CheckKeys(root,
             "", {"mode", "roach_motel", "dns_servers", "dhcp_servers", "ipv6", "busy_poll", "gso", "inside", "outside", "honeypot",
-                 "limits", "capture", "flow"},
+                 "limits", "capture", "flow", "uplink", "management_ports", "management_from"},
             c.err);
   // Lines of keys that were present (valid or not), for cross-check messages.
   std::map<std::string, int> key_lines;
@@ -871,6 +968,8 @@ void ParseTop(const toml::table& root, Config& cfg, Ctx& c) {
     ReadDuration(*t, "tcp_timeout", "flow", c, &cfg.tcp_established_timeout_ns);
     ReadDuration(*t, "udp_timeout", "flow", c, &cfg.udp_timeout_ns);
   }
+
+  ParseUplink(root, cfg, c);
 
   // Honeypots last: they start from the global limits.
   int honeypot_line = 1;
@@ -1095,6 +1194,17 @@ std::string DumpConfig(const Config& c) {
   o += "\n[outside]\ninterface = " + Quote(c.outside.interface) + "\n";
   if (c.outside_gateway) o += "gateway = " + Quote(c.outside_gateway->ToString()) + "\n";
   if (c.outside.mac) o += "mac = " + Quote(c.outside.mac->ToString()) + "\n";
+
+  if (c.uplink) {
+    const UplinkConfig& u = *c.uplink;
+    o += "\n[uplink]\ninterface = " + Quote(u.interface) + "\n";
+    o += "management_ports = [";
+    for (size_t i = 0; i < u.management_ports.size(); i++) o += (i ? ", " : "") + std::to_string(u.management_ports[i]);
+    o += "]\nmanagement_from = [";
+    for (size_t i = 0; i < u.management_from.size(); i++) o += (i ? ", " : "") + Quote(PrefixString(u.management_from[i]));
+    o += "]\ntransit = " + Quote(PrefixString(u.transit)) + "\n";
+    o += std::string("accept_stock_kernel = ") + (u.accept_stock_kernel ? "true" : "false") + "\n";
+  }
 
   o += "\n[limits]\n" + DumpLimits(c.limits, nullptr);
 

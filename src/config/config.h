@@ -72,6 +72,18 @@ struct CaptureConfig {
   double min_free_pct = 0;                     // ... or "10%" of the filesystem)
 };
 
+// [uplink]: `honeynet up` puts the honeywall's outside port on this host's
+// real network (src/lab/uplink.h, docs/deploy.md). Used by the lab only; the
+// honeywall (`honeynet wall`) ignores it.
+struct UplinkConfig {
+  std::string interface;                         // uplink.interface (required): the host's NIC
+  std::vector<uint16_t> management_ports{22};    // uplink.management_ports: TCP ports that stay with the host
+  std::vector<Ip4Prefix> management_from;        // uplink.management_from: who may reach them (empty: everyone)
+  Ip4Prefix transit{Ip4{0xC612FE00u}, 24};       // uplink.transit: host <-> honeywall link (198.18.254.0/24)
+  bool accept_stock_kernel = false;              // uplink.accept_stock_kernel: boot Debian's UML kernel anyway
+  bool operator==(const UplinkConfig&) const = default;
+};
+
 struct Config {
   std::string source = "<defaults>";  // file the config came from, for messages
   Mode mode = Mode::kBridge;
@@ -88,6 +100,7 @@ struct Config {
   int64_t busy_poll_ns = 0;            // busy_poll: spin this long after a frame before sleeping (0: never)
   bool gso = false;                    // gso = true carries GSO/TSO super-segments whole (virtio-net headers)
   CaptureConfig capture;
+  std::optional<UplinkConfig> uplink;  // [uplink] (lab only)
   uint32_t max_flows = 65536;          // flow.max
   int64_t tcp_established_timeout_ns = 3600LL * 1'000'000'000;  // flow.tcp_timeout
   int64_t udp_timeout_ns = 120LL * 1'000'000'000;               // flow.udp_timeout

@@ -85,6 +85,7 @@ void ExpectSameConfig(const Config& a, const Config& b) {
   EXPECT_EQ(a.capture.max_age_ns, b.capture.max_age_ns);
   EXPECT_EQ(a.capture.min_free, b.capture.min_free);
   EXPECT_EQ(a.capture.min_free_pct, b.capture.min_free_pct);
+  EXPECT_EQ(a.uplink, b.uplink);
   EXPECT_EQ(a.max_flows, b.max_flows);
   EXPECT_EQ(a.tcp_established_timeout_ns, b.tcp_established_timeout_ns);
   EXPECT_EQ(a.udp_timeout_ns, b.udp_timeout_ns);
@@ -206,6 +207,12 @@ syslog = true
 max = 1024
 tcp_timeout = "90m"
 udp_timeout = 45
+[uplink]
+interface = "enp3s0"
+management_ports = [22, 2222]
+management_from = ["198.51.100.7/32", "203.0.113.0/24"]
+transit = "100.127.8.0/24"
+accept_stock_kernel = true
 )";
 
 TEST(ConfigParse, EveryKeyIsRead) {
@@ -932,5 +939,47 @@ TEST(ConfigExamples, NatExampleParses) {
   ExpectSameConfig(*r, *back);
 }
 
+
+TEST(ConfigUplink, KeysDefaultsAndTopLevelManagementKeys) {
+  auto r = Parse(kEveryKey);
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  ASSERT_TRUE(r->uplink.has_value());
+  EXPECT_EQ(r->uplink->interface, "enp3s0");
+  EXPECT_EQ(r->uplink->management_ports, (std::vector<uint16_t>{22, 2222}));
+  ASSERT_EQ(r->uplink->management_from.size(), 2u);
+  EXPECT_EQ(r->uplink->management_from[0].len, 32);
+  EXPECT_EQ(r->uplink->transit.addr.ToString(), "100.127.8.0");
+  EXPECT_TRUE(r->uplink->accept_stock_kernel);
+
+  // Defaults; nat needs no outside.gateway with [uplink] (the host's default
+  // gateway); management keys beside mode mean the same.
+  auto d = ParseConfig("mode = \"nat\"\nmanagement_from = [\"192.0.2.9\"]\n[inside]\ngateway_ip = \"10.0.0.1/24\"\n"
+                       "[uplink]\ninterface = \"eth0\"\n[[honeypot]]\nname = \"a\"\nip = \"10.0.0.2\"\n"
+                       "public_ip = \"203.0.113.5\"\n",
+                       "u.toml");
+  ASSERT_TRUE(d.ok()) << d.status().message();
+  EXPECT_EQ(d->uplink->management_ports, (std::vector<uint16_t>{22}));
+  ASSERT_EQ(d->uplink->management_from.size(), 1u);
+  EXPECT_EQ(d->uplink->management_from[0].addr.ToString(), "192.0.2.9");
+  EXPECT_EQ(d->uplink->transit.addr.ToString(), "198.18.254.0");
+  EXPECT_FALSE(d->outside_gateway.has_value());
+}
+
+TEST(ConfigUplink, ErrorsNameKeyAndLine) {
+  auto r = ParseConfig("[uplink]\nmanagement_ports = [22, 0, 22]\nmanagement_from = [\"x\"]\ntransit = \"10.0.0.0/30\"\n"
+                       "[[honeypot]]\nname = \"a\"\nip = \"10.0.0.2\"\n",
+                       "u.toml");
+  ASSERT_FALSE(r.ok());
+  const std::string m = r.status().message();
+  EXPECT_NE(m.find("u.toml:1: uplink.interface: missing"), std::string::npos) << m;
+  EXPECT_NE(m.find("u.toml:2: uplink.management_ports[1]"), std::string::npos) << m;
+  EXPECT_NE(m.find("uplink.management_ports[2]: is listed twice"), std::string::npos) << m;
+  EXPECT_NE(m.find("u.toml:3: uplink.management_from[0]"), std::string::npos) << m;
+  EXPECT_NE(m.find("u.toml:4: uplink.transit"), std::string::npos) << m;
+  auto top = ParseConfig("management_ports = [22]\n[[honeypot]]\nname = \"a\"\nip = \"10.0.0.2\"\n", "t.toml");
+  ASSERT_FALSE(top.ok());
+  EXPECT_NE(top.status().message().find("t.toml:1: management_ports: is only used with [uplink]"), std::string::npos)
+      << top.status().message();
+}
 }  // namespace
 }  // namespace hn
