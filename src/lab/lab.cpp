@@ -58,8 +58,12 @@ std::string HowTo(const LabState& st, const LabOptions& opt) {
   const GuestRec& g = st.guests.front();
   const std::string telnet = HaveProgram("telnet") ? "telnet" : "busybox telnet";
   std::vector<std::pair<std::string, std::string>> lines = {
-      {fmt::format("ip netns exec {} {} {}", kInetNs, telnet, g.target.ToString()),
-       fmt::format("the attacker ({}) logs into {}: root / root", kAttackerIp, g.spec.name)},
+      st.uplink ? std::pair<std::string, std::string>{
+                      fmt::format("{} {}", telnet, st.uplink_addrs.empty() ? "" : st.uplink_addrs.front().second),
+                      fmt::format("from another machine on the internet: {} answers (root / root)", g.spec.name)}
+                : std::pair<std::string, std::string>{
+                      fmt::format("ip netns exec {} {} {}", kInetNs, telnet, g.target.ToString()),
+                      fmt::format("the attacker ({}) logs into {}: root / root", kAttackerIp, g.spec.name)},
       {hn + " status" + dd, "honeypots, budgets, counters, capture files"},
       IsNetns(g) ? std::pair<std::string, std::string>{hn + " console " + g.spec.name + dd,
                                                        "a namespace honeypot has no console: says how to get a shell"}
@@ -211,6 +215,7 @@ Result<Config> LabWallConfig(const Config& cfg, const std::string& data_dir) {
     if (!hp.mac) hp.mac = LabGuestMac(i);  // the honeywall knows each guest by its fixed MAC
     if (hp.hostname.empty()) hp.hostname = hp.name;
     Ip4 target = c.mode == Mode::kNat ? hp.public_ip.value_or(Ip4{}) : hp.ip;
+    if (c.uplink) continue;  // real addresses: PlanUplink checks them against the host
     if (target.ToString() == kAttackerIp ||
         (Ip4Prefix{*Ip4::Parse(kInetNet), 24}.Contains(target) &&
          ((target.v & 0xff) >= uint32_t(kOutsideHostFirst) && (target.v & 0xff) <= uint32_t(kOutsideHostLast)))) {
@@ -279,6 +284,52 @@ Status LabUp(const LabOptions& opt_in, const Say& say) {
     }
   }
 
+  // [uplink]: the host's real network (uplink.h). Checked before anything is
+  // made: the shapes, and that the operator keeps the host.
+  std::optional<UplinkPlan> uplink;
+  std::vector<std::pair<std::string, std::string>> uplink_addrs;
+  if (wc->uplink) {
+    if (!HaveProgram("nft")) return Status::Error("[uplink] needs nftables: apt-get install nftables");
+    if (RunCommand({"ip", "link", "show", kUplinkHostVeth}).exit_code == 0) {
+      return Status::Error(std::string("interface ") + kUplinkHostVeth + " exists, but " + dd +
+                           " has no lab state: an uplink lab of another --data-dir is up (`honeynet down --data-dir "
+                           "DIR`), or one was left behind (`honeynet down --force` removes it)");
+    }
+    auto host = ReadUplinkHost(wc->uplink->interface);
+    if (!host.ok()) return host.status();
+    auto plan = PlanUplink(wc.value(), host.value());
+    if (!plan.ok()) return plan.status();
+    const char* ssh = std::getenv("SSH_CONNECTION");
+    if (Status s = CheckOperatorKeepsAccess(plan.value(), ListeningTcpPorts(), ssh ? ssh : ""); !s.ok()) return s;
+    uplink = plan.value();
+    // The honeywall answers for the transit addresses; hn-up0 is its gateway.
+    for (size_t i = 0; i < wc->honeypots.size() && i < uplink->honeypots.size(); i++) {
+      uplink_addrs.emplace_back(wc->honeypots[i].name, uplink->honeypots[i].public_ip.ToString());
+      wc->honeypots[i].public_ip = uplink->honeypots[i].transit_ip;
+    }
+    wc->outside_gateway = uplink->host_transit;
+    wc->uplink.reset();
+    say(fmt::format("uplink {}: router {}, management ports {} (from {}); honeypots at {}", uplink->iface,
+                    uplink->gateway.ToString(), [&] {
+                      std::vector<std::string> v;
+                      for (uint16_t p : uplink->management_ports) v.push_back(std::to_string(p));
+                      return v.empty() ? std::string("none") : Join(v, ",");
+                    }(),
+                    [&] {
+                      std::vector<std::string> v;
+                      for (const Ip4Prefix& f : uplink->management_from) v.push_back(PrefixText(f));
+                      return v.empty() ? std::string("anywhere") : Join(v, ",");
+                    }(),
+                    [&] {
+                      std::vector<std::string> v;
+                      for (const UplinkHoneypot& h : uplink->honeypots)
+                        v.push_back(h.name + " " + h.public_ip.ToString() +
+                                    (h.shared ? " (shared with the host)" : h.proxy_arp ? " (extra, ARP by the host)"
+                                                                                        : " (extra, routed)"));
+                      return Join(v, ", ");
+                    }()));
+  }
+
   // Images first: building one may take minutes, and nothing is made yet.
   std::map<std::string, std::string> images;
   for (const HoneypotConfig& hp : wc->honeypots) {
@@ -320,9 +371,39 @@ Status LabUp(const LabOptions& opt_in, const Say& say) {
   st.started_unix = ::time(nullptr);
   st.up = RefOf(::getpid());
   st.capture_dir = CaptureDir(dd);
-  const LabKernel kernel = ChooseLabKernel(dd);
+  LabKernel kernel = ChooseLabKernel(dd);
+  if (uplink && any_uml && kernel.path == kStockUmlKernel && dd != kLabDefaultDataDir) {
+    // A data dir of its own still uses the machine's kernel cache: the same
+    // build, 12 minutes saved (only on an uplink, where the stock kernel is refused).
+    LabKernel shared = ChooseLabKernel(kLabDefaultDataDir);
+    if (shared.path != kStockUmlKernel) {
+      kernel = shared;
+      kernel.note += std::string(" (from the cache in ") + kLabDefaultDataDir + ")";
+    }
+  }
+  if (uplink && any_uml && kernel.path == kStockUmlKernel && !cfg.uplink->accept_stock_kernel) {
+    // Never Debian's stock kernel on the internet: it tells the attacker it is
+    // UML and where the host keeps the guest, and cannot log the terminals.
+    say("  [uplink] guests boot the project kernel, and none is built yet: building it now (about 12 minutes on 2 "
+        "cores; set [uplink] accept_stock_kernel = true to boot Debian's instead)");
+    KernelBuildOptions ko;
+    ko.data_dir = dd;
+    auto built = BuildKernel(ko, [&](const std::string& l) { say("    " + l); });
+    if (!built.ok()) {
+      return Status::Error("[uplink] needs the project UML kernel and building it failed: " +
+                           built.status().message() +
+                           "\n(`honeynet kernel build` retries it; [uplink] accept_stock_kernel = true boots "
+                           "Debian's kernel instead, which shows `model name : UML` and host paths to the attacker)");
+    }
+    kernel = ChooseLabKernel(dd);
+  }
   if (any_uml) say(std::string(kernel.tty_log ? "  kernel: " : "  warning: ") + kernel.note);
   st.guests = PlanGuests(wc.value(), dd, images, rootfs, kernel);
+  if (uplink) {
+    st.uplink = UplinkUndo{};
+    st.uplink_iface = uplink->iface;
+    st.uplink_addrs = uplink_addrs;
+  }
   for (const GuestRec& g : st.guests) {
     if (IsNetns(g) && g.ns.unsafe) {
       say("  warning: " + g.spec.name + " has unsafe = true: root in it is root on the host kernel (no user "
@@ -333,7 +414,7 @@ Status LabUp(const LabOptions& opt_in, const Say& say) {
 
   say(fmt::format("bringing up the lab ({} mode, {} honeypot{}) in {}", st.mode, st.guests.size(),
                   st.guests.size() == 1 ? "" : "s", dd));
-  Builder b{st, wc.value(), opt, images, say};
+  Builder b{st, wc.value(), opt, images, say, uplink ? &*uplink : nullptr};
   Status s = b.Namespaces();
   if (s.ok()) s = CheckInterrupt();
   if (s.ok()) s = b.Interfaces();
@@ -362,7 +443,10 @@ Status LabUp(const LabOptions& opt_in, const Say& say) {
   }
   std::vector<std::string> names;
   for (const GuestRec& g : st.guests) {
-    names.push_back(g.spec.name + " " + PrefixText(g.spec.ip) + (g.public_ip ? " = " + g.public_ip->ToString() : ""));
+    std::string pub = g.public_ip ? g.public_ip->ToString() : "";
+    for (const auto& [name, ip] : st.uplink_addrs)
+      if (name == g.spec.name) pub = ip;
+    names.push_back(g.spec.name + " " + PrefixText(g.spec.ip) + (pub.empty() ? "" : " = " + pub));
   }
   say(fmt::format("lab ready in {}: {}", Seconds(st.ready_seconds), Join(names, ", ")));
   say(HowTo(st, opt));
@@ -421,6 +505,7 @@ Result<json> LabStatus(const std::string& dd) {
   j["data_dir"] = dd;
   j["config"] = s.config_source;
   j["mode"] = s.mode;
+  if (s.uplink) j["uplink"] = {{"interface", s.uplink_iface}};
   j["started_unix"] = s.started_unix;
   j["uptime_s"] = now - s.started_unix;
   j["ready_seconds"] = s.ready_seconds;
@@ -480,6 +565,11 @@ Result<json> LabStatus(const std::string& dd) {
     h["pid"] = GuestRecPid(g);
     h["address"] = PrefixText(g.spec.ip);
     h["public_address"] = g.public_ip ? json(g.public_ip->ToString()) : json(nullptr);
+    for (const auto& [name, ip] : s.uplink_addrs) {
+      if (name != g.spec.name) continue;
+      h["public_address"] = ip;  // the world's; the honeywall answers for transit_address
+      h["transit_address"] = g.public_ip ? json(g.public_ip->ToString()) : json(nullptr);
+    }
     h["telnet"] = g.target.ToString() + ":23";
     h["mac"] = g.spec.mac.ToString();
     h["image"] = g.image_kind;
@@ -585,8 +675,13 @@ std::string FormatLabStatus(const json& s) {
   }
   o += "\n";
   const json svc = s.value("services", json::object());
-  o += fmt::format("internet ({}): attacker {}, outside hosts 192.0.2.{}-{}, services {}\n", kInetNs, kAttackerIp,
-                   kOutsideHostFirst, kOutsideHostLast, svc.value("running", false) ? "running" : "NOT RUNNING");
+  if (s.contains("uplink")) {
+    o += "internet: the real one, through uplink " + s["uplink"].value("interface", std::string()) +
+         " (docs/deploy.md)\n";
+  } else {
+    o += fmt::format("internet ({}): attacker {}, outside hosts 192.0.2.{}-{}, services {}\n", kInetNs, kAttackerIp,
+                     kOutsideHostFirst, kOutsideHostLast, svc.value("running", false) ? "running" : "NOT RUNNING");
+  }
   const json cap = s.value("capture", json::object());
   o += "\ncapture in " + cap.value("dir", std::string()) + ":\n";
   for (const auto& f : cap.value("files", json::array())) {

@@ -68,7 +68,7 @@ Status WaitGuestsAnswer(const LabState& st, const std::vector<size_t>& idx, int 
     for (auto it = waiting.begin(); it != waiting.end();) {
       const GuestRec& g = st.guests[*it];
       const bool probe = IsNetns(g) ? NsGuestListening(g.nst, kTelnetPort) : uml_turn;
-      if (probe && TelnetAnswers(g.target)) {
+      if (probe && TelnetAnswers(ProbeNs(st), g.target)) {
         say(fmt::format("  {} answers telnet at {}:23 ({} after start)", g.spec.name, g.target.ToString(),
                         Seconds(double(MonoMs() - t0_ms) / 1000)));
         it = waiting.erase(it);

@@ -119,7 +119,9 @@ Status DownLocked(const std::string& dd, const std::optional<LabState>& state,
 // The upstream gateway in hn-inet: outside.gateway (nat), else 192.0.2.1.
 Ip4 UpstreamGateway(const Config& c);
 // True when target:23 accepts a connection from hn-inet and sends something.
-bool TelnetAnswers(Ip4 target);
+bool TelnetAnswers(const std::string& ns, Ip4 target);
+// Where readiness probes run: hn-inet, or the host's namespace ("") with [uplink].
+inline std::string ProbeNs(const LabState& st) { return st.uplink ? std::string() : std::string(kInetNs); }
 
 // ---------------------------------------------------------------------------
 // Guests (lab_guests.cpp)
@@ -158,6 +160,7 @@ struct Builder {
   const LabOptions& opt;
   const std::map<std::string, std::string>& images;  // kind -> image path
   const Say& say;
+  const UplinkPlan* uplink = nullptr;  // [uplink]: no hn-inet, the host's network (uplink.h)
 
   Status Save() { return SaveState(st); }
 

@@ -26,10 +26,11 @@ Ip4 UpstreamGateway(const Config& c) { return c.outside_gateway.value_or(*Ip4::P
 // ---------------------------------------------------------------------------
 // Telnet readiness
 
-// True when target:23 accepts a connection from hn-inet and sends something
-// (telnetd opens with its option requests).
-bool TelnetAnswers(Ip4 target) {
-  auto fd = ConnectInNetns(kInetNs, "", target.ToString(), kTelnetPort, 700);
+// True when target:23 accepts a connection from ns (hn-inet, or "" for the
+// host's own namespace with [uplink]) and sends something (telnetd opens with
+// its option requests).
+bool TelnetAnswers(const std::string& ns, Ip4 target) {
+  auto fd = ConnectInNetns(ns, "", target.ToString(), kTelnetPort, 700);
   if (!fd.ok()) return false;
   pollfd p{fd.value(), POLLIN, 0};
   bool ok = ::poll(&p, 1, 1500) == 1 && (p.revents & POLLIN);
@@ -48,6 +49,8 @@ bool TelnetAnswers(Ip4 target) {
 // hn-inet), the upstream gateway, the outside hosts; routes to honeypots
 // outside those networks.
 Status Builder::Internet() {
+  // [uplink]: the host's real network instead (uplink.h).
+  if (uplink != nullptr) return ApplyUplink(*uplink, &*st.uplink, [&] { return Save(); });
   const std::string n = kInetNs;
   std::vector<std::string> addrs = {std::string(kAttackerIp) + "/24"};
   const Ip4 gw = UpstreamGateway(wc);
@@ -70,6 +73,7 @@ Status Builder::Internet() {
 }
 
 Status Builder::Services() {
+  if (uplink != nullptr) return Status::Ok();  // the real internet has its own
   std::vector<std::string> tcp, udp;
   for (uint16_t p : kLabTcpPorts) tcp.push_back(std::to_string(p));
   for (uint16_t p : kLabUdpPorts) udp.push_back(std::to_string(p));

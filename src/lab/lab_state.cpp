@@ -162,6 +162,11 @@ json StateJson(const LabState& s) {
     guests.push_back(gj);
   }
   j["guests"] = guests;
+  if (s.uplink) {
+    json addrs = json::array();
+    for (const auto& [name, ip] : s.uplink_addrs) addrs.push_back({{"name", name}, {"public_ip", ip}});
+    j["uplink"] = {{"interface", s.uplink_iface}, {"undo", UplinkUndoJson(*s.uplink)}, {"honeypots", addrs}};
+  }
   return j;
 }
 
@@ -185,6 +190,12 @@ Result<LabState> StateFrom(const json& j, const std::string& path) {
   s.wall = ProcFrom(j.value("wall", json::object()));
   s.services = ProcFrom(j.value("services", json::object()));
   s.capture_dir = j.value("capture_dir", "");
+  if (j.contains("uplink") && j["uplink"].is_object()) {
+    s.uplink = UplinkUndoFromJson(j["uplink"].value("undo", json::object()));
+    s.uplink_iface = j["uplink"].value("interface", "");
+    for (const auto& a : j["uplink"].value("honeypots", json::array()))
+      s.uplink_addrs.emplace_back(a.value("name", ""), a.value("public_ip", ""));
+  }
   for (const auto& gj : j.value("guests", json::array())) {
     GuestRec g;
     g.kind = gj.value("kind", std::string(kKindUml));

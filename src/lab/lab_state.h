@@ -17,6 +17,7 @@
 #include "lab/guest.h"
 #include "lab/lab.h"
 #include "lab/nsguest.h"
+#include "lab/uplink.h"
 
 namespace hn::lab_detail {
 
@@ -60,6 +61,10 @@ struct LabState {
   ProcRef wall, services;
   std::string capture_dir;
   std::vector<GuestRec> guests;
+  // [uplink]: what `up` changed on the host (uplink.h), undone by `down`.
+  std::optional<UplinkUndo> uplink;
+  std::string uplink_iface;
+  std::vector<std::pair<std::string, std::string>> uplink_addrs;  // {name, public_ip}
 };
 
 json StateJson(const LabState& s);

@@ -162,6 +162,23 @@ Status DownLocked(const std::string& dd, const std::optional<LabState>& state,
     }
   }
   ReapChildren();
+  // [uplink]: the host as it was (after the honeywall: until then, a black hole).
+  if (state && state->uplink) {
+    for (const std::string& e : UndoUplink(*state->uplink)) errors.push_back(e);
+    done.push_back("restored the host's network (" + state->uplink_iface + ")");
+  } else if (!state && !extra_ns.empty()) {
+    // --force without a state file: what an uplink lab may have left (its
+    // recorded sysctls are lost with the state).
+    UplinkUndo any;
+    any.table = RunCommand({"nft", "list", "table", "ip", kUplinkTable}).exit_code == 0;
+    const RunResult routes = RunCommand({"ip", "route", "show", "table", std::to_string(kUplinkRouteTable)});
+    any.rule = routes.exit_code == 0 && !routes.out.empty();
+    any.veth = RunCommand({"ip", "link", "show", kUplinkHostVeth}).exit_code == 0;
+    if (any.table || any.rule || any.veth) {
+      for (const std::string& e : UndoUplink(any)) errors.push_back(e);
+      done.push_back("removed an uplink's rules, routes and hn-up0");
+    }
+  }
   if (!errors.empty()) {
     return Status::Error("lab down: " + Join(errors, "; ") + " (the state stays in " + StatePath(dd) +
                          "; run `honeynet down` again)");
@@ -262,6 +279,7 @@ Status Builder::Namespaces() {
   // The kernel never routes between the honeywall's ports.
   if (Status s = Sysctl(kWallNs, {"net.ipv4.ip_forward=0", "net.ipv4.conf.default.forwarding=0"}); !s.ok())
     return s;
+  if (uplink != nullptr) return Status::Ok();  // no simulated internet
   return AddNamespace(kInetNs);
 }
 
@@ -272,10 +290,19 @@ Status Builder::Interfaces() {
                           {"-n", w, "link", "add", in, "type", "veth", "peer", "name", kLabBridgeUplink});
       !s.ok())
     return s;
-  if (Status s = AddLinks({{w, out}, {kInetNs, kInetIface}},
-                          {"-n", w, "link", "add", out, "type", "veth", "peer", "name", kInetIface, "netns", kInetNs});
-      !s.ok())
+  if (uplink != nullptr) {
+    // The outside port's peer is hn-up0 in the host's namespace (uplink.h);
+    // it goes with hn-wall, and `down` deletes it too.
+    st.uplink->veth = true;
+    if (Status s = AddLinks({{w, out}}, {"link", "add", kUplinkHostVeth, "type", "veth", "peer", "name", out, "netns", w});
+        !s.ok())
+      return s;
+  } else if (Status s = AddLinks({{w, out}, {kInetNs, kInetIface}},
+                                 {"-n", w, "link", "add", out, "type", "veth", "peer", "name", kInetIface, "netns",
+                                  kInetNs});
+             !s.ok()) {
     return s;
+  }
   if (Status s = AddLinks({{w, kLabBridge}}, {"-n", w, "link", "add", kLabBridge, "type", "bridge", "stp_state", "0",
                                               "mcast_snooping", "0", "forward_delay", "0"});
       !s.ok())
@@ -304,7 +331,8 @@ Result<int> ConnectInNetns(const std::string& netns, const std::string& src_ip, 
   dst.sin_port = htons(port);
   if (::inet_pton(AF_INET, dst_ip.c_str(), &dst.sin_addr) != 1) return Status::Error("not an IPv4 address: " + dst_ip);
   int fd = -1;
-  Status made = InNetns(netns, [&]() -> Status {
+  auto in = [&](const std::function<Status()>& fn) { return netns.empty() ? fn() : InNetns(netns, fn); };
+  Status made = in([&]() -> Status {
     fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0) return Status::Error("socket: " + Errno());
     if (!src_ip.empty()) {
