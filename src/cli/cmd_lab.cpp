@@ -9,6 +9,7 @@
 #include "cli/term.h"
 #include "lab/audit.h"
 #include "lab/lab.h"
+#include "lab/run.h"
 #include "lab/selftest.h"
 #include "lab/services.h"
 
@@ -35,6 +36,7 @@ int Fail(const char* cmd, const Status& s) {
 }
 
 int RunUp() {
+  if (Status m = LeaveIpNetnsExecMountNs(); !m.ok()) return Fail("up", m);
   LabOptions o;
   o.data_dir = g_lab.data_dir;
   o.config_path = g_lab.config;
@@ -44,11 +46,13 @@ int RunUp() {
 }
 
 int RunDown() {
+  if (Status m = LeaveIpNetnsExecMountNs(); !m.ok()) return Fail("down", m);
   Status s = LabDown(g_lab.data_dir, Say, g_lab.force);
   return s.ok() ? 0 : Fail("down", s);
 }
 
 int RunStatus() {
+  if (Status m = LeaveIpNetnsExecMountNs(); !m.ok()) return Fail("status", m);
   auto st = LabStatus(g_lab.data_dir);
   if (!st.ok()) return Fail("status", st.status());
   if (g_lab.json) {
@@ -61,6 +65,7 @@ int RunStatus() {
 
 // Exit 0: no risk; 1: at least one risk (or an error); 3: no lab is up.
 int RunAudit() {
+  if (Status m = LeaveIpNetnsExecMountNs(); !m.ok()) return Fail("audit", m);
   auto facts = GatherAuditFacts(g_lab.data_dir);
   if (!facts.ok()) return Fail("audit", facts.status());
   const auto sections = AuditFindings(facts.value());
@@ -74,16 +79,19 @@ int RunAudit() {
 }
 
 int RunReset() {
+  if (Status m = LeaveIpNetnsExecMountNs(); !m.ok()) return Fail("reset", m);
   Status s = LabReset(g_lab.data_dir, g_lab.name, Say);
   return s.ok() ? 0 : Fail("reset", s);
 }
 
 int RunConsole() {
+  if (Status m = LeaveIpNetnsExecMountNs(); !m.ok()) return Fail("console", m);
   Status s = LabConsole(g_lab.data_dir, g_lab.name, g_lab.raw);
   return s.ok() ? 0 : Fail("console", s);
 }
 
 int RunSelftestCmd() {
+  if (Status m = LeaveIpNetnsExecMountNs(); !m.ok()) return Fail("selftest", m);
   SelftestOptions o;
   o.data_dir = g_lab.data_dir;
   o.honeypot = g_lab.honeypot;

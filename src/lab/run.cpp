@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <sstream>
 
 namespace hn {
@@ -244,6 +245,42 @@ Status RunChecked(const std::vector<std::string>& argv, const std::string& packa
 
 bool HaveProgram(const std::string& name) { return !Which(name).empty(); }
 std::string FindProgram(const std::string& name) { return Which(name); }
+
+Status LeaveIpNetnsExecMountNs() {
+  char self[64] = {}, parent[64] = {};
+  const std::string pp = "/proc/" + std::to_string(::getppid()) + "/ns/mnt";
+  if (::readlink("/proc/self/ns/mnt", self, sizeof self - 1) <= 0 ||
+      ::readlink(pp.c_str(), parent, sizeof parent - 1) <= 0 || std::string(self) == parent)
+    return Status::Ok();
+  // mountinfo: "ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTS [OPTIONAL...] - ..."
+  std::ifstream mi("/proc/self/mountinfo");
+  bool slave_netns = false;
+  for (std::string line; std::getline(mi, line);) {
+    std::istringstream ls(line);
+    std::vector<std::string> f;
+    for (std::string w; ls >> w && w != "-";) f.push_back(w);
+    if (f.size() < 6 || f[4] != "/run/netns") continue;
+    bool master = false, shared = false;
+    for (size_t i = 6; i < f.size(); i++) {
+      master |= f[i].rfind("master:", 0) == 0;
+      shared |= f[i].rfind("shared:", 0) == 0;
+    }
+    slave_netns = master && !shared;
+  }
+  if (!slave_netns) return Status::Ok();
+  char cwd[4096];
+  const bool have_cwd = ::getcwd(cwd, sizeof cwd) != nullptr;
+  Fd target(::open(pp.c_str(), O_RDONLY | O_CLOEXEC));
+  if (target.fd < 0 || ::setns(target.fd, CLONE_NEWNS) != 0) {
+    return Status::Error(std::string("this runs under `ip netns exec` and cannot return to the caller's mount "
+                                     "namespace (") +
+                         std::strerror(errno) +
+                         "): the namespaces it makes would be invisible outside it. Run it as `nsenter "
+                         "--net=/run/netns/NS honeynet ...` instead");
+  }
+  if (have_cwd && ::chdir(cwd) != 0) (void)::chdir("/");
+  return Status::Ok();
+}
 
 Status InNetns(const std::string& netns, const std::function<Status()>& fn) {
   if (netns.empty() || netns.find('/') != std::string::npos || netns == "." || netns == "..") {

@@ -35,6 +35,16 @@ bool HaveProgram(const std::string& name);
 // the sbin directories), empty when not found.
 std::string FindProgram(const std::string& name);
 
+// `ip netns exec NS honeynet ...` runs us in a mount namespace of its own (a
+// slave of the caller's, with NS's /sys): network namespaces named there
+// (bind mounts in /run/netns) never reach the caller's view, and cgroups are
+// not mounted. This moves the process back to its parent's mount namespace
+// (ip netns exec execs us in place: the parent is the caller) and keeps the
+// network namespace NS and the working directory. Does nothing unless the
+// mount namespace differs from the parent's and /run/netns is a slave mount
+// here. Call it first, while the process has one thread.
+Status LeaveIpNetnsExecMountNs();
+
 // Runs fn with the calling thread inside the named network namespace
 // (/run/netns/NAME), then moves the thread back. Errors name the namespace.
 Status InNetns(const std::string& netns, const std::function<Status()>& fn);

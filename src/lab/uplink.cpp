@@ -245,7 +245,10 @@ std::string UplinkRuleset(const UplinkPlan& p) {
   o += "    iifname " + veth + " ip daddr { " + Join(blocked, ", ") + " } drop\n";
   o += "    iifname " + veth + " oifname " + up + " accept\n";
   o += "    iifname " + veth + " drop\n";
+  // Into hn-up0: what was DNATed to a honeypot, and replies to what the
+  // honeypots started (SNAT); nothing routed to the transit addresses directly.
   o += "    oifname " + veth + " iifname " + up + " ct status dnat accept\n";
+  o += "    oifname " + veth + " iifname " + up + " ct state established,related accept\n";
   o += "    oifname " + veth + " drop\n";
   o += "  }\n";
   o += "}\n";

@@ -119,7 +119,9 @@ TEST(UplinkRuleset, ManagementStaysWithTheHostAndHoneypotsReachOnlyTheUplink) {
             std::string::npos)
       << r;
   EXPECT_NE(r.find("iifname \"hn-up0\" drop"), std::string::npos) << r;
-  EXPECT_NE(r.find("oifname \"hn-up0\" iifname \"eth0\" ct status dnat accept\n    oifname \"hn-up0\" drop"),
+  EXPECT_NE(r.find("oifname \"hn-up0\" iifname \"eth0\" ct status dnat accept\n"
+                   "    oifname \"hn-up0\" iifname \"eth0\" ct state established,related accept\n"
+                   "    oifname \"hn-up0\" drop"),
             std::string::npos)
       << r;
 }
