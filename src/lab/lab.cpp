@@ -102,6 +102,7 @@ std::string StatusLine(const json& s, int64_t since_ms) {
 Status RunForeground(const LabOptions& opt, const Say& say, int64_t t0_ms) {
   const bool tty = ::isatty(1);
   std::string reason;
+  ResetSchedule schedule(opt.data_dir);
   while (!g_signal.load()) {
     ReapChildren();
     auto st = LabStatus(opt.data_dir);
@@ -114,6 +115,8 @@ Status RunForeground(const LabOptions& opt, const Say& say, int64_t t0_ms) {
       reason = "the honeywall stopped (see " + WallLogPath(opt.data_dir) + "):" + Tail(WallLogPath(opt.data_dir), 10);
       break;
     }
+    // Scheduled resets of idle or old honeypots (lab_schedule.cpp).
+    schedule.Tick(*st, say);
     if (tty) {
       std::printf("\r%s\033[K", StatusLine(*st, t0_ms).c_str());
       std::fflush(stdout);

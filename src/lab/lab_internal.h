@@ -145,6 +145,24 @@ std::vector<GuestRec> PlanGuests(const Config& wc, const std::string& dd,
                                  const std::map<std::string, std::string>& rootfs, const LabKernel& kernel);
 
 // ---------------------------------------------------------------------------
+// Reset schedule (lab_schedule.cpp): a foreground `up` (the service) resets
+// each honeypot that has been idle for its reset_idle, or is older than its
+// reset_max_age (plus jitter), archiving its changes first when asked.
+
+class ResetSchedule {
+ public:
+  explicit ResetSchedule(std::string data_dir);
+  // Called about once a second with LabStatus(); resets what is due.
+  void Tick(const nlohmann::json& status, const Say& say);
+
+ private:
+  std::string dd_;
+  bool loaded_ = false;
+  std::map<std::string, int64_t> due_;  // honeypot -> unix time of its max-age reset (with jitter)
+  std::map<std::string, std::pair<uint64_t, int64_t>> seen_;  // honeypot -> (activity counter, when it changed)
+};
+
+// ---------------------------------------------------------------------------
 // lab.cpp
 
 // Reads "/proc/self/exe" when the caller gave no binary.
