@@ -483,6 +483,10 @@ void ParseGuestKeys(const toml::table& t, const std::string& prefix, Ctx& c, Hon
   ReadInt(t, "io_weight", prefix, c, 1, 10000, &hp->io_weight);
   ReadSize(t, "disk_max", prefix, c, 16ULL << 20, 1ULL << 40, &hp->disk_max);
   ReadBool(t, "unsafe", prefix, c, &hp->unsafe);
+  ReadDuration(t, "reset_idle", prefix, c, &hp->reset_idle_ns);
+  ReadDuration(t, "reset_max_age", prefix, c, &hp->reset_max_age_ns);
+  ReadDuration(t, "reset_jitter", prefix, c, &hp->reset_jitter_ns);
+  ReadBool(t, "reset_archive", prefix, c, &hp->reset_archive);
 }
 
 // Where each honeypot's values were written, for cross-checks.
@@ -495,7 +499,8 @@ HoneypotConfig ParseHoneypot(const toml::table& t, size_t index, const Limits& g
   std::string prefix = "honeypot[" + std::to_string(index) + "]";
   CheckKeys(t, prefix,
             {"name", "ip", "ip6", "public_ip", "mac", "limits", "kind", "image", "mem", "hostname", "pids_max", "memory_max",
-             "swap_max", "cpu_max", "io_weight", "disk_max", "unsafe"},
+             "swap_max", "cpu_max", "io_weight", "disk_max", "unsafe", "reset_idle", "reset_max_age",
+              "reset_jitter", "reset_archive"},
             c.err);
   HoneypotConfig hp;
   hp.limits = global;
@@ -1251,6 +1256,10 @@ std::string DumpConfig(const Config& c) {
     if (hp.cpu_max != def.cpu_max) o += "cpu_max = " + std::to_string(hp.cpu_max) + "\n";
     if (hp.io_weight != def.io_weight) o += "io_weight = " + std::to_string(hp.io_weight) + "\n";
     if (hp.disk_max != def.disk_max) o += "disk_max = " + Quote(FormatSize(hp.disk_max)) + "\n";
+    if (hp.reset_idle_ns != 0) o += "reset_idle = " + Quote(FormatDuration(hp.reset_idle_ns)) + "\n";
+    if (hp.reset_max_age_ns != 0) o += "reset_max_age = " + Quote(FormatDuration(hp.reset_max_age_ns)) + "\n";
+    if (hp.reset_jitter_ns != 0) o += "reset_jitter = " + Quote(FormatDuration(hp.reset_jitter_ns)) + "\n";
+    if (hp.reset_archive) o += "reset_archive = true\n";
     if (hp.unsafe) o += "unsafe = true\n";
     std::string lim = DumpLimits(hp.limits, &c.limits);
     if (!lim.empty()) o += "[honeypot.limits]\n" + lim;

@@ -47,6 +47,11 @@ struct HoneypotConfig {
   int64_t io_weight = 50;           // honeypot.io_weight: 1..10000 (cgroup io.weight)
   uint64_t disk_max = 1ULL << 30;   // honeypot.disk_max ("1G"): what a netns honeypot may write
   bool unsafe = false;              // honeypot.unsafe: netns without user namespace/seccomp/limits
+  // Reset schedule (a foreground `honeynet up`, e.g. the service; docs/lab.md#reset-schedule).
+  int64_t reset_idle_ns = 0;        // honeypot.reset_idle ("2h"): reset after this long without a flow (0: never)
+  int64_t reset_max_age_ns = 0;     // honeypot.reset_max_age ("1d"): reset when it has run this long (0: never)
+  int64_t reset_jitter_ns = 0;      // honeypot.reset_jitter ("30m"): max_age plus a random part of this
+  bool reset_archive = false;       // honeypot.reset_archive: keep its disk changes and TTY log first
 };
 
 struct PortConfig {

@@ -94,8 +94,11 @@ Result<nlohmann::json> LabStatus(const std::string& data_dir);
 // LabStatus as text for people.
 std::string FormatLabStatus(const nlohmann::json& status);
 // Halt, drop the COW (UML) or the upper dir (netns), boot pristine; returns
-// once the guest answers telnet.
-Status LabReset(const std::string& data_dir, const std::string& honeypot, const Say& say);
+// once the guest answers telnet. archive: first move its disk changes and a
+// copy of its TTY log to DATA/lab/archive/NAME-<UTC time>/. Every reset is a
+// `reset` event in the capture's events.json ({"reason": reason, "archive": dir}).
+Status LabReset(const std::string& data_dir, const std::string& honeypot, const Say& say,
+                const std::string& reason = "manual", bool archive = false);
 // Attach the terminal to a UML guest's console; for a namespace honeypot
 // (no console) an error that says how to get in instead. What the guest
 // writes goes through a TermFilter (no OSC/DCS/queries reach this terminal)

@@ -3,17 +3,23 @@
 // honeypot's TTY capture), waiting until they answer telnet, reset, console.
 #include "lab/lab_internal.h"
 
+#include <fcntl.h>
 #include <unistd.h>
+
+#include <ctime>
 
 #include <algorithm>
 #include <set>
 
 #include <fmt/format.h>
 
+#include "common/clock.h"
 #include "common/fs.h"
+#include "common/time_format.h"
 #include "lab/containment.h"
 #include "lab/guest.h"
 #include "lab/nsguest.h"
+#include "lab/run.h"
 
 namespace hn::lab_detail {
 namespace {
@@ -256,7 +262,70 @@ namespace hn {
 
 using namespace lab_detail;
 
-Status LabReset(const std::string& dd, const std::string& name, const Say& say) {
+namespace {
+
+// Stops the guest and moves what it changed (UML: its COW file; netns: its
+// upper image or directory) and a copy of its TTY log to
+// DATA/lab/archive/NAME-<UTC>/; returns that directory. The reset that
+// follows boots it pristine.
+Result<std::string> ArchiveGuest(const std::string& dd, const GuestRec& g, const Say& say) {
+  char stamp[32];
+  const time_t now = ::time(nullptr);
+  struct tm tm {};
+  ::gmtime_r(&now, &tm);
+  std::strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
+  const std::string dir = LabDir(dd) + "/archive/" + g.spec.name + "-" + stamp;
+  if (Status s = MakeDirs(dir, 0750); !s.ok()) return s;
+  if (Status s = StopGuestRec(g); !s.ok()) return s;
+  std::vector<std::string> moved;
+  auto move = [&](const std::string& from) -> Status {
+    if (!PathExists(from)) return Status::Ok();
+    const std::string to = dir + "/" + from.substr(from.rfind('/') + 1);
+    if (::rename(from.c_str(), to.c_str()) != 0) {
+      RunResult r = RunCommand({"mv", from, to});  // another file system
+      if (r.exit_code != 0) return Status::Error("cannot archive " + from + " to " + dir + ": " + r.out);
+    }
+    moved.push_back(to);
+    return Status::Ok();
+  };
+  if (IsNetns(g)) {
+    if (Status s = move(g.ns.unsafe ? NsGuestUpperDir(g.ns) : NsGuestUpperImage(g.ns)); !s.ok()) return s;
+  } else if (Status s = move(GuestCowPath(g.spec)); !s.ok()) {
+    return s;
+  }
+  const std::string tty = TtyLogPath(dd, g.spec.name);
+  if (PathExists(tty)) {
+    RunResult r = RunCommand({"cp", "--sparse=always", tty, dir + "/"});
+    if (r.exit_code == 0) moved.push_back(dir + "/" + tty.substr(tty.rfind('/') + 1));
+  }
+  say("  archived " + g.spec.name + ": " + (moved.empty() ? std::string("nothing had changed") : Join(moved, ", ")));
+  return dir;
+}
+
+// One `reset` line appended to events.json (one write with O_APPEND: whole
+// beside the honeywall's own lines).
+void AppendResetEvent(const std::string& dd, const std::string& name, const std::string& reason,
+                      const std::string& archive, const Status& result) {
+  json j;
+  j["timestamp"] = IsoTimeLocal(WallNowNs());
+  j["event_type"] = "reset";
+  j["honeypot"] = name;
+  j["reset"] = {{"reason", reason},
+                {"archive", archive.empty() ? json(nullptr) : json(archive)},
+                {"ok", result.ok()}};
+  if (!result.ok()) j["reset"]["error"] = result.message();
+  const std::string line = j.dump() + "\n";
+  const std::string path = CaptureDir(dd) + "/events.json";
+  const int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+  if (fd < 0) return;
+  (void)!::write(fd, line.data(), line.size());
+  ::close(fd);
+}
+
+}  // namespace
+
+Status LabReset(const std::string& dd, const std::string& name, const Say& say, const std::string& reason,
+                bool archive) {
   if (::geteuid() != 0) return Status::Error("honeynet reset needs root");
   SignalScope signals;
   auto lock = LabLock::Take(dd, say);
@@ -272,6 +341,12 @@ Status LabReset(const std::string& dd, const std::string& name, const Say& say) 
     return Status::Error("no honeypot named " + name + " in the lab (it has " + Join(names, ", ") + ")");
   }
   const int64_t t0 = MonoMs();
+  std::string archived;
+  if (archive) {
+    auto a = ArchiveGuest(dd, *it, say);
+    if (!a.ok()) return a.status();
+    archived = a.value();
+  }
   if (IsNetns(*it)) {
     GuestRec& g = *it;
     say("resetting " + name + ": stopping it, dropping its changes (" + NsGuestUpperDir(g.ns) +
@@ -294,7 +369,9 @@ Status LabReset(const std::string& dd, const std::string& name, const Say& say) 
   }
   if (Status s = SaveState(st); !s.ok()) return s;
   size_t idx = size_t(it - st.guests.begin());
-  if (Status s = WaitGuestsAnswer(st, {idx}, 120000, say, t0); !s.ok()) return s;
+  Status answered = WaitGuestsAnswer(st, {idx}, 120000, say, t0);
+  AppendResetEvent(dd, name, reason, archived, answered);
+  if (!answered.ok()) return answered;
   say(fmt::format("{} is pristine again ({})", name, Seconds(double(MonoMs() - t0) / 1000)));
   return Status::Ok();
 }

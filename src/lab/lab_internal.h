@@ -156,10 +156,15 @@ class ResetSchedule {
   void Tick(const nlohmann::json& status, const Say& say);
 
  private:
+  struct Boot {
+    int64_t booted = 0;    // unix time the guest booted (as status shows it)
+    int64_t jitter_s = 0;  // drawn once per boot
+  };
   std::string dd_;
   bool loaded_ = false;
-  std::map<std::string, int64_t> due_;  // honeypot -> unix time of its max-age reset (with jitter)
-  std::map<std::string, std::pair<uint64_t, int64_t>> seen_;  // honeypot -> (activity counter, when it changed)
+  int64_t next_look_ = 0;
+  std::map<std::string, HoneypotConfig> cfg_;  // honeypots with a schedule
+  std::map<std::string, Boot> boots_;
 };
 
 // ---------------------------------------------------------------------------

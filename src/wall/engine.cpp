@@ -88,7 +88,8 @@ Engine::Engine(const Config& cfg, std::vector<Budget> budgets, TxSink* tx, Event
         return t;
       }()),
       frags_(kFragSlots),
-      src_rate_(kSourceRateSlots) {
+      src_rate_(kSourceRateSlots),
+      activity_(cfg.honeypots.size()) {
   if (::getrandom(&hash_key_, sizeof hash_key_, 0) != sizeof hash_key_)
     hash_key_ = {uint64_t(reinterpret_cast<uintptr_t>(this)) * 0x9e3779b97f4a7c15ULL,
                      uint64_t(reinterpret_cast<uintptr_t>(src_rate_.data()))};
@@ -631,6 +632,11 @@ void Engine::HandleIp(int port, Packet& p, int64_t now, bool csum_not_ready) {
     if (p.ip_proto == kProtoTcp)
       f->tcp = (p.tcp_flags & kSyn) ? TcpState::kSynSent : TcpState::kEstablished;
     Inc(c_.flows_new);
+    if (f->honeypot != kNoHoneypot) {
+      Activity& a = activity_[f->honeypot];
+      a.flows.store(a.flows.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+      a.last_flow_ns.store(now, std::memory_order_relaxed);
+    }
     if (f->allowed) {
       // Counted starts are always written; the rest at most
       // kAllowedEventsPerSource a second per source (a flood of inbound

@@ -124,6 +124,11 @@ class Engine {
   const Budget& budget(size_t honeypot) const { return hp_[honeypot].budget; }
   // The MAC a honeypot was identified by (learned or configured), zero if not yet.
   Mac honeypot_mac(size_t honeypot) const { return hp_[honeypot].mac; }
+  // Flows the honeypot took part in, and when the last began (clock of the frames; 0: none yet).
+  uint64_t honeypot_flows(size_t honeypot) const { return activity_[honeypot].flows.load(std::memory_order_relaxed); }
+  int64_t honeypot_last_flow_ns(size_t honeypot) const {
+    return activity_[honeypot].last_flow_ns.load(std::memory_order_relaxed);
+  }
 
  private:
   int64_t budget_skew_ns_ = 0;
@@ -227,6 +232,14 @@ class Engine {
   DropLogs flow_drops_none_{};  // flow-drop events of flows that belong to no honeypot
   DropLogs allowed_held_{};     // allowed-flow events held back by AllowedEventOk, per reason
   std::vector<SourceRate> src_rate_;
+  // Per honeypot: flows it took part in (any direction, passed or not) and
+  // when the last one began (the lab's idle reset). Relaxed atomics: the
+  // stats thread reads them. Sized once, never moved.
+  struct Activity {
+    std::atomic<uint64_t> flows{0};
+    std::atomic<int64_t> last_flow_ns{0};
+  };
+  std::vector<Activity> activity_;
   SipKey hash_key_;  // secret per run (getrandom): source-rate and fragment slots
   int64_t summarised_sec_ = -1; // second of the last OnTimer look at the DropLogs
   EngineCounters c_;

@@ -558,7 +558,11 @@ std::string Honeywall::Impl::StatsJson() const {
       ProtoClass pc = ProtoClass(k);
       bj[ProtoClassName(pc)] = {{"used", b.Used(pc, now)}, {"left", b.Left(pc, now)}, {"limit", b.Limit(pc)}};
     }
-    hps[cfg.honeypots[i].name] = {{"budget", bj}, {"mac", engine->honeypot_mac(i).ToString()}};
+    const int64_t last = engine->honeypot_last_flow_ns(i);
+    hps[cfg.honeypots[i].name] = {{"budget", bj},
+                                  {"mac", engine->honeypot_mac(i).ToString()},
+                                  {"flows", engine->honeypot_flows(i)},
+                                  {"last_flow_unix", last > 0 ? json(double(last) / 1e9) : json(nullptr)}};
   }
   j["honeypots"] = hps;
   return j.dump();

@@ -98,6 +98,10 @@ void ExpectSameConfig(const Config& a, const Config& b) {
     EXPECT_EQ(a.honeypots[i].mac, b.honeypots[i].mac);
     ExpectSameLimits(a.honeypots[i].limits, b.honeypots[i].limits);
     EXPECT_EQ(a.honeypots[i].kind, b.honeypots[i].kind);
+    EXPECT_EQ(a.honeypots[i].reset_idle_ns, b.honeypots[i].reset_idle_ns);
+    EXPECT_EQ(a.honeypots[i].reset_max_age_ns, b.honeypots[i].reset_max_age_ns);
+    EXPECT_EQ(a.honeypots[i].reset_jitter_ns, b.honeypots[i].reset_jitter_ns);
+    EXPECT_EQ(a.honeypots[i].reset_archive, b.honeypots[i].reset_archive);
     EXPECT_EQ(a.honeypots[i].image, b.honeypots[i].image);
     EXPECT_EQ(a.honeypots[i].mem_mb, b.honeypots[i].mem_mb);
     EXPECT_EQ(a.honeypots[i].hostname, b.honeypots[i].hostname);
@@ -179,6 +183,10 @@ name = "web.1"
 ip = "10.1.0.2"
 public_ip = "192.0.2.10"
 mac = "52:54:00:00:00:02"
+reset_idle = "2h"
+reset_max_age = "1d"
+reset_jitter = "30m"
+reset_archive = true
 [honeypot.limits]
 tcp = 3
 [[honeypot]]
@@ -939,6 +947,20 @@ TEST(ConfigExamples, NatExampleParses) {
   ExpectSameConfig(*r, *back);
 }
 
+
+TEST(ConfigHoneypot, ResetScheduleKeys) {
+  auto r = Parse(kEveryKey);
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(r->honeypots[0].reset_idle_ns, 2 * 3600 * kSec);
+  EXPECT_EQ(r->honeypots[0].reset_max_age_ns, 24 * 3600 * kSec);
+  EXPECT_EQ(r->honeypots[0].reset_jitter_ns, 30 * 60 * kSec);
+  EXPECT_TRUE(r->honeypots[0].reset_archive);
+  EXPECT_EQ(r->honeypots[1].reset_idle_ns, 0);
+  auto bad = ParseConfig("[[honeypot]]\nname = \"a\"\nip = \"10.0.0.2\"\nreset_idle = \"soon\"\n", "r.toml");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("r.toml:4: honeypot[0].reset_idle: must be a duration"), std::string::npos)
+      << bad.status().message();
+}
 
 TEST(ConfigUplink, KeysDefaultsAndTopLevelManagementKeys) {
   auto r = Parse(kEveryKey);
