@@ -4,12 +4,15 @@
 #include "lab/lab_internal.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <ctime>
 
 #include <algorithm>
 #include <set>
+#include <cstdlib>
+#include <map>
 
 #include <fmt/format.h>
 
@@ -60,10 +63,55 @@ Status StopGuestRec(const GuestRec& g) {
 
 // Waits until every guest in idx answers telnet; fails when one stops, on a
 // signal, or at the deadline.
-Status WaitGuestsAnswer(const LabState& st, const std::vector<size_t>& idx, int timeout_ms, const Say& say,
+namespace {
+
+Status StartGuestRec(LabState& st, GuestRec& g, const std::string& self_exe, const Say& say);
+
+// How long a booting UML guest's console may stay silent, not answering
+// telnet, before it counts as hung (kill, boot again). A boot writes a line
+// every few hundred ms even on a busy machine; $HONEYNET_BOOT_STALL_MS
+// shortens it for tests.
+int64_t BootStallMs() {
+  if (const char* e = std::getenv("HONEYNET_BOOT_STALL_MS"); e && *e) {
+    const long long v = std::atoll(e);
+    if (v >= 500) return v;
+  }
+  return 20000;
+}
+constexpr int kBootAttempts = 3;
+
+uint64_t FileSize(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 ? uint64_t(st.st_size) : 0;
+}
+
+// The console's last non-empty line, for the log.
+std::string LastConsoleLine(const std::string& path) {
+  const std::string tail = ConsoleTail(path);
+  size_t end = tail.find_last_not_of(" \n\r\t");
+  if (end == std::string::npos) return "";
+  size_t start = tail.rfind('\n', end);
+  return tail.substr(start == std::string::npos ? 0 : start + 1, end - (start == std::string::npos ? 0 : start + 1) + 1);
+}
+
+}  // namespace
+
+// Boot watchdog: a UML guest whose console stays silent for BootStallMs()
+// without answering telnet is hung (seen on a busy machine: a guest stopped
+// right after its "TUN/TAP backend" line and never came up). It is killed
+// and booted again, at most kBootAttempts boots in all, each attempt said.
+Status WaitGuestsAnswer(LabState& st, const std::vector<size_t>& idx, int timeout_ms, const Say& say,
                         int64_t t0_ms) {
   std::set<size_t> waiting(idx.begin(), idx.end());
   int64_t end = MonoMs() + timeout_ms;
+  const int64_t stall_ms = BootStallMs();
+  struct Watch {
+    uint64_t console_bytes = 0;
+    int64_t changed_ms = 0;
+    int boots = 1;
+  };
+  std::map<size_t, Watch> watch;
+  for (size_t i : idx) watch[i] = Watch{FileSize(GuestRecLog(st.guests[i])), MonoMs(), 1};
   // A UML guest is probed every 200 ms. A namespace honeypot only once its
   // telnetd listens (a cheap look, every 20 ms): a probe into a network that
   // is not up yet would wait out its connect timeout.
@@ -72,7 +120,7 @@ Status WaitGuestsAnswer(const LabState& st, const std::vector<size_t>& idx, int 
     const bool uml_turn = MonoMs() >= next_uml_probe;
     if (uml_turn) next_uml_probe = MonoMs() + 200;
     for (auto it = waiting.begin(); it != waiting.end();) {
-      const GuestRec& g = st.guests[*it];
+      GuestRec& g = st.guests[*it];
       const bool probe = IsNetns(g) ? NsGuestListening(g.nst, kTelnetPort) : uml_turn;
       if (probe && TelnetAnswers(ProbeNs(st), g.target)) {
         say(fmt::format("  {} answers telnet at {}:23 ({} after start)", g.spec.name, g.target.ToString(),
@@ -83,6 +131,32 @@ Status WaitGuestsAnswer(const LabState& st, const std::vector<size_t>& idx, int 
       if (!GuestRecRunning(g)) {
         return Status::Error("guest " + g.spec.name + " stopped while booting; its console (" + GuestRecLog(g) +
                              "):" + ConsoleTail(GuestRecLog(g)));
+      }
+      if (!IsNetns(g) && uml_turn) {
+        Watch& w = watch[*it];
+        const uint64_t now_bytes = FileSize(GuestRecLog(g));
+        if (now_bytes != w.console_bytes) {
+          w.console_bytes = now_bytes;
+          w.changed_ms = MonoMs();
+        } else if (MonoMs() - w.changed_ms >= stall_ms) {
+          const std::string last = LastConsoleLine(GuestRecLog(g));
+          if (w.boots >= kBootAttempts) {
+            return Status::Error(fmt::format("guest {} hung while booting {} times (console silent for {} after "
+                                             "\"{}\"); console ({}):{}",
+                                             g.spec.name, w.boots, Seconds(double(stall_ms) / 1000), last,
+                                             GuestRecLog(g), ConsoleTail(GuestRecLog(g))));
+          }
+          say(fmt::format("  {} hung while booting (console silent for {} after \"{}\"): killed, booting it again "
+                          "(attempt {} of {})",
+                          g.spec.name, Seconds(double(stall_ms) / 1000), last, w.boots + 1, kBootAttempts));
+          if (Status s = StopGuestRec(g); !s.ok()) return s;
+          if (Status s = StartGuestRec(st, g, SelfExe(""), say); !s.ok()) return s;
+          if (Status s = SaveState(st); !s.ok()) return s;
+          w.boots++;
+          w.console_bytes = FileSize(GuestRecLog(g));
+          w.changed_ms = MonoMs();
+          end = std::max(end, MonoMs() + int64_t(timeout_ms) / 2);
+        }
       }
       ++it;
     }

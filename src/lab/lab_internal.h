@@ -137,7 +137,7 @@ std::string GuestRecLog(const GuestRec& g);
 Status StopGuestRec(const GuestRec& g);
 // Waits until every guest in idx answers telnet; fails when one stops, on a
 // signal, or at the deadline.
-Status WaitGuestsAnswer(const LabState& st, const std::vector<size_t>& idx, int timeout_ms, const Say& say,
+Status WaitGuestsAnswer(LabState& st, const std::vector<size_t>& idx, int timeout_ms, const Say& say,
                         int64_t t0_ms);
 // The guests' records (specs) for the lab's wall config.
 std::vector<GuestRec> PlanGuests(const Config& wc, const std::string& dd,
