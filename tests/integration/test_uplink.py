@@ -110,6 +110,50 @@ except OSError as e:
 """
 
 
+# Bulk TCP: "serve" (in the honeypot) takes bytes on 5001 and answers their
+# count; sends N bytes on 5002 (N read as a line). "up HOST N" sends N to
+# 5001; "down HOST N" reads N from 5002. Prints "OK <bytes> <seconds>".
+BULK_PY = r"""
+import socket, sys, threading, time
+def serve():
+    def sink(c):
+        n = 0
+        while True:
+            d = c.recv(1 << 16)
+            if not d: break
+            n += len(d)
+        c.sendall(str(n).encode()); c.close()
+    def source(c):
+        n = int(c.makefile().readline()); buf = b"d" * (1 << 16)
+        while n > 0:
+            c.sendall(buf[:min(n, len(buf))]); n -= min(n, len(buf))
+        c.close()
+    for port, fn in ((5001, sink), (5002, source)):
+        s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("0.0.0.0", port)); s.listen(4)
+        threading.Thread(target=lambda s=s, fn=fn: [fn(s.accept()[0]) for _ in iter(int, 1)], daemon=True).start()
+    print("listening", flush=True); threading.Event().wait()
+mode = sys.argv[1]
+if mode == "serve":
+    serve()
+host, n = sys.argv[2], int(sys.argv[3])
+t0 = time.monotonic()
+if mode == "up":
+    s = socket.create_connection((host, 5001), timeout=60); buf = b"u" * (1 << 16); left = n
+    while left > 0:
+        s.sendall(buf[:min(left, len(buf))]); left -= min(left, len(buf))
+    s.shutdown(socket.SHUT_WR); got = int(s.recv(64) or b"0")
+else:
+    s = socket.create_connection((host, 5002), timeout=60); s.sendall(b"%d\n" % n); got = 0
+    while True:
+        d = s.recv(1 << 16)
+        if not d: break
+        got += len(d)
+print("OK %d %.2f" % (got, time.monotonic() - t0))
+"""
+BULK_BYTES = 50 << 20
+
+
 def sh(ns, *argv, check=True, timeout=30, env=None):
     r = subprocess.run(["ip", "netns", "exec", ns, *map(str, argv)], stdout=subprocess.PIPE,
                        stderr=subprocess.STDOUT, text=True, timeout=timeout, env=env)
@@ -261,6 +305,21 @@ def test_uplink_shared_and_extra_address(uplink, honeynet_bin):
     nl.wait_until(lambda: len(accepted(u.server, seen)) >= 9, 5, what="the server's ACCEPT lines")
     lines = [l for l in accepted(u.server, seen) if l.endswith(" 8080")]
     assert lines == ["ACCEPT %s 8080" % EXTRA_IP] * 9, lines
+
+    # Bulk TCP both ways through the uplink path (eth0 keeps its offloads: GRO
+    # super-frames meet hn-up0, which has them off), with no stall.
+    sink = subprocess.Popen(["ip", "netns", "exec", "hn-g-hp1", nl.PYTHON, "-u", "-c", BULK_PY, "serve"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert "listening" in sink.stdout.readline()
+        for direction in ("up", "down"):
+            r = sh(WORLD_NS, nl.PYTHON, "-c", BULK_PY, direction, HOST_IP, BULK_BYTES, timeout=120)
+            got = r.stdout.strip().split()
+            assert got[:2] == ["OK", str(BULK_BYTES)], (direction, r.stdout)
+            print("bulk %s through the uplink: %d MB in %s s" % (direction, BULK_BYTES >> 20, got[2]))
+    finally:
+        sink.kill()
+        sink.wait()
 
     # SIGKILL of the honeywall: a black hole for the honeypots, the host is fine.
     state = json.loads((u.data / "lab" / "state.json").read_text())
