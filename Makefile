@@ -61,6 +61,7 @@ BENCH_FLAGS ?=
 bench: build
 	$(PYTHON) bench/bench.py --honeynet $(CURDIR)/$(BUILD)/honeynet \
 	  $$([ -x $(BUILD)/micro_bench ] && echo --micro-bench $(CURDIR)/$(BUILD)/micro_bench) $(BENCH_FLAGS)
+	$(PYTHON) bench/uplink_bench.py --honeynet $(CURDIR)/$(BUILD)/honeynet
 
 # ---- fuzzing (docs/fuzzing.md) ----------------------------------------------
 # libFuzzer targets under fuzz/, built with clang, ASan and UBSan in $(BUILD_FUZZ).
