@@ -20,6 +20,8 @@ PKGS=(
   linux-source-6.1 flex bison bc libelf-dev xz-utils patch ccache
   # TTY capture of namespace honeypots: eBPF, CO-RE (src/capture/tty_bpf.*, bpf/)
   libbpf-dev bpftool clang
+  # the lab as a service: systemctl, systemd-analyze (`honeynet service`, docs/service.md)
+  systemd
   # SSH sessions into guests (tty tests); fuzzing (libFuzzer runtime)
   sshpass openssh-client libclang-rt-14-dev
 )

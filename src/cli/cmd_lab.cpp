@@ -11,6 +11,7 @@
 #include "lab/lab.h"
 #include "lab/run.h"
 #include "lab/selftest.h"
+#include "lab/service.h"
 #include "lab/services.h"
 
 namespace hn {
@@ -55,6 +56,7 @@ int RunStatus() {
   if (Status m = LeaveIpNetnsExecMountNs(); !m.ok()) return Fail("status", m);
   auto st = LabStatus(g_lab.data_dir);
   if (!st.ok()) return Fail("status", st.status());
+  AddServiceRestarts(&st.value());  // systemd's NRestarts, when the lab runs as a service
   if (g_lab.json) {
     std::cout << st->dump(2) << std::endl;
   } else {

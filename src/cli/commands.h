@@ -17,6 +17,7 @@ void AddKernelCommand(CLI::App& app);  // cmd_kernel.cpp: kernel build|status
 void AddReadCommand(CLI::App& app);     // cmd_read.cpp: read (packets, like tcpdump -r / snort -vdr)
 void AddFlowsCommands(CLI::App& app);   // cmd_flows.cpp: flows, report
 void AddSessionCommands(CLI::App& app); // cmd_session.cpp: sessions, session
+void AddServiceCommand(CLI::App& app);  // cmd_service.cpp: service install|uninstall|show
 
 // Subcommands set this to the function that runs them (from their callback).
 void SetRun(std::function<int()> run);

@@ -27,6 +27,7 @@ int main(int argc, char** argv) {
   hn::AddReadCommand(app);
   hn::AddFlowsCommands(app);
   hn::AddSessionCommands(app);
+  hn::AddServiceCommand(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

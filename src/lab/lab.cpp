@@ -5,6 +5,7 @@
 // reset, console), lab_util.cpp (helpers, processes, signals); lab_internal.h
 // declares what they share.
 #include "common/fs.h"
+#include "common/sd_notify.h"
 #include "lab/lab.h"
 
 #include <dirent.h>
@@ -27,6 +28,7 @@
 #include "lab/guest.h"
 #include "lab/image.h"
 #include "lab/kernel.h"
+#include "lab/lab_health.h"
 #include "lab/lab_internal.h"
 #include "lab/nsguest.h"
 #include "lab/run.h"
@@ -103,11 +105,13 @@ Status RunForeground(const LabOptions& opt, const Say& say, int64_t t0_ms) {
   const bool tty = ::isatty(1);
   std::string reason;
   ResetSchedule schedule(opt.data_dir);
+  const bool watchdog = SdWatchdogUsec() > 0;  // WatchdogSec= of the unit (docs/service.md)
   while (!g_signal.load()) {
     ReapChildren();
     auto st = LabStatus(opt.data_dir);
     if (!st.ok() || !st->value("up", false)) {
       if (tty) std::printf("\n");
+      SdNotify("STOPPING=1");
       say("the lab was taken down by another command");
       return Status::Ok();
     }
@@ -121,15 +125,18 @@ Status RunForeground(const LabOptions& opt, const Say& say, int64_t t0_ms) {
       std::printf("\r%s\033[K", StatusLine(*st, t0_ms).c_str());
       std::fflush(stdout);
     }
+    if (watchdog) SdNotify("WATCHDOG=1");
     for (int i = 0; i < 10 && !g_signal.load(); i++) SleepMs(100);
   }
   if (tty) std::printf("\n");
+  SdNotify("STOPPING=1");
   if (reason.empty()) say(std::string("stopping (") + strsignal(g_signal.load()) + ") ...");
   auto lock = LabLock::Take(opt.data_dir, say);
   if (!lock.ok()) return lock.status();
   auto state = LoadState(opt.data_dir);
   if (!state.ok()) return state.status();
   Status d = DownLocked(opt.data_dir, state.value(), {}, say);
+  if (d.ok()) NoteLabStopped(opt.data_dir);
   if (!reason.empty()) return Status::Error(reason);
   return d;
 }
@@ -236,7 +243,12 @@ Result<Config> LabWallConfig(const Config& cfg, const std::string& data_dir) {
   return c;
 }
 
-Status LabUp(const LabOptions& opt_in, const Say& say) {
+Status LabUp(const LabOptions& opt_in, const Say& say_out) {
+  // Under systemd (Type=notify) each progress line is also the unit's STATUS=.
+  const Say say = [&say_out](const std::string& l) {
+    say_out(l);
+    if (const std::string t = SdStatusText(l); !t.empty()) SdNotify("STATUS=" + t);
+  };
   // `honeynet up | tee up.log` and Ctrl-C: tee dies first, and the next status
   // line would kill us with SIGPIPE before the teardown. Ignored, a broken
   // stdout only makes writes fail (children reset it to the default).
@@ -271,6 +283,7 @@ Status LabUp(const LabOptions& opt_in, const Say& say) {
   // A lab already here? Up, or left behind by a crash?
   auto old = LoadState(dd);
   if (!old.ok()) return old.status();
+  const bool left_behind = old.value().has_value();
   if (old.value()) {
     if (AnythingAlive(*old.value())) {
       return Status::Error("a lab is already up in " + dd + " (state " + StatePath(dd) +
@@ -413,6 +426,7 @@ Status LabUp(const LabOptions& opt_in, const Say& say) {
           "namespace, seccomp filter, cgroup or disk limit); docs/security.md");
     }
   }
+  NoteLabStarting(dd, left_behind, opt.detach);  // restarts after an unclean end (lab_health.h)
   if (Status s = SaveState(st); !s.ok()) return s;
 
   say(fmt::format("bringing up the lab ({} mode, {} honeypot{}) in {}", st.mode, st.guests.size(),
@@ -442,6 +456,7 @@ Status LabUp(const LabOptions& opt_in, const Say& say) {
   if (!s.ok()) {
     say("up failed; taking down what it made ...");
     Status d = DownLocked(dd, st, {}, say);
+    if (d.ok()) NoteLabStopped(dd);
     return Status::Error(s.message() + (d.ok() ? "" : "\nand the clean-up failed too: " + d.message()));
   }
   std::vector<std::string> names;
@@ -457,6 +472,7 @@ Status LabUp(const LabOptions& opt_in, const Say& say) {
   if (auto facts = GatherAuditFacts(dd); facts.ok()) {
     for (const std::string& line : AuditSummaryLines(AuditFindings(facts.value()))) say(line);
   }
+  SdNotify("READY=1\nSTATUS=" + SdStatusText("lab ready: " + Join(names, ", ")));
   if (opt.detach) return Status::Ok();
   // Later signals stop the foreground lab; the lock is for up/down/reset only.
   { auto release = std::move(lock.value()); }
@@ -467,6 +483,7 @@ Status LabDown(const std::string& data_dir, const Say& say, bool force) {
   if (::geteuid() != 0) return Status::Error("honeynet down needs root (it deletes network namespaces)");
   auto lock = LabLock::Take(data_dir, say);
   if (!lock.ok()) return lock.status();
+  NoteLabDown(data_dir);  // a clean end unless its foreground `up` crashed (lab_health.h)
   auto state = LoadState(data_dir);
   if (!state.ok() && !force) return state.status();
   std::optional<LabState> s = state.ok() ? state.value() : std::nullopt;
@@ -634,6 +651,7 @@ Result<json> LabStatus(const std::string& dd) {
     }
   }
   j["capture"] = {{"dir", s.capture_dir}, {"files", files}};
+  AddLabHealth(&j, dd, s.capture_dir);  // restarts, disk (lab_health.h)
   return j;
 }
 
@@ -642,7 +660,8 @@ std::string FormatLabStatus(const json& s) {
   std::string o;
   o += fmt::format("lab in {} ({} mode, config {}): {}, up {}\n", s.value("data_dir", ""), s.value("mode", ""),
                    s.value("config", ""), s.value("ready", false) ? "ready" : "NOT READY (starting, or `up` failed)",
-                   Duration(s.value("uptime_s", int64_t(0))));
+                   UptimeText(s.value("uptime_s", int64_t(0))));
+  o += FormatLabHealth(s);
   o += "\nhoneypots:\n";
   o += fmt::format("  {:<10} {:<5} {:<8} {:<14} {:<14} {:>8}  {}\n", "name", "kind", "state", "address", "public",
                    "uptime", "budgets used/limit (left): tcp udp icmp other broadcast");
