@@ -759,8 +759,8 @@ void ParseUplink(const toml::table& root, Config& cfg, Ctx& c) {
     }
   }
   if (t == nullptr) return;
-  CheckKeys(*t, "uplink", {"interface", "management_ports", "management_from", "transit", "accept_stock_kernel"},
-            c.err);
+  CheckKeys(*t, "uplink",
+            {"interface", "management_ports", "management_from", "transit", "accept_stock_kernel", "new_macs"}, c.err);
   UplinkConfig u;
   const int line = LineOf(*t, 1);
   if (!ReadString(*t, "interface", "uplink", c, &u.interface)) {
@@ -791,6 +791,7 @@ void ParseUplink(const toml::table& root, Config& cfg, Ctx& c) {
     }
   }
   ReadBool(*t, "accept_stock_kernel", "uplink", c, &u.accept_stock_kernel);
+  ReadBool(*t, "new_macs", "uplink", c, &u.new_macs);
   cfg.uplink = u;
 }
 
@@ -1209,6 +1210,7 @@ std::string DumpConfig(const Config& c) {
     for (size_t i = 0; i < u.management_from.size(); i++) o += (i ? ", " : "") + Quote(PrefixString(u.management_from[i]));
     o += "]\ntransit = " + Quote(PrefixString(u.transit)) + "\n";
     o += std::string("accept_stock_kernel = ") + (u.accept_stock_kernel ? "true" : "false") + "\n";
+    o += std::string("new_macs = ") + (u.new_macs ? "true" : "false") + "\n";
   }
 
   o += "\n[limits]\n" + DumpLimits(c.limits, nullptr);

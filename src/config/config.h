@@ -86,6 +86,8 @@ struct UplinkConfig {
   std::vector<Ip4Prefix> management_from;        // uplink.management_from: who may reach them (empty: everyone)
   Ip4Prefix transit{Ip4{0xC612FE00u}, 24};       // uplink.transit: host <-> honeywall link (198.18.254.0/24)
   bool accept_stock_kernel = false;              // uplink.accept_stock_kernel: boot Debian's UML kernel anyway
+  bool new_macs = false;                         // uplink.new_macs: the network accepts MACs it has not seen
+                                                 //   (a dedicated NIC in bridge mode shows the honeypots' MACs)
   bool operator==(const UplinkConfig&) const = default;
 };
 

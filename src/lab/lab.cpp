@@ -316,15 +316,30 @@ Status LabUp(const LabOptions& opt_in, const Say& say_out) {
     auto plan = PlanUplink(wc.value(), host.value());
     if (!plan.ok()) return plan.status();
     const char* ssh = std::getenv("SSH_CONNECTION");
-    if (Status s = CheckOperatorKeepsAccess(plan.value(), ListeningTcpPorts(), ssh ? ssh : ""); !s.ok()) return s;
-    uplink = plan.value();
-    // The honeywall answers for the transit addresses; hn-up0 is its gateway.
-    for (size_t i = 0; i < wc->honeypots.size() && i < uplink->honeypots.size(); i++) {
-      uplink_addrs.emplace_back(wc->honeypots[i].name, uplink->honeypots[i].public_ip.ToString());
-      wc->honeypots[i].public_ip = uplink->honeypots[i].transit_ip;
+    if (!plan->dedicated) {
+      if (Status s = CheckOperatorKeepsAccess(plan.value(), ListeningTcpPorts(), ssh ? ssh : ""); !s.ok()) return s;
     }
-    wc->outside_gateway = uplink->host_transit;
+    uplink = plan.value();
+    if (uplink->dedicated) {
+      // The honeywall owns the NIC: its outside port, the real addresses.
+      wc->outside.interface = uplink->iface;
+    } else {
+      // The honeywall answers for the transit addresses; hn-up0 is its gateway.
+      for (size_t i = 0; i < wc->honeypots.size() && i < uplink->honeypots.size(); i++) {
+        uplink_addrs.emplace_back(wc->honeypots[i].name, uplink->honeypots[i].public_ip.ToString());
+        wc->honeypots[i].public_ip = uplink->honeypots[i].transit_ip;
+      }
+      wc->outside_gateway = uplink->host_transit;
+    }
     wc->uplink.reset();
+    // Real NICs have offloads on: the honeywall carries super-frames whole
+    // (docs/deploy.md#offloads).
+    wc->gso = true;
+    if (uplink->dedicated)
+      say(fmt::format("uplink {}: a dedicated NIC (no address on it), owned by the honeywall ({} mode), router {}",
+                      uplink->iface, wc->mode == Mode::kNat ? "nat" : "bridge",
+                      wc->outside_gateway ? wc->outside_gateway->ToString() : std::string("-")));
+    else
     say(fmt::format("uplink {}: router {}, management ports {} (from {}); honeypots at {}", uplink->iface,
                     uplink->gateway.ToString(), [&] {
                       std::vector<std::string> v;

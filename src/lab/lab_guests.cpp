@@ -17,6 +17,7 @@
 #include <fmt/format.h>
 
 #include "common/clock.h"
+#include "common/sd_notify.h"
 #include "common/fs.h"
 #include "common/time_format.h"
 #include "lab/containment.h"
@@ -116,12 +117,29 @@ Status WaitGuestsAnswer(LabState& st, const std::vector<size_t>& idx, int timeou
   // telnetd listens (a cheap look, every 20 ms): a probe into a network that
   // is not up yet would wait out its connect timeout.
   int64_t next_uml_probe = 0;
+  const bool systemd_watchdog = SdWatchdogUsec() > 0;
+  int64_t next_watchdog_ms = 0;
   while (!waiting.empty()) {
+    // Under systemd (a scheduled reset in the service) waiting is progress:
+    // the watchdog hears from us every second while guests boot.
+    if (systemd_watchdog && MonoMs() >= next_watchdog_ms) {
+      SdNotify("WATCHDOG=1");
+      next_watchdog_ms = MonoMs() + 1000;
+    }
     const bool uml_turn = MonoMs() >= next_uml_probe;
     if (uml_turn) next_uml_probe = MonoMs() + 200;
     for (auto it = waiting.begin(); it != waiting.end();) {
       GuestRec& g = st.guests[*it];
       const bool probe = IsNetns(g) ? NsGuestListening(g.nst, kTelnetPort) : uml_turn;
+      // A dedicated uplink NIC belongs to the honeywall: nothing on this
+      // host reaches the guests, so ready means its telnetd listens (netns)
+      // or its init said "ready" on the console (UML).
+      if (probe && st.uplink && !st.uplink->nic.empty() &&
+          (IsNetns(g) || ReadFileOrEmpty(GuestRecLog(g)).find("hn-init: ready") != std::string::npos)) {
+        say(fmt::format("  {} is ready ({} after start)", g.spec.name, Seconds(double(MonoMs() - t0_ms) / 1000)));
+        it = waiting.erase(it);
+        continue;
+      }
       if (probe && TelnetAnswers(ProbeNs(st), g.target)) {
         say(fmt::format("  {} answers telnet at {}:23 ({} after start)", g.spec.name, g.target.ToString(),
                         Seconds(double(MonoMs() - t0_ms) / 1000)));

@@ -50,6 +50,7 @@ bool TelnetAnswers(const std::string& ns, Ip4 target) {
 // outside those networks.
 Status Builder::Internet() {
   // [uplink]: the host's real network instead (uplink.h).
+  if (uplink != nullptr && uplink->dedicated) return Status::Ok();  // nothing of the host's
   if (uplink != nullptr) return ApplyUplink(*uplink, &*st.uplink, [&] { return Save(); });
   const std::string n = kInetNs;
   std::vector<std::string> addrs = {std::string(kAttackerIp) + "/24"};

@@ -138,6 +138,14 @@ Status DownLocked(const std::string& dd, const std::optional<LabState>& state,
   }
   // Whatever still runs in the lab's namespaces (only the lab's own processes
   // ever run there: a guest's helpers after a crash, a child left behind).
+  // A dedicated uplink NIC goes back to the host before hn-wall is deleted.
+  if (state && state->uplink && !state->uplink->nic.empty()) {
+    if (Status s = ReturnDedicatedNic(*state->uplink, kWallNs); !s.ok()) {
+      errors.push_back(s.message());
+    } else {
+      done.push_back("gave " + state->uplink->nic + " back to the host");
+    }
+  }
   std::vector<std::string> spaces = extra_ns;
   if (state) spaces.insert(spaces.end(), state->namespaces.begin(), state->namespaces.end());
   std::sort(spaces.begin(), spaces.end());
@@ -290,7 +298,11 @@ Status Builder::Interfaces() {
                           {"-n", w, "link", "add", in, "type", "veth", "peer", "name", kLabBridgeUplink});
       !s.ok())
     return s;
-  if (uplink != nullptr) {
+  if (uplink != nullptr && uplink->dedicated) {
+    // A dedicated NIC: the honeywall's outside port itself (not recorded as a
+    // link of ours: `down` moves it back instead of deleting it).
+    if (Status s = TakeDedicatedNic(uplink->iface, w, &*st.uplink, [&] { return Save(); }); !s.ok()) return s;
+  } else if (uplink != nullptr) {
     // The outside port's peer is hn-up0 in the host's namespace (uplink.h);
     // it goes with hn-wall, and `down` deletes it too.
     st.uplink->veth = true;

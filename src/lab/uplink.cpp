@@ -129,10 +129,27 @@ Result<UplinkPlan> PlanUplink(const Config& cfg, const UplinkHost& host) {
                          " (`ip link` lists them)");
   }
   if (host.addrs.empty()) {
-    return Status::Error(cfg.source + ": uplink.interface: " + u.interface +
-                         " has no IPv4 address. A dedicated NIC (the honeywall owning the interface) is not "
-                         "supported by `honeynet up` yet: run `honeynet wall` on it (docs/deploy.md), or give the "
-                         "interface the host's address and use the shared or extra-address shape");
+    // Dedicated NIC: the honeywall owns it, bridge or nat.
+    p.dedicated = true;
+    if (cfg.mode == Mode::kNat && !cfg.outside_gateway) {
+      errs.push_back("outside.gateway: " + u.interface + " has no address (a dedicated NIC, owned by the "
+                     "honeywall): name the router on its network with [outside] gateway = \"...\"");
+    }
+    if (cfg.mode == Mode::kBridge && !u.new_macs) {
+      errs.push_back("uplink.new_macs: in bridge mode on the dedicated NIC " + u.interface +
+                     " the honeypots' own MACs appear on the network, which providers often drop; set "
+                     "[uplink] new_macs = true if yours accepts them, or use mode = \"nat\" (the NIC's own MAC)");
+    }
+    if (cfg.outside_gateway) p.gateway = *cfg.outside_gateway;
+    for (const HoneypotConfig& hp : cfg.honeypots) {
+      UplinkHoneypot h;
+      h.name = hp.name;
+      h.public_ip = cfg.mode == Mode::kNat ? hp.public_ip.value_or(Ip4{}) : hp.ip;
+      h.transit_ip = h.public_ip;
+      p.honeypots.push_back(h);
+    }
+    if (!errs.empty()) return Status::Error(cfg.source + ": " + Join(errs, "\n" + cfg.source + ": "));
+    return p;
   }
   if (cfg.mode != Mode::kNat) {
     errs.push_back("mode: [uplink] with the host's own or extra addresses needs mode = \"nat\" (the honeywall "
@@ -322,8 +339,9 @@ std::vector<uint16_t> ListeningTcpPorts() {
 nlohmann::json UplinkUndoJson(const UplinkUndo& u) {
   nlohmann::json s = nlohmann::json::array();
   for (const auto& [k, v] : u.sysctls) s.push_back({{"key", k}, {"value", v}});
-  return {{"iface", u.iface}, {"table", u.table},   {"rule", u.rule},   {"proxies", u.proxies},
-          {"routes", u.routes}, {"sysctls", s}, {"veth", u.veth}};
+  return {{"iface", u.iface},   {"table", u.table}, {"rule", u.rule},      {"proxies", u.proxies},
+          {"routes", u.routes}, {"sysctls", s},     {"veth", u.veth},      {"nic", u.nic},
+          {"nic_was_up", u.nic_was_up}, {"nic_mtu", u.nic_mtu}};
 }
 
 UplinkUndo UplinkUndoFromJson(const nlohmann::json& j) {
@@ -336,6 +354,9 @@ UplinkUndo UplinkUndoFromJson(const nlohmann::json& j) {
   if (j.contains("sysctls"))
     for (const auto& s : j["sysctls"]) u.sysctls.emplace_back(s.value("key", ""), s.value("value", ""));
   u.veth = j.value("veth", false);
+  u.nic = j.value("nic", "");
+  u.nic_was_up = j.value("nic_was_up", false);
+  u.nic_mtu = j.value("nic_mtu", 0);
   return u;
 }
 
@@ -415,6 +436,36 @@ Status ApplyUplink(const UplinkPlan& p, UplinkUndo* undo, const std::function<St
   }
   if (Status s = WriteSysctl("net/ipv4/conf/" + veth + "/forwarding", "1"); !s.ok()) return s;
   return save();
+}
+
+Status TakeDedicatedNic(const std::string& nic, const std::string& wall_ns, UplinkUndo* undo,
+                        const std::function<Status()>& save) {
+  auto link = IpJson({"link", "show", "dev", nic});
+  if (!link.ok()) return link.status();
+  if (link->empty()) return Status::Error("uplink.interface: no interface " + nic + " on this host");
+  const nlohmann::json& l = (*link)[0];
+  undo->iface = nic;
+  undo->nic = nic;
+  undo->nic_mtu = l.value("mtu", 0);
+  undo->nic_was_up = false;
+  for (const auto& f : l.value("flags", nlohmann::json::array()))
+    if (f.is_string() && f.get<std::string>() == "UP") undo->nic_was_up = true;
+  if (Status s = save(); !s.ok()) return s;
+  return RunChecked({"ip", "link", "set", "dev", nic, "netns", wall_ns}, "iproute2");
+}
+
+Status ReturnDedicatedNic(const UplinkUndo& u, const std::string& wall_ns) {
+  if (u.nic.empty()) return Status::Ok();
+  if (RunCommand({"ip", "-n", wall_ns, "link", "show", "dev", u.nic}).exit_code == 0) {
+    (void)RunCommand({"ip", "-n", wall_ns, "link", "set", "dev", u.nic, "down"});
+    if (Status s = RunChecked({"ip", "-n", wall_ns, "link", "set", "dev", u.nic, "netns", std::to_string(::getpid())});
+        !s.ok())
+      return Status::Error("cannot move " + u.nic + " back from " + wall_ns + ": " + s.message());
+  }
+  if (RunCommand({"ip", "link", "show", "dev", u.nic}).exit_code != 0) return Status::Ok();  // gone with a crash
+  if (u.nic_mtu > 0) (void)RunCommand({"ip", "link", "set", "dev", u.nic, "mtu", std::to_string(u.nic_mtu)});
+  (void)RunCommand({"ip", "link", "set", "dev", u.nic, u.nic_was_up ? "up" : "down"});
+  return Status::Ok();
 }
 
 std::vector<std::string> UndoUplink(const UplinkUndo& u) {

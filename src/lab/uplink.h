@@ -83,6 +83,10 @@ struct UplinkHoneypot {
 
 struct UplinkPlan {
   std::string iface;
+  // Dedicated NIC (no IPv4 address on it): the honeywall owns it (moved into
+  // hn-wall as the outside port); nothing of the host is involved, and every
+  // field below but gateway and honeypots is unused.
+  bool dedicated = false;
   Ip4Prefix transit;
   Ip4 host_transit;           // hn-up0's address: the honeywall's gateway
   Ip4 gateway;                // the uplink's router
@@ -99,9 +103,9 @@ struct UplinkPlan {
 Result<UplinkHost> ReadUplinkHost(const std::string& iface);
 
 // Which shape each honeypot has and every address involved; errors (one per
-// line) for what cannot work: no such interface, a dedicated NIC (no IPv4
-// address on it: not supported yet), bridge mode, public_ip missing or
-// inside the transit network, no router. Pure.
+// line) for what cannot work: no such interface, bridge mode on a shared or
+// extra address (or on a dedicated NIC without new_macs), public_ip inside
+// the transit network or on another network of the host, no router. Pure.
 Result<UplinkPlan> PlanUplink(const Config& cfg, const UplinkHost& host);
 
 // The nftables table for the plan (`nft -f` input). Pure.
@@ -127,6 +131,11 @@ struct UplinkUndo {
   std::vector<std::string> routes;               // host routes to hn-up0 (A/32)
   std::vector<std::pair<std::string, std::string>> sysctls;  // key, value before
   bool veth = false;                             // hn-up0 (deleted with hn-wall anyway)
+  // Dedicated NIC: moved into hn-wall; `down` moves it back (before hn-wall
+  // goes) and restores these.
+  std::string nic;
+  bool nic_was_up = false;
+  int nic_mtu = 0;
 };
 nlohmann::json UplinkUndoJson(const UplinkUndo& u);
 UplinkUndo UplinkUndoFromJson(const nlohmann::json& j);
@@ -135,6 +144,14 @@ UplinkUndo UplinkUndoFromJson(const nlohmann::json& j);
 // as the peer of the honeywall's outside port). save() is called after each
 // change is added to *undo and before it is made; an error from it stops.
 Status ApplyUplink(const UplinkPlan& plan, UplinkUndo* undo, const std::function<Status()>& save);
+
+// Dedicated NIC: records its state in *undo, saves, moves it into wall_ns.
+Status TakeDedicatedNic(const std::string& nic, const std::string& wall_ns, UplinkUndo* undo,
+                        const std::function<Status()>& save);
+// Moves it back from wall_ns to this namespace (if it is still there) and
+// restores its MTU and up/down state. Before wall_ns is deleted: a veth would
+// go with it, a physical NIC would land in the initial namespace.
+Status ReturnDedicatedNic(const UplinkUndo& undo, const std::string& wall_ns);
 
 // Undoes what undo records, in reverse; best effort, returns what failed.
 std::vector<std::string> UndoUplink(const UplinkUndo& undo);

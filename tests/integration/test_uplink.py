@@ -30,6 +30,7 @@ other lab tests may run at the same time.
 """
 import difflib
 import json
+import re
 import os
 import signal
 import subprocess
@@ -360,3 +361,66 @@ def test_uplink_refuses_to_lock_the_operator_out(uplink, honeynet_bin):
            env=env)
     assert r.returncode != 0 and "came in on %s:2222, which is not a management port" % HOST_IP in r.stdout, r.stdout
     assert host_state() == before
+
+
+DEDICATED = """\
+# test_uplink.py: a dedicated NIC (no address on it), owned by the honeywall
+mode = "nat"
+
+[inside]
+gateway_ip = "10.0.0.1/24"
+
+[outside]
+gateway = "192.0.2.1"
+
+[uplink]
+interface = "eth1"
+
+[[honeypot]]
+name = "hp1"
+kind = "netns"
+ip = "10.0.0.2"
+public_ip = "192.0.2.10"
+"""
+
+
+def test_uplink_dedicated_nic(uplink, honeynet_bin, tmp_path):
+    """eth1 has no address: `up` moves it into hn-wall as the honeywall's
+    outside port (nat: the NIC's own MAC answers for 192.0.2.10); the host's
+    own eth0 is untouched; `down` gives eth1 back as it was."""
+    u = uplink
+    nl.run(["ip", "-n", HOST_NS, "link", "add", "eth1", "type", "veth", "peer", "name", "isp2", "netns", ISP_NS])
+    nl.run(["ip", "-n", HOST_NS, "link", "set", "eth1", "up"])
+    nl.run(["ip", "-n", ISP_NS, "addr", "add", "192.0.2.1/24", "dev", "isp2"])
+    nl.run(["ip", "-n", ISP_NS, "link", "set", "isp2", "up"])
+    config = tmp_path / "dedicated.toml"
+    config.write_text(DEDICATED)
+
+    def normalized():  # the kernel may give eth1 another ifindex when it comes back
+        return re.sub(r"(?m)^\d+: |@if\d+|link-netnsid \d+", "#", host_state())
+    before = normalized()
+    r = sh(HOST_NS, honeynet_bin, "up", config, "--detach", "--data-dir", u.data, timeout=240, env=u.env)
+    assert "a dedicated NIC" in r.stdout and "lab ready" in r.stdout, r.stdout
+    assert sh(HOST_NS, "ip", "link", "show", "eth1", check=False).returncode != 0, "eth1 belongs to the honeywall"
+
+    p = subprocess.run(["ip", "netns", "exec", WORLD_NS, nl.PYTHON, "-c", labtools.TELNET_CLIENT, "192.0.2.10", "root",
+                        "root", json.dumps(["hostname"]), "exit"], stdout=subprocess.PIPE, text=True, timeout=120)
+    res = json.loads([l for l in p.stdout.splitlines() if l.startswith("{")][-1])
+    assert res.get("outputs") == ["hp1"], res
+    assert connect("hn-g-hp1", SERVER, 8080) == "OK server 8080"
+    assert connect("hn-g-hp1", HOST_IP, 22, timeout=2).startswith("FAIL"), "the host has no path to the honeypot"
+    assert connect(HOST_NS, SERVER, 80) == "OK server 80", "the host's own traffic (eth0) is untouched"
+
+    state = json.loads((u.data / "lab" / "state.json").read_text())
+    os.kill(state["wall"]["pid"], signal.SIGKILL)
+    nl.wait_until(lambda: connect(WORLD_NS, "192.0.2.10", 23, timeout=1).startswith("FAIL"), 10,
+                  what="hp1 unreachable after SIGKILL of the honeywall")
+    r = sh(HOST_NS, honeynet_bin, "down", "--data-dir", u.data, timeout=120)
+    assert "gave eth1 back to the host" in r.stdout, r.stdout
+    # eth1's carrier and its IPv6 link-local address come back asynchronously (linkwatch, DAD).
+    try:
+        nl.wait_until(lambda: normalized() == before, 10, interval=0.2, what="the host as it was")
+    except AssertionError:
+        pass
+    after = normalized()
+    assert after == before, "".join(difflib.unified_diff(before.splitlines(True), after.splitlines(True)))

@@ -221,6 +221,7 @@ management_ports = [22, 2222]
 management_from = ["198.51.100.7/32", "203.0.113.0/24"]
 transit = "100.127.8.0/24"
 accept_stock_kernel = true
+new_macs = true
 )";
 
 TEST(ConfigParse, EveryKeyIsRead) {

@@ -81,11 +81,13 @@ TEST(UplinkPlan, RefusesWhatCannotWork) {
   ASSERT_FALSE(p.ok());
   EXPECT_NE(p.status().message().find("uplink.interface: this host has no interface eth0"), std::string::npos);
 
+  // A dedicated NIC (no address): the router must be named.
   UplinkHost bare = Host();
   bare.addrs.clear();
   p = PlanUplink(Cfg(), bare);
   ASSERT_FALSE(p.ok());
-  EXPECT_NE(p.status().message().find("has no IPv4 address"), std::string::npos);
+  EXPECT_NE(p.status().message().find("outside.gateway: eth0 has no address (a dedicated NIC"), std::string::npos)
+      << p.status().message();
 
   UplinkHost no_gw = Host();
   no_gw.default_gw.reset();
@@ -99,6 +101,26 @@ TEST(UplinkPlan, RefusesWhatCannotWork) {
   EXPECT_NE(m.find("uplink.transit: 198.18.254.0/24 overlaps the host's network 198.18.0.0/16"), std::string::npos)
       << m;
   EXPECT_NE(m.find("honeypot hp2: public_ip 172.17.0.9 is on the host's other network"), std::string::npos) << m;
+}
+
+TEST(UplinkPlan, DedicatedNicKeepsTheRealAddressesAndBridgeNeedsNewMacs) {
+  UplinkHost bare = Host();
+  bare.addrs.clear();
+  Config c = Cfg();
+  c.outside_gateway = IP("203.0.113.1");
+  auto p = PlanUplink(c, bare);
+  ASSERT_TRUE(p.ok()) << p.status().message();
+  EXPECT_TRUE(p->dedicated);
+  EXPECT_EQ(p->gateway, IP("203.0.113.1"));
+  ASSERT_EQ(p->honeypots.size(), 2u);
+  EXPECT_EQ(p->honeypots[0].transit_ip, IP("203.0.113.10")) << "no translation: the honeywall owns the NIC";
+
+  c.mode = Mode::kBridge;
+  p = PlanUplink(c, bare);
+  ASSERT_FALSE(p.ok());
+  EXPECT_NE(p.status().message().find("uplink.new_macs"), std::string::npos) << p.status().message();
+  c.uplink->new_macs = true;
+  EXPECT_TRUE(PlanUplink(c, bare).ok());
 }
 
 TEST(UplinkRuleset, ManagementStaysWithTheHostAndHoneypotsReachOnlyTheUplink) {
