@@ -510,6 +510,16 @@ Result<GuestState> StartGuest(const GuestSpec& g) {
   }
   if (Status s = CheckTap(g); !s.ok()) return s;
   if (Status s = PrepareGuestDirs(g); !s.ok()) return s;
+  // No process of the guest runs (checked above), so its umid directory is
+  // stale. UML refuses a umid whose pid file names a pid that still exists,
+  // and the last boot's main process may linger as a zombie until init reaps
+  // it (seen after `reset` on a busy machine): UML then took a random umid and
+  // its mconsole socket was not where `console`, `halt` and `down` look.
+  {
+    const std::string umid_dir = GuestUmlDir(g) + "/" + g.name;
+    for (const char* f : {"/pid", "/mconsole"}) ::unlink((umid_dir + f).c_str());  // links themselves, never followed
+    ::rmdir(umid_dir.c_str());
+  }
   if (Status s = RetireStaleCow(g); !s.ok()) return s;
   if (!FileExists(GuestCowPath(g))) {
     if (Status s = WriteFileAtomic(BaseInfoPath(g), BaseInfo(g.image)); !s.ok()) return s;
