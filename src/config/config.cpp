@@ -1005,19 +1005,6 @@ void ParseTop(const toml::table& root, Config& cfg, Ctx& c) {
   CrossCheck(cfg, lines, mode_line, key_lines, honeypot_line, report_none, c);
 }
 
-// Largest unit that divides ns exactly: "90m", "250ms", "2d".
-std::string FormatDuration(int64_t ns) {
-  struct Unit { const char* name; int64_t ns; };
-  static constexpr Unit kUnits[] = {{"d", 86400 * kNsPerSec}, {"h", 3600 * kNsPerSec},
-                                    {"m", 60 * kNsPerSec},    {"s", kNsPerSec},
-                                    {"ms", 1'000'000},        {"us", 1'000}};
-  if (ns != 0) {
-    for (const Unit& u : kUnits) {
-      if (ns % u.ns == 0) return std::to_string(ns / u.ns) + u.name;
-    }
-  }
-  return std::to_string(ns) + "ns";
-}
 
 // Largest power-of-1024 unit that divides bytes exactly: "100M", "1G", "4097".
 std::string FormatSize(uint64_t bytes) {
@@ -1052,6 +1039,20 @@ std::string DumpLimits(const Limits& l, const Limits* base) {
 
 // ---------------------------------------------------------------------------
 // Public API
+
+// Largest unit that divides ns exactly: "90m", "250ms", "2d".
+std::string FormatDuration(int64_t ns) {
+  struct Unit { const char* name; int64_t ns; };
+  static constexpr Unit kUnits[] = {{"d", 86400 * kNsPerSec}, {"h", 3600 * kNsPerSec},
+                                    {"m", 60 * kNsPerSec},    {"s", kNsPerSec},
+                                    {"ms", 1'000'000},        {"us", 1'000}};
+  if (ns != 0) {
+    for (const Unit& u : kUnits) {
+      if (ns % u.ns == 0) return std::to_string(ns / u.ns) + u.name;
+    }
+  }
+  return std::to_string(ns) + "ns";
+}
 
 std::optional<int64_t> ParseDuration(const std::string& s) {
   if (s.empty()) return std::nullopt;

@@ -121,6 +121,8 @@ Result<Config> LoadConfig(const std::string& path);
 // "1h", "30m", "45s", "250ms", "2d" -> ns (also "us", "ns" and sums like
 // "1h30m"). A plain number is seconds. No sign, no spaces; nullopt otherwise.
 std::optional<int64_t> ParseDuration(const std::string& s);
+// The other way: the largest unit that divides ns exactly ("90m", "250ms", "2d").
+std::string FormatDuration(int64_t ns);
 // "100M", "1G", "512K", "4096" -> bytes. K/M/G/T are powers of 1024, any case,
 // optionally followed by "B" or "iB". nullopt on anything else or overflow.
 std::optional<uint64_t> ParseSize(const std::string& s);

@@ -335,30 +335,7 @@ Status LabUp(const LabOptions& opt_in, const Say& say_out) {
     // Real NICs have offloads on: the honeywall carries super-frames whole
     // (docs/deploy.md#offloads).
     wc->gso = true;
-    if (uplink->dedicated)
-      say(fmt::format("uplink {}: a dedicated NIC (no address on it), owned by the honeywall ({} mode), router {}",
-                      uplink->iface, wc->mode == Mode::kNat ? "nat" : "bridge",
-                      wc->outside_gateway ? wc->outside_gateway->ToString() : std::string("-")));
-    else
-    say(fmt::format("uplink {}: router {}, management ports {} (from {}); honeypots at {}", uplink->iface,
-                    uplink->gateway.ToString(), [&] {
-                      std::vector<std::string> v;
-                      for (uint16_t p : uplink->management_ports) v.push_back(std::to_string(p));
-                      return v.empty() ? std::string("none") : Join(v, ",");
-                    }(),
-                    [&] {
-                      std::vector<std::string> v;
-                      for (const Ip4Prefix& f : uplink->management_from) v.push_back(PrefixText(f));
-                      return v.empty() ? std::string("anywhere") : Join(v, ",");
-                    }(),
-                    [&] {
-                      std::vector<std::string> v;
-                      for (const UplinkHoneypot& h : uplink->honeypots)
-                        v.push_back(h.name + " " + h.public_ip.ToString() +
-                                    (h.shared ? " (shared with the host)" : h.proxy_arp ? " (extra, ARP by the host)"
-                                                                                        : " (extra, routed)"));
-                      return Join(v, ", ");
-                    }()));
+    say(UplinkSummary(*uplink, *wc));
   }
 
   // Images first: building one may take minutes, and nothing is made yet.

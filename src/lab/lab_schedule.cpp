@@ -26,16 +26,6 @@ int64_t ResetJitterSeconds(const HoneypotConfig& hp, uint64_t random) {
 }
 
 namespace lab_detail {
-namespace {
-std::string FormatDuration(int64_t ns) {
-  const int64_t s = ns / 1'000'000'000;
-  if (s % 86400 == 0) return std::to_string(s / 86400) + "d";
-  if (s % 3600 == 0) return std::to_string(s / 3600) + "h";
-  if (s % 60 == 0) return std::to_string(s / 60) + "m";
-  return std::to_string(s) + "s";
-}
-}  // namespace
-
 ResetSchedule::ResetSchedule(std::string data_dir) : dd_(std::move(data_dir)) {}
 
 void ResetSchedule::Tick(const nlohmann::json& status, const Say& say) {

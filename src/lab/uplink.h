@@ -108,6 +108,10 @@ Result<UplinkHost> ReadUplinkHost(const std::string& iface);
 // the transit network or on another network of the host, no router. Pure.
 Result<UplinkPlan> PlanUplink(const Config& cfg, const UplinkHost& host);
 
+// One line for `up`: the shape, the router, management and each honeypot's
+// address. wc: the honeywall's config (mode, outside.gateway). Pure.
+std::string UplinkSummary(const UplinkPlan& plan, const Config& wc);
+
 // The nftables table for the plan (`nft -f` input). Pure.
 std::string UplinkRuleset(const UplinkPlan& plan);
 

@@ -123,6 +123,15 @@ TEST(UplinkPlan, DedicatedNicKeepsTheRealAddressesAndBridgeNeedsNewMacs) {
   EXPECT_TRUE(PlanUplink(c, bare).ok());
 }
 
+TEST(UplinkPlan, SummarySaysEachShape) {
+  const Config c = Cfg();
+  auto p = PlanUplink(c, Host());
+  ASSERT_TRUE(p.ok());
+  EXPECT_EQ(UplinkSummary(*p, c),
+            "uplink eth0: router 203.0.113.1, management ports 22 (from 198.51.100.200/32); honeypots at hp1 "
+            "203.0.113.10 (shared with the host), hp2 203.0.113.20 (extra, ARP by the host)");
+}
+
 TEST(UplinkRuleset, ManagementStaysWithTheHostAndHoneypotsReachOnlyTheUplink) {
   auto p = PlanUplink(Cfg(), Host());
   ASSERT_TRUE(p.ok());
