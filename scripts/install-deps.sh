@@ -11,6 +11,8 @@ PKGS=(
   libgtest-dev libgmock-dev libbenchmark-dev
   # containment: seccomp filters for namespace honeypots and the honeywall (src/lab/containment.*)
   libseccomp-dev
+  # inline rules (src/rules/): multi-literal prefilter and pcre
+  libhyperscan-dev libpcre2-dev
   # tests: real tools in network namespaces
   iproute2 iputils-ping netcat-openbsd tcpdump tshark iperf3 ethtool nftables
   python3 python3-pytest procps

@@ -25,6 +25,8 @@ namespace {
 constexpr int64_t kNsPerSec = 1'000'000'000;
 constexpr int64_t kMaxDurationNs = 365LL * 24 * 3600 * kNsPerSec;  // longer is surely a typo
 constexpr uint32_t kMaxLimit = 1'000'000;
+constexpr uint64_t kMinRateBps = 8'000;
+constexpr uint64_t kMaxRateBps = 100'000'000'000ULL;
 constexpr uint64_t kMinRotateBytes = 4096;
 constexpr uint64_t kMaxRotateBytes = 1ULL << 40;
 // capture.max_total and min_free: 64K (tests on a small tmpfs) to 1P.
@@ -348,8 +350,27 @@ bool ValidHoneypotName(const std::string& s) {
 // Parses the [limits] keys of t on top of base (the global limits, or the
 // defaults for the global table itself).
 Limits ParseLimits(const toml::table& t, const std::string& prefix, const Limits& base, Ctx& c) {
-  CheckKeys(t, prefix, {"tcp", "udp", "icmp", "other", "broadcast", "window", "period"}, c.err);
+  const bool global = prefix == "limits";
+  if (global) {
+    CheckKeys(t, prefix, {"tcp", "udp", "icmp", "other", "broadcast", "window", "period", "bandwidth",
+                          "bandwidth_burst", "bandwidth_total"}, c.err);
+  } else {
+    CheckKeys(t, prefix, {"tcp", "udp", "icmp", "other", "broadcast", "window", "period", "bandwidth",
+                          "bandwidth_burst"}, c.err);
+  }
   Limits out = base;
+  if (const toml::node* n = t.get("bandwidth")) {
+    std::optional<uint64_t> r;
+    if (n->is_string()) r = ParseRate(n->as_string()->get());
+    if (!r || *r < kMinRateBps || *r > kMaxRateBps) {
+      c.err.Add(LineOf(*n), JoinKey(prefix, "bandwidth"),
+                "must be a rate in bits per second from 8kbit to 100Gbit, decimal units, like \"8Mbit\", "
+                "\"500kbit\" or \"1Gbit\", got " + Show(*n));
+    } else {
+      out.bandwidth_bps = *r;
+    }
+  }
+  ReadSize(t, "bandwidth_burst", prefix, c, 1500, 1ULL << 30, &out.bandwidth_burst);
   static constexpr std::string_view kNames[kProtoClasses] = {"tcp", "udp", "icmp", "other", "broadcast"};
   for (int i = 0; i < kProtoClasses; i++) {
     int64_t v;
@@ -795,10 +816,86 @@ void ParseUplink(const toml::table& root, Config& cfg, Ctx& c) {
   cfg.uplink = u;
 }
 
+// [rules]: files = ["a.rules", {path = "et.rules", turn_around = true}], and
+// [rules.vars] NAME = "value". Relative paths start at the config file's
+// directory. The rule files themselves are read by the honeywall (src/rules/).
+void ParseRules(const toml::table& root, Config& cfg, Ctx& c) {
+  const toml::table* t = ReadTable(root, "rules", "", c);
+  if (!t) return;
+  CheckKeys(*t, "rules", {"files", "vars"}, c.err);
+  std::string base;
+  if (const size_t slash = cfg.source.rfind('/'); slash != std::string::npos) {
+    base = cfg.source.substr(0, slash + 1);
+  }
+  if (!base.empty() && base[0] != '/') {
+    char cwd[4096];
+    if (::getcwd(cwd, sizeof cwd)) base = std::string(cwd) + "/" + base;
+  } else if (base.empty()) {
+    char cwd[4096];
+    if (::getcwd(cwd, sizeof cwd)) base = std::string(cwd) + "/";
+  }
+  auto absolute = [&](const std::string& p) { return p.empty() || p[0] == '/' ? p : base + p; };
+  if (const toml::node* n = t->get("files")) {
+    const toml::array* a = n->as_array();
+    if (!a) {
+      c.err.Add(LineOf(*n), "rules.files", "must be a list of rule files like [\"local.rules\"], got " + Show(*n));
+    } else {
+      for (size_t i = 0; i < a->size(); i++) {
+        const toml::node& e = *a->get(i);
+        const std::string key = "rules.files[" + std::to_string(i) + "]";
+        RulesFileConfig f;
+        f.line = LineOf(e, LineOf(*n));
+        if (e.is_string()) {
+          f.path = e.as_string()->get();
+        } else if (const toml::table* ft = e.as_table()) {
+          CheckKeys(*ft, key, {"path", "turn_around"}, c.err);
+          Ctx fc{c.err, f.line};
+          if (!ReadString(*ft, "path", key, fc, &f.path)) {
+            c.err.Add(f.line, key + ".path", "missing; a rules file entry names its file: {path = \"x.rules\"}");
+            continue;
+          }
+          ReadBool(*ft, "turn_around", key, fc, &f.turn_around);
+        } else {
+          c.err.Add(f.line, key, "must be a file name or {path = \"...\", turn_around = true}, got " + Show(e));
+          continue;
+        }
+        if (f.path.empty()) {
+          c.err.Add(f.line, key, "must name a file, got \"\"");
+          continue;
+        }
+        f.path = absolute(f.path);
+        cfg.rules.files.push_back(f);
+      }
+    }
+  }
+  if (const toml::table* v = ReadTable(*t, "vars", "rules", c)) {
+    for (const auto& [k, node] : *v) {
+      const std::string name(k.str());
+      bool ok = !name.empty() && name.size() <= 64;
+      for (unsigned char ch : name) ok = ok && (std::isalnum(ch) || ch == '_');
+      if (!ok) {
+        c.err.Add(LineOf(node), "rules.vars." + name, "a variable name is letters, digits and _ (like HOME_NET)");
+        continue;
+      }
+      std::string value;
+      if (node.is_string()) {
+        value = node.as_string()->get();
+      } else if (node.is_integer()) {
+        value = std::to_string(node.as_integer()->get());
+      } else {
+        c.err.Add(LineOf(node), "rules.vars." + name,
+                  "must be a string like \"[10.0.0.0/8,192.0.2.7]\" or \"[80,8080]\", got " + Show(node));
+        continue;
+      }
+      cfg.rules.vars.emplace_back(name, value);
+    }
+  }
+}
+
 void ParseTop(const toml::table& root, Config& cfg, Ctx& c) {
   CheckKeys(root,
             "", {"mode", "roach_motel", "dns_servers", "dhcp_servers", "ipv6", "busy_poll", "gso", "inside", "outside", "honeypot",
-                 "limits", "capture", "flow", "uplink", "management_ports", "management_from"},
+                 "limits", "capture", "flow", "uplink", "management_ports", "management_from", "rules"},
             c.err);
   // Lines of keys that were present (valid or not), for cross-check messages.
   std::map<std::string, int> key_lines;
@@ -892,7 +989,18 @@ void ParseTop(const toml::table& root, Config& cfg, Ctx& c) {
   if (const toml::table* t = ReadTable(root, "limits", "", c)) {
     Ctx lc{c.err, LineOf(*t)};
     cfg.limits = ParseLimits(*t, "limits", Limits{}, lc);
+    if (const toml::node* n = t->get("bandwidth_total")) {
+      std::optional<uint64_t> r;
+      if (n->is_string()) r = ParseRate(n->as_string()->get());
+      if (!r || *r < kMinRateBps || *r > kMaxRateBps) {
+        c.err.Add(LineOf(*n), "limits.bandwidth_total",
+                  "must be a rate in bits per second from 8kbit to 100Gbit, like \"100Mbit\", got " + Show(*n));
+      } else {
+        cfg.bandwidth_total_bps = *r;
+      }
+    }
   }
+  ParseRules(root, cfg, c);
 
   if (const toml::table* t = ReadTable(root, "capture", "", c)) {
     CheckKeys(*t, "capture",
@@ -1025,6 +1133,12 @@ std::string DumpLimits(const Limits& l, const Limits* base) {
     if (base && base->max[size_t(i)] == l.max[size_t(i)]) continue;
     out += std::string(kNames[i]) + " = " + std::to_string(l.max[size_t(i)]) + "\n";
   }
+  if (l.bandwidth_bps && (!base || base->bandwidth_bps != l.bandwidth_bps)) {
+    out += "bandwidth = " + Quote(FormatRate(l.bandwidth_bps)) + "\n";
+  }
+  if (l.bandwidth_burst && (!base || base->bandwidth_burst != l.bandwidth_burst)) {
+    out += "bandwidth_burst = " + std::to_string(l.bandwidth_burst) + "\n";
+  }
   if (base && base->kind == l.kind && base->window_ns == l.window_ns) return out;
   if (l.kind == WindowKind::kSliding) {
     out += "window = " + Quote(FormatDuration(l.window_ns)) + "\n";
@@ -1039,6 +1153,37 @@ std::string DumpLimits(const Limits& l, const Limits* base) {
 
 // ---------------------------------------------------------------------------
 // Public API
+
+std::optional<uint64_t> ParseRate(const std::string& s) {
+  size_t i = 0;
+  while (i < s.size() && (std::isdigit(static_cast<unsigned char>(s[i])) || s[i] == '.')) i++;
+  if (i == 0) return std::nullopt;
+  const std::string num = s.substr(0, i);
+  if (std::count(num.begin(), num.end(), '.') > 1 || num.front() == '.' || num.back() == '.') return std::nullopt;
+  std::string unit = s.substr(i);
+  for (char& ch : unit) ch = char(std::tolower(static_cast<unsigned char>(ch)));
+  double mult = 0;
+  if (unit.empty() || unit == "bit") mult = 1;
+  else if (unit == "kbit") mult = 1e3;
+  else if (unit == "mbit") mult = 1e6;
+  else if (unit == "gbit") mult = 1e9;
+  else if (unit == "tbit") mult = 1e12;
+  else return std::nullopt;
+  char* end = nullptr;
+  const double v = std::strtod(num.c_str(), &end);
+  if (!end || *end != '\0' || !(v >= 0)) return std::nullopt;
+  const double bps = v * mult;
+  if (bps > 1e15) return std::nullopt;
+  const uint64_t r = uint64_t(bps + 0.5);
+  return r;
+}
+
+std::string FormatRate(uint64_t bps) {
+  if (bps && bps % 1'000'000'000 == 0) return std::to_string(bps / 1'000'000'000) + "Gbit";
+  if (bps && bps % 1'000'000 == 0) return std::to_string(bps / 1'000'000) + "Mbit";
+  if (bps && bps % 1'000 == 0) return std::to_string(bps / 1'000) + "kbit";
+  return std::to_string(bps) + "bit";
+}
 
 // Largest unit that divides ns exactly: "90m", "250ms", "2d".
 std::string FormatDuration(int64_t ns) {
@@ -1215,6 +1360,20 @@ std::string DumpConfig(const Config& c) {
   }
 
   o += "\n[limits]\n" + DumpLimits(c.limits, nullptr);
+  if (c.bandwidth_total_bps) o += "bandwidth_total = " + Quote(FormatRate(c.bandwidth_total_bps)) + "\n";
+  if (!c.rules.files.empty() || !c.rules.vars.empty()) {
+    o += "\n[rules]\nfiles = [";
+    for (size_t i = 0; i < c.rules.files.size(); i++) {
+      const RulesFileConfig& f = c.rules.files[i];
+      o += i ? ", " : "";
+      o += f.turn_around ? "{path = " + Quote(f.path) + ", turn_around = true}" : Quote(f.path);
+    }
+    o += "]\n";
+    if (!c.rules.vars.empty()) {
+      o += "\n[rules.vars]\n";
+      for (const auto& [k, v] : c.rules.vars) o += k + " = " + Quote(v) + "\n";
+    }
+  }
 
   const CaptureConfig& cap = c.capture;
   o += "\n[capture]\n";

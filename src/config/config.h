@@ -91,6 +91,21 @@ struct UplinkConfig {
   bool operator==(const UplinkConfig&) const = default;
 };
 
+// [rules] (src/rules/, docs/rules.md): Suricata-language rule files the
+// honeywall applies inline, after the Data Control verdict.
+struct RulesFileConfig {
+  std::string path;          // absolute (a relative path in the file is taken from the config's directory)
+  bool turn_around = false;  // the Honeynet way with stock inbound rules: $HOME_NET <-> $EXTERNAL_NET, alert -> drop
+  int line = 0;              // where the config names it (messages)
+  bool operator==(const RulesFileConfig&) const = default;
+};
+
+struct RulesConfig {
+  std::vector<RulesFileConfig> files;                        // rules.files
+  std::vector<std::pair<std::string, std::string>> vars;     // rules.vars: NAME = "value" (HOME_NET, EXTERNAL_NET, ...)
+  bool operator==(const RulesConfig&) const = default;
+};
+
 struct Config {
   std::string source = "<defaults>";  // file the config came from, for messages
   Mode mode = Mode::kBridge;
@@ -107,6 +122,8 @@ struct Config {
   int64_t busy_poll_ns = 0;            // busy_poll: spin this long after a frame before sleeping (0: never)
   bool gso = false;                    // gso = true carries GSO/TSO super-segments whole (virtio-net headers)
   CaptureConfig capture;
+  RulesConfig rules;                   // [rules]
+  uint64_t bandwidth_total_bps = 0;    // limits.bandwidth_total: ceiling over all honeypots' outbound bits/s (0: none)
   std::optional<UplinkConfig> uplink;  // [uplink] (lab only)
   uint32_t max_flows = 65536;          // flow.max
   int64_t tcp_established_timeout_ns = 3600LL * 1'000'000'000;  // flow.tcp_timeout
@@ -126,6 +143,13 @@ std::string FormatDuration(int64_t ns);
 // "100M", "1G", "512K", "4096" -> bytes. K/M/G/T are powers of 1024, any case,
 // optionally followed by "B" or "iB". nullopt on anything else or overflow.
 std::optional<uint64_t> ParseSize(const std::string& s);
+
+// "8Mbit", "500kbit", "1Gbit", "1.5Mbit", "64000" (bit/s) -> bits per second.
+// Network units: decimal (k = 1000), any case; bit/s only ("bps" and bytes
+// are refused: tc reads "kbps" as kilobytes). nullopt on anything else.
+std::optional<uint64_t> ParseRate(const std::string& s);
+// The other way: "8Mbit", "500kbit", "1234bit".
+std::string FormatRate(uint64_t bps);
 
 // The config as TOML with every key, for `honeynet wall --print-config`.
 // ParseConfig() reads it back into an equal config ([honeypot.limits] lists

@@ -39,6 +39,9 @@ struct Limits {
   std::array<uint32_t, kProtoClasses> max = {9, 20, 50, 10, 30};  // tcp, udp, icmp, other, broadcast
   WindowKind kind = WindowKind::kSliding;
   int64_t window_ns = 3600LL * 1'000'000'000;  // sliding window length / token-bucket period
+  // Outbound bandwidth (actions/shaper.h), not a start budget: Budget ignores them.
+  uint64_t bandwidth_bps = 0;    // limits.bandwidth ("8Mbit", decimal): bits/s a honeypot may send out; 0: no limit
+  uint64_t bandwidth_burst = 0;  // limits.bandwidth_burst ("64K", bytes); 0: max(10 x MTU, 100 ms of rate)
 };
 
 class Budget {
