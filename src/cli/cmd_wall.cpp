@@ -13,6 +13,7 @@
 #include "cli/commands.h"
 #include "common/privilege.h"
 #include "config/config.h"
+#include "rules/rule_parser.h"
 #include "wall/honeywall.h"
 
 namespace hn {
@@ -43,12 +44,24 @@ int RunWall() {
     std::cout << DumpConfig(cfg.value());
     return 0;
   }
+  // Rules are read now, as root, before the capture user takes over; a
+  // broken file stops the start with every error (FILE:LINE: ...).
+  RuleLoad rules = LoadRules(cfg.value());
+  for (const std::string& w : rules.warnings) std::cerr << "warning: " << w << "\n";
+  if (!rules.ok()) {
+    for (const std::string& e : rules.errors) std::cerr << e << "\n";
+    std::cerr << "honeynet wall: " << rules.errors.size() << " error" << (rules.errors.size() == 1 ? "" : "s")
+              << " in the rules; nothing started\n";
+    return 2;
+  }
   if (g_wall.check) {
     std::cout << g_wall.config << ": ok (" << cfg->honeypots.size() << " honeypot"
               << (cfg->honeypots.size() == 1 ? "" : "s") << ", " << (cfg->mode == Mode::kNat ? "nat" : "bridge")
               << " mode)\n";
+    if (!cfg->rules.files.empty()) std::cout << rules.Coverage() << "\n";
     return 0;
   }
+  if (!cfg->rules.files.empty()) std::cout << rules.Coverage() << std::endl;
   auto say = [](const std::string& line) { std::cout << line << std::endl; };
   // Least privilege (docs/security.md): the capture directory becomes the
   // capture user's while we are still root; then everything but CAP_NET_RAW and

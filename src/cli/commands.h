@@ -18,6 +18,7 @@ void AddReadCommand(CLI::App& app);     // cmd_read.cpp: read (packets, like tcp
 void AddFlowsCommands(CLI::App& app);   // cmd_flows.cpp: flows, report
 void AddSessionCommands(CLI::App& app); // cmd_session.cpp: sessions, session
 void AddServiceCommand(CLI::App& app);  // cmd_service.cpp: service install|uninstall|show
+void AddRulesCommand(CLI::App& app);    // cmd_rules.cpp: rules check
 
 // Subcommands set this to the function that runs them (from their callback).
 void SetRun(std::function<int()> run);

@@ -28,6 +28,7 @@ int main(int argc, char** argv) {
   hn::AddFlowsCommands(app);
   hn::AddSessionCommands(app);
   hn::AddServiceCommand(app);
+  hn::AddRulesCommand(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -7,6 +7,7 @@
 #include "common/fs.h"
 #include "common/sd_notify.h"
 #include "lab/lab.h"
+#include "rules/rule_parser.h"
 
 #include <dirent.h>
 #include <signal.h>
@@ -275,6 +276,18 @@ Status LabUp(const LabOptions& opt_in, const Say& say_out) {
   }
   auto wc = LabWallConfig(cfg, dd);
   if (!wc.ok()) return wc.status();
+  // Broken rule files stop `up` before anything is made (the honeywall would refuse them anyway).
+  if (!cfg.rules.files.empty()) {
+    RuleLoad rules = LoadRules(cfg);
+    for (const std::string& w : rules.warnings) say("warning: " + w);
+    if (!rules.ok()) {
+      std::string m = std::to_string(rules.errors.size()) + " error" + (rules.errors.size() == 1 ? "" : "s") +
+                      " in the rules; nothing started:";
+      for (const std::string& e : rules.errors) m += "\n  " + e;
+      return Status::Error(m);
+    }
+    say(rules.Coverage());
+  }
 
   SignalScope signals;
   auto lock = LabLock::Take(dd, say);
