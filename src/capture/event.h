@@ -19,7 +19,12 @@ enum class EventKind : uint8_t {
   kFlowEnd,    // a flow ended (timeout, close, stop): packets and bytes each way
   kFrameDrop,  // a frame that is not a flow was dropped (non-IP, VLAN, malformed, ...)
   kSuppressed, // drop events over the rate limit: how many were not written one by one
+  kAlert,      // a rule matched (src/rules/): EVE event_type "alert"
+  kRuleDrop,   // a drop rule dropped a packet: Suricata-style EVE event_type "drop"
 };
+
+// Bytes of the packet's payload an alert carries (EVE payload_printable).
+inline constexpr size_t kEventPayload = 256;
 
 struct Event {
   EventKind kind = EventKind::kFlowNew;
@@ -52,6 +57,15 @@ struct Event {
   // the second that ended at ts_ns; frame_drop tells frame or flow drops.
   uint64_t suppressed = 0;
   bool frame_drop = false;
+  // kAlert / kRuleDrop: the rule (index into the honeywall's rule set), the
+  // packet's own direction (key above is then the packet's src -> dst), what
+  // happened to it, and the start of its payload.
+  uint32_t rule = 0;
+  bool blocked = false;        // the packet was dropped (drop/reject rule)
+  bool replaced = false;       // replace rewrote bytes of it
+  bool to_server = true;
+  uint16_t payload_len = 0;    // bytes in payload[]
+  uint8_t payload[kEventPayload] = {};
 };
 
 }  // namespace hn

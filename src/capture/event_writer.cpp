@@ -439,6 +439,7 @@ bool TtyFollower::Poll(std::string* out, uint64_t* events) {
 
 struct EventWriter::Impl {
   Config cfg;
+  const std::vector<Rule>* rules = nullptr;  // for alerts (SetRules)
   std::string events_path, log_path, budgets_path;
   std::string hostname;
   FILE* events = nullptr;
@@ -552,7 +553,10 @@ ojson EventWriter::Impl::EventJson(const Event& e) const {
   j["timestamp"] = IsoTimeLocal(e.ts_ns);
   if (e.flow_id != 0) j["flow_id"] = e.flow_id;
   j["in_iface"] = Iface(e.in_port);
-  j["event_type"] = e.kind == EventKind::kFlowEnd ? "flow" : "honeywall";
+  j["event_type"] = e.kind == EventKind::kFlowEnd ? "flow"
+                    : e.kind == EventKind::kAlert ? "alert"
+                    : e.kind == EventKind::kRuleDrop ? "drop"
+                                                     : "honeywall";
   if (HasIp(e.key) && e.kind != EventKind::kSuppressed) {
     const bool ports = HasPorts(e.key.proto);
     j["src_ip"] = e.key.SrcString();
@@ -573,8 +577,56 @@ ojson EventWriter::Impl::EventJson(const Event& e) const {
     j["community_id"] = CommunityId(e.key, 0, e.icmp_type, e.icmp_code);
   const std::string hp = HoneypotName(e.honeypot);
   if (!hp.empty()) j["honeypot"] = hp;
+  const Rule* rule = (e.kind == EventKind::kAlert || e.kind == EventKind::kRuleDrop) && rules && e.rule < rules->size()
+                         ? &(*rules)[e.rule]
+                         : nullptr;
 
   switch (e.kind) {
+    case EventKind::kAlert: {
+      j["direction"] = e.to_server ? "to_server" : "to_client";
+      ojson a;
+      a["action"] = e.blocked ? "blocked" : "allowed";
+      a["gid"] = rule ? rule->gid : 1;
+      a["signature_id"] = rule ? rule->sid : 0;
+      a["rev"] = rule ? rule->rev : 0;
+      a["signature"] = rule ? rule->msg : "";
+      a["category"] = rule ? rule->category : "";
+      a["severity"] = rule ? rule->priority : 3;
+      if (rule && !rule->metadata.empty()) {
+        ojson md = ojson::object();
+        for (const auto& [k, v] : rule->metadata) md[k].push_back(v);
+        a["metadata"] = std::move(md);
+      }
+      if (e.replaced) a["replaced"] = true;
+      j["alert"] = std::move(a);
+      std::string printable(reinterpret_cast<const char*>(e.payload), e.payload_len);
+      for (char& ch : printable)
+        if (static_cast<unsigned char>(ch) < 0x20 || static_cast<unsigned char>(ch) > 0x7e) ch = '.';
+      j["payload_printable"] = printable;
+      ojson hw;
+      hw["direction"] = DirName(e.dir);
+      j["honeywall"] = std::move(hw);
+      break;
+    }
+    case EventKind::kRuleDrop: {
+      ojson d;
+      d["len"] = e.ip_len;
+      d["ttl"] = e.ttl;
+      if (e.key.proto == kProtoTcp) {
+        d["syn"] = (e.tcp_flags & 0x02) != 0;
+        d["ack"] = (e.tcp_flags & 0x10) != 0;
+        d["psh"] = (e.tcp_flags & 0x08) != 0;
+        d["rst"] = (e.tcp_flags & 0x04) != 0;
+        d["fin"] = (e.tcp_flags & 0x01) != 0;
+      }
+      d["reason"] = "rules";
+      if (rule) {
+        d["signature_id"] = rule->sid;
+        d["signature"] = rule->msg;
+      }
+      j["drop"] = std::move(d);
+      break;
+    }
     case EventKind::kFlowNew: {
       ojson h;
       h["action"] = "allowed";
@@ -636,7 +688,7 @@ ojson EventWriter::Impl::EventJson(const Event& e) const {
 
 // The rc.firewall-style line (without the syslog header); "" for flow ends.
 std::string EventWriter::Impl::LogLine(const Event& e) const {
-  if (e.kind == EventKind::kFlowEnd) return {};
+  if (e.kind == EventKind::kFlowEnd || e.kind == EventKind::kRuleDrop) return {};
   if (e.kind == EventKind::kSuppressed) {
     std::string line = std::string(e.allowed ? "Allow (" : "Drop (") + ReasonName(e.reason) + "): " +
                        std::to_string(e.suppressed) +
@@ -649,7 +701,12 @@ std::string EventWriter::Impl::LogLine(const Event& e) const {
   const bool ip = HasIp(e.key);
   const std::string cls = ip ? ProtoClassName(ClassOfProto(e.key.proto)) : "OTHER";
   std::string line;
-  if (e.kind == EventKind::kFlowNew) {
+  if (e.kind == EventKind::kAlert) {
+    const Rule* r = rules && e.rule < rules->size() ? &(*rules)[e.rule] : nullptr;
+    line = std::string(e.blocked ? "Drop " : "Alert ") + cls + " (rule " + std::to_string(r ? r->gid : 1) + ":" +
+           std::to_string(r ? r->sid : 0) + ":" + std::to_string(r ? r->rev : 0) + " \"" + (r ? r->msg : "") + "\"" +
+           (e.replaced ? ", replaced" : "") + "): ";
+  } else if (e.kind == EventKind::kFlowNew) {
     line = std::string(DirPrefix(e.dir)) + " " + cls + ": ";
   } else if (e.kind == EventKind::kFlowDrop && e.reason == Reason::kBudgetExhausted) {
     line = std::string("Drop ") + ProtoClassName(e.cls) + " > " + std::to_string(e.budget_limit) + " attempts: ";
@@ -809,6 +866,8 @@ Result<std::unique_ptr<EventWriter>> EventWriter::Open(const Config& cfg, const 
 }
 
 EventWriter::~EventWriter() { Stop(); }
+
+void EventWriter::SetRules(const std::vector<Rule>* rules) { impl_->rules = rules; }
 
 void EventWriter::AttachDisk(CaptureDisk* disk) {
   std::lock_guard<std::mutex> lock(impl_->out_mu);

@@ -22,6 +22,8 @@
 // the rest from the main thread.
 #pragma once
 
+#include "rules/rule.h"
+
 #include <atomic>
 #include <cstdint>
 #include <functional>
@@ -62,6 +64,9 @@ class EventWriter {
   // capture.rotate_size), the writer thread sweeps it once a second and
   // writes every deletion as an event. Call before Start(); disk outlives us.
   void AttachDisk(CaptureDisk* disk);
+  // The rule set alerts refer to (Event::rule indexes it). Call before
+  // Start(); the rules outlive the writer.
+  void SetRules(const std::vector<Rule>* rules);
 
   // events.json and honeywall.log are closed and opened again by name (after
   // logrotate moved them; SIGHUP). Any thread, also a signal handler: it only

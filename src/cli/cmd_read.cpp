@@ -25,7 +25,10 @@
 #include "analysis/event_index.h"
 #include "analysis/packet_print.h"
 #include "analysis/pcap_input.h"
+#include "analysis/offline_rules.h"
 #include "cli/commands.h"
+#include "config/config.h"
+#include "rules/rule_parser.h"
 #include "cli/term.h"
 
 namespace hn {
@@ -48,6 +51,8 @@ struct ReadArgs {
   bool json = false;
   bool frame_hex = false;
   std::string write;
+  std::vector<std::string> rules;  // --rules: print the alerts these rules would raise
+  std::string config;              // --config: $HOME_NET and [rules.vars] (and its [rules] files)
 } g_read;
 
 void Err(const std::string& msg) { std::fprintf(stderr, "honeynet read: %s\n", msg.c_str()); }
@@ -244,6 +249,29 @@ int RunRead() {
   popts.show_file = set.files().size() > 1;
   if (out == nullptr && !isatty(STDOUT_FILENO)) std::setvbuf(stdout, nullptr, _IOFBF, 1 << 20);
 
+  // --rules: alerts instead of packets.
+  std::unique_ptr<OfflineRules> offline;
+  if (!a.rules.empty() || !a.config.empty()) {
+    Config cfg;
+    if (!a.config.empty()) {
+      auto c = LoadConfig(a.config);
+      if (!c.ok()) return Err(c.status().message()), kExitUsage;
+      cfg = c.value();
+    }
+    for (const std::string& f : a.rules) cfg.rules.files.push_back({f, false, 0});
+    RuleLoad load = LoadRules(cfg);
+    for (const std::string& w : load.warnings) Err("warning: " + w);
+    if (!load.ok()) {
+      for (const std::string& e : load.errors) std::fprintf(stderr, "%s\n", e.c_str());
+      return kExitUsage;
+    }
+    std::fprintf(stderr, "honeynet read: %s\n", load.Coverage().c_str());
+    SortForDetection(&load.rules);
+    auto det = Detector::Build(std::move(load.rules));
+    if (!det.ok()) return Err(det.status().message()), kExitUsage;
+    offline = std::make_unique<OfflineRules>(std::move(det.value()));
+  }
+
   Progress progress("reading", set.total_bytes());
   std::string text;
   text.reserve(1 << 16);
@@ -288,6 +316,16 @@ int RunRead() {
       bool hit = false;
       for (const Addr& ad : sel.addrs) hit = hit || SameAddr(ad, d.ip_src, v6) || SameAddr(ad, d.ip_dst, v6);
       if (!hit) continue;
+    }
+    if (offline) {
+      if (r.linktype != 1) continue;  // Ethernet only
+      text.clear();
+      offline->OnFrame(r.rec.data, r.rec.caplen, r.rec.ts_ns, &text);
+      if (!text.empty() && std::fwrite(text.data(), 1, text.size(), stdout) != text.size()) {
+        Err(std::string("cannot write the output: ") + std::strerror(errno));
+        return kExitDamaged;
+      }
+      continue;
     }
     shown++;
     if (out != nullptr) {
@@ -373,6 +411,11 @@ void AddReadCommand(CLI::App& app) {
   read->add_flag("-X,--hex-frame", g_read.frame_hex, "hex dump of the whole frame, not only the payload");
   read->add_option("-w,--write", g_read.write,
                    "write the selected packets to this pcap (nanosecond timestamps) instead of printing them");
+  read->add_option("--rules", g_read.rules,
+                   "run these rule files over the packets (as the honeywall would, per flow) and print the alerts "
+                   "they raise as EVE JSON lines, instead of the packets");
+  read->add_option("--config", g_read.config,
+                   "with --rules: $HOME_NET from this config's honeypots and its [rules.vars]; its [rules] files too");
   read->callback([] { SetRun(RunRead); });
 }
 

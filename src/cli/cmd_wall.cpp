@@ -61,7 +61,17 @@ int RunWall() {
     if (!cfg->rules.files.empty()) std::cout << rules.Coverage() << "\n";
     return 0;
   }
-  if (!cfg->rules.files.empty()) std::cout << rules.Coverage() << std::endl;
+  std::unique_ptr<Detector> detector;
+  if (!cfg->rules.files.empty()) {
+    std::cout << rules.Coverage() << std::endl;
+    SortForDetection(&rules.rules);
+    auto d = Detector::Build(std::move(rules.rules));
+    if (!d.ok()) {
+      std::cerr << "honeynet wall: " << d.status().message() << "\n";
+      return 2;
+    }
+    detector = std::move(d.value());
+  }
   auto say = [](const std::string& line) { std::cout << line << std::endl; };
   // Least privilege (docs/security.md): the capture directory becomes the
   // capture user's while we are still root; then everything but CAP_NET_RAW and
@@ -97,7 +107,7 @@ int RunWall() {
     std::cerr << "honeynet wall: " << s.message() << "\n";
     return 1;
   }
-  auto wall = Honeywall::Open(run_cfg, say);
+  auto wall = Honeywall::Open(run_cfg, say, std::move(detector));
   if (!wall.ok()) {
     std::cerr << "honeynet wall: " << wall.status().message() << "\n";
     return 1;

@@ -20,7 +20,7 @@ constexpr const char* kReasonNames[] = {
     "ipv6_disabled",    "vlan_tagged",     "non_ip",          "malformed",
     "link_local_control", "fragment_no_head", "flow_table_full", "ttl_exceeded",
     "no_route",         "fragment_overlap", "source_route", "dhcp_server",
-    "rogue_router",     "reply_overrun",   "neighbor_rate",
+    "rogue_router",     "reply_overrun",   "neighbor_rate", "rule_drop", "bandwidth",
 };
 static_assert(std::size(kReasonNames) == size_t(Reason::kCount), "a Reason has no name");
 

@@ -50,6 +50,8 @@ enum class Reason : uint8_t {
   kReplyOverrun,       // a flow the outside started carried more from the honeypot than a reply would:
                        // counted as outbound from then on (allowed within budget, else budget_exhausted)
   kNeighborRate,       // ARP / neighbour discovery from a honeypot over its rate (limits: 20/s, burst 100)
+  kRuleDrop,           // a drop/reject rule matched this flow ([rules], src/rules/): dropped from then on, both ways
+  kBandwidth,          // over the honeypot's outbound bandwidth with its queue full (limits.bandwidth)
   kCount
 };
 const char* ReasonName(Reason r);  // short snake_case names used in events: "budget_exhausted", ...

@@ -15,6 +15,7 @@
 #pragma once
 
 #include <algorithm>
+#include <array>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -59,6 +60,13 @@ struct Flow {
   uint8_t icmp_type = 0, icmp_code = 0;  // first packet's, for Community ID
   uint8_t in_port = 0;        // port index the first packet came in on
   bool logged = true;         // its first event was written (not rate-limited away)
+  // Inline rules (src/rules/): a pass rule matched (no more inspection), a
+  // drop rule matched (every later packet dropped, both ways); flowbits; and
+  // the rules that alerted on it (index + 1), so each alerts once per flow.
+  bool rule_pass = false;
+  bool rule_drop = false;
+  uint64_t flowbits = 0;
+  std::array<uint32_t, 6> alerted{};
 
   // Timeout for this flow in its current state.
   int64_t Timeout(const FlowTimeouts& t) const;

@@ -674,7 +674,134 @@ void Engine::HandleIp(int port, Packet& p, int64_t now, bool csum_not_ready) {
     }
   }
   if (p.ip_proto == kProtoTcp && p.has_l4) UpdateTcp(f, p, reply);
+  if (f->rule_drop) {  // a drop rule matched this flow before: both ways, to its end
+    Inc(c_.drops[size_t(Reason::kRuleDrop)]);
+    return;
+  }
+  if (detector_ != nullptr && !f->rule_pass && !InspectRules(port, p, f, reply, now)) return;
   ForwardIp(port, p, f, port == kInside ? hp_src : hp_dst, now);
+}
+
+// Inline rules (src/rules/, docs/rules.md): after Data Control allowed the
+// flow, before the frame is forwarded (and translated: rules see the
+// addresses the packet came with). Per packet payload; each rule alerts once
+// per flow; a drop rule drops this packet and the flow from then on; replace
+// rewrites bytes in place (same length) and the L4 checksum is fixed.
+bool Engine::InspectRules(int port, Packet& p, Flow* f, bool reply, int64_t now) {
+  (void)port;
+  DetectPacket d;
+  switch (p.ip_proto) {
+    case kProtoTcp: d.proto = RuleProto::kTcp; break;
+    case kProtoUdp: d.proto = RuleProto::kUdp; break;
+    case kProtoIcmp: case kProtoIcmpv6: d.proto = RuleProto::kIcmp; break;
+    default: d.proto = RuleProto::kIp; break;
+  }
+  d.v6 = p.is_ipv6();
+  d.src = p.data + p.ip_src_off;
+  d.dst = p.data + p.ip_dst_off;
+  if (p.has_l4 && (p.ip_proto == kProtoTcp || p.ip_proto == kProtoUdp)) {
+    d.sport = p.sport;
+    d.dport = p.dport;
+  }
+  if (p.has_l4) {
+    d.payload = p.data + p.payload_off;
+    d.payload_len = p.payload_len;
+  }
+  d.to_server = !reply;
+  d.established = p.ip_proto == kProtoTcp ? (f->tcp == TcpState::kEstablished || f->tcp == TcpState::kClosing)
+                                          : (f->pkts_toserver > 0 && f->pkts_toclient > 0);
+  Inc(c_.rule_packets);
+  detector_->Inspect(d, &f->flowbits, &detect_);
+  if (detect_.matched.empty()) return true;
+  if (detect_.pass) {
+    f->rule_pass = true;  // Suricata: a pass rule passes the rest of the flow
+    Inc(c_.rule_passes);
+    return true;
+  }
+  const std::vector<Rule>& rules = detector_->rules();
+  bool replaced = false;
+  if (!detect_.drop && !detect_.replacements.empty()) {
+    for (const Replacement& r : detect_.replacements) {
+      if (r.offset + r.len > d.payload_len) continue;
+      std::memcpy(p.data + p.payload_off + r.offset, r.bytes, r.len);
+      replaced = true;
+    }
+    if (replaced) {
+      // The L4 checksum covers the payload. A partial one (offload) is
+      // finished by the receiver over the new bytes; a full one is summed again.
+      if (!partial_) RecomputeChecksums(&p);
+      Inc(c_.rule_replaced);
+    }
+  }
+  for (uint32_t idx : detect_.matched) {
+    const Rule& r = rules[idx];
+    if (r.noalert || r.action == RuleAction::kPass) continue;
+    bool seen = false, stored = false;
+    for (uint32_t& a : f->alerted) {
+      if (a == idx + 1) {
+        seen = true;
+        break;
+      }
+      if (a == 0) {
+        a = idx + 1;
+        stored = true;
+        break;
+      }
+    }
+    // More different rules on one flow than slots: they alert per packet.
+    (void)stored;
+    if (seen) continue;
+    const bool blocked = detect_.drop && (r.action == RuleAction::kDrop || r.action == RuleAction::kReject);
+    Inc(c_.rule_alerts);
+    EmitAlert(EventKind::kAlert, *f, p, reply, idx, blocked, replaced && r.HasReplace(), now);
+  }
+  if (detect_.drop) {
+    f->rule_drop = true;
+    Inc(c_.rule_drops);
+    Inc(c_.drops[size_t(Reason::kRuleDrop)]);
+    uint32_t first = detect_.matched.front();
+    for (uint32_t idx : detect_.matched) {
+      if (rules[idx].action == RuleAction::kDrop || rules[idx].action == RuleAction::kReject) {
+        first = idx;
+        break;
+      }
+    }
+    EmitAlert(EventKind::kRuleDrop, *f, p, reply, first, true, false, now);
+    if (detect_.reject && p.is_ipv4() && !p.is_fragment) {
+      // reject: the sender learns at once (ICMP port unreachable, as Suricata's rejectsrc for non-TCP; TCP too here).
+      const Ip4 from = Ip4::FromNet(p.data + p.ip_dst_off);
+      SendIcmpError(port, p, 3, p.ip_proto == kProtoUdp ? 3 : 13, from, now);
+    }
+    return false;
+  }
+  return true;
+}
+
+void Engine::EmitAlert(EventKind kind, const Flow& f, const Packet& p, bool reply, uint32_t rule, bool blocked,
+                       bool replaced, int64_t now) {
+  Event e;
+  e.kind = kind;
+  e.ts_ns = now;
+  e.flow_id = f.id;
+  e.key = reply ? f.key.Reversed() : f.key;
+  e.icmp_type = f.icmp_type;
+  e.icmp_code = f.icmp_code;
+  e.honeypot = f.honeypot;
+  e.in_port = uint8_t(reply ? (f.in_port ^ 1) : f.in_port);
+  e.dir = f.dir;
+  e.reason = Reason::kRuleDrop;
+  e.ip_len = p.ip_total_len;
+  e.ttl = p.ttl;
+  e.tcp_flags = p.tcp_flags;
+  e.rule = rule;
+  e.blocked = blocked;
+  e.replaced = replaced;
+  e.to_server = !reply;
+  if (p.has_l4) {
+    e.payload_len = uint16_t(std::min<size_t>(p.payload_len, kEventPayload));
+    std::memcpy(e.payload, p.data + p.payload_off, e.payload_len);
+  }
+  ev_->Post(e);
 }
 
 // An inbound flow whose honeypot side sent more than replies (ReplyOverrun):

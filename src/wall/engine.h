@@ -24,6 +24,7 @@
 #include "control/frame_checks.h"
 #include "decode/packet.h"
 #include "flow/flow_table.h"
+#include "rules/detect.h"
 
 namespace hn {
 
@@ -83,6 +84,10 @@ struct EngineCounters {
   // and live entries overwritten by another datagram (whose later fragments
   // are then dropped as fragment_no_head: fail closed).
   std::atomic<uint64_t> frag_heads{0}, frag_evicted{0};
+  // Inline rules: packets inspected, alerts raised (one per rule and flow),
+  // packets dropped by a rule (also counted in drops[rule_drop]), packets
+  // whose bytes a replace rule rewrote, flows a pass rule exempted.
+  std::atomic<uint64_t> rule_packets{0}, rule_alerts{0}, rule_drops{0}, rule_replaced{0}, rule_passes{0};
   std::array<std::atomic<uint64_t>, 16> decode_errors{};  // by DecodeError
 };
 
@@ -101,6 +106,10 @@ class Engine {
   // Budgets are charged at now_ns + skew: the budget clock's time (common/clock.h,
   // BudgetClock::SkewFromWall), so that a step of the wall clock refills nothing.
   void SetBudgetSkew(int64_t skew_ns) { budget_skew_ns_ = skew_ns; }
+  // Inline rules (src/rules/): every packet of an allowed flow is inspected
+  // after the Data Control verdict and before forwarding. nullptr: none.
+  // Call before frames; the detector outlives the engine.
+  void SetDetector(Detector* d) { detector_ = d; }
   // nat: asks for the upstream gateway's MAC. Call once before frames.
   void Start(int64_t now_ns);
   // One received frame on port (kInside/kOutside). data is writable and may be
@@ -184,6 +193,10 @@ class Engine {
   void EmitFlow(EventKind kind, const Flow& f, const Packet& p, const Decision* d, int64_t now);
   void EmitFlowEnd(const Flow& f, uint8_t why, int64_t now);
   void UpdateTcp(Flow* f, const Packet& p, bool reply);
+  // Inline rules on a packet of allowed flow f; false when it is dropped.
+  bool InspectRules(int port, Packet& p, Flow* f, bool reply, int64_t now);
+  void EmitAlert(EventKind kind, const Flow& f, const Packet& p, bool reply, uint32_t rule, bool blocked,
+                 bool replaced, int64_t now);
   bool SendCopy(int port, const uint8_t* data, uint32_t len);
   // The frame in hand may keep its partial checksum (see OnFrame).
   bool LeaveChecksum(const Packet& p) const;
@@ -211,6 +224,8 @@ class Engine {
 
   const Config& cfg_;
   bool nat_;
+  Detector* detector_ = nullptr;
+  DetectResult detect_;  // reused per packet (sized by the detector at its first use)
   // The frame being handled by OnFrame: its bytes, and where its L4 checksum
   // is left partial when partial_ (forwarded with CommitPartial).
   const uint8_t* cur_data_ = nullptr;

@@ -140,6 +140,7 @@ class WriterSink : public EventSink {
 }  // namespace
 
 struct Honeywall::Impl {
+  std::unique_ptr<Detector> detector;  // destroyed after the engine that uses it (declared first)
   Config cfg;
   BudgetClock budget_clock;  // what budgets are charged in (common/clock.h)
   std::unique_ptr<AfPacketPort> port_owner[2];
@@ -313,10 +314,11 @@ void Honeywall::Impl::CheckPort(int i) {
   }
 }
 
-Result<std::unique_ptr<Honeywall>> Honeywall::Open(const Config& cfg, Say say) {
+Result<std::unique_ptr<Honeywall>> Honeywall::Open(const Config& cfg, Say say, std::unique_ptr<Detector> detector) {
   std::unique_ptr<Honeywall> w(new Honeywall());
   w->impl_ = std::make_unique<Impl>();
   Impl& m = *w->impl_;
+  m.detector = std::move(detector);
   m.cfg = cfg;
   m.say = say;
 
@@ -394,6 +396,10 @@ Result<std::unique_ptr<Honeywall>> Honeywall::Open(const Config& cfg, Say say) {
   m.engine = std::make_unique<Engine>(m.cfg, std::move(budgets), m.tx.get(), m.ev.get());
   m.engine->SetPortMac(kInside, m.cfg.inside.mac.value_or(m.ports[0]->mac()));
   m.engine->SetPortMac(kOutside, m.cfg.outside.mac.value_or(m.ports[1]->mac()));
+  if (m.detector) {
+    m.engine->SetDetector(m.detector.get());
+    m.writer->SetRules(&m.detector->rules());
+  }
   return w;
 }
 

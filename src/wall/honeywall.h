@@ -16,6 +16,7 @@
 #include "common/privilege.h"
 #include "common/status.h"
 #include "config/config.h"
+#include "rules/detect.h"
 
 namespace hn {
 
@@ -25,7 +26,9 @@ class Honeywall {
 
   // Checks the ports, turns off offloads, opens ports, capture and event files,
   // loads saved budgets. say() gets one line per thing worth telling the user.
-  static Result<std::unique_ptr<Honeywall>> Open(const Config& cfg, Say say);
+  // detector: the inline rules ([rules]), or nullptr for none.
+  static Result<std::unique_ptr<Honeywall>> Open(const Config& cfg, Say say,
+                                                 std::unique_ptr<Detector> detector = nullptr);
   ~Honeywall();
 
   // Forwards until stop becomes true. on_ready() is called once, when frames
