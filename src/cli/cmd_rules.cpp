@@ -43,15 +43,14 @@ int RunRulesCheck() {
               << "\n";
     return 2;
   }
+  const std::string coverage = load.Coverage();
   SortForDetection(&load.rules);
-  const size_t n = load.rules.size();
   auto det = Detector::Build(std::move(load.rules));
   if (!det.ok()) {
     std::cerr << det.status().message() << "\n";
     return 2;
   }
-  std::cout << load.Coverage() << "\n";
-  (void)n;
+  std::cout << coverage << "\n";
   return 0;
 }
 

@@ -898,6 +898,8 @@ void ParseRulesText(const std::string& text, const std::string& file, bool turn_
   }
   vars["HOME_NET"] = home;
   for (const auto& [k, v] : kDefaultVars) vars[k] = v;
+  // No honeypots known (a rules file alone): everything is home and away.
+  if (opt.home_net.empty()) vars["EXTERNAL_NET"] = "any";
   for (const auto& [k, v] : opt.vars) vars[k] = v;
 
   // Flowbit names and sids are shared by every file of one load.

@@ -719,24 +719,17 @@ bool Engine::InspectRules(int port, Packet& p, Flow* f, bool reply, int64_t now)
     return true;
   }
   const std::vector<Rule>& rules = detector_->rules();
-  bool replaced = false;
-  if (!detect_.drop && !detect_.replacements.empty()) {
-    for (const Replacement& r : detect_.replacements) {
-      if (r.offset + r.len > d.payload_len) continue;
-      std::memcpy(p.data + p.payload_off + r.offset, r.bytes, r.len);
-      replaced = true;
-    }
-    if (replaced) {
-      // The L4 checksum covers the payload. A partial one (offload) is
-      // finished by the receiver over the new bytes; a full one is summed again.
-      if (!partial_) RecomputeChecksums(&p);
-      Inc(c_.rule_replaced);
-    }
+  // Bytes a replace rule rewrites (not when the packet is dropped anyway).
+  bool will_replace = false;
+  if (!detect_.drop) {
+    for (const Replacement& r : detect_.replacements)
+      if (r.offset + r.len <= d.payload_len) will_replace = true;
   }
+  // Alerts first: their payload is what the packet brought, before any rewrite.
   for (uint32_t idx : detect_.matched) {
     const Rule& r = rules[idx];
     if (r.noalert || r.action == RuleAction::kPass) continue;
-    bool seen = false, stored = false;
+    bool seen = false;
     for (uint32_t& a : f->alerted) {
       if (a == idx + 1) {
         seen = true;
@@ -744,16 +737,24 @@ bool Engine::InspectRules(int port, Packet& p, Flow* f, bool reply, int64_t now)
       }
       if (a == 0) {
         a = idx + 1;
-        stored = true;
         break;
       }
     }
-    // More different rules on one flow than slots: they alert per packet.
-    (void)stored;
+    // More different rules on one flow than slots: those alert per packet.
     if (seen) continue;
     const bool blocked = detect_.drop && (r.action == RuleAction::kDrop || r.action == RuleAction::kReject);
     Inc(c_.rule_alerts);
-    EmitAlert(EventKind::kAlert, *f, p, reply, idx, blocked, replaced && r.HasReplace(), now);
+    EmitAlert(EventKind::kAlert, *f, p, reply, idx, blocked, will_replace && r.HasReplace(), now);
+  }
+  if (will_replace) {
+    for (const Replacement& r : detect_.replacements) {
+      if (r.offset + r.len > d.payload_len) continue;
+      std::memcpy(p.data + p.payload_off + r.offset, r.bytes, r.len);
+    }
+    // The L4 checksum covers the payload. A partial one (offload) is
+    // finished by the receiver over the new bytes; a full one is summed again.
+    if (!partial_) RecomputeChecksums(&p);
+    Inc(c_.rule_replaced);
   }
   if (detect_.drop) {
     f->rule_drop = true;
