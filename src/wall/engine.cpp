@@ -102,6 +102,18 @@ Engine::Engine(const Config& cfg, std::vector<Budget> budgets, TxSink* tx, Event
     }
     hp_.push_back(std::move(h));
   }
+  // Outbound bandwidth (actions/shaper.h): a shaper per limited honeypot;
+  // with a ceiling over all, every honeypot gets one (its own rate at most the ceiling).
+  if (cfg.bandwidth_total_bps) aggregate_ = std::make_unique<TokenBucket>(cfg.bandwidth_total_bps, DefaultBurstBytes(cfg.bandwidth_total_bps));
+  shapers_.resize(cfg.honeypots.size());
+  for (size_t i = 0; i < cfg.honeypots.size(); i++) {
+    const Limits& l = cfg.honeypots[i].limits;
+    uint64_t rate = l.bandwidth_bps;
+    if (rate == 0 && aggregate_) rate = cfg.bandwidth_total_bps;
+    if (rate == 0) continue;
+    shapers_[i] = std::make_unique<Shaper>(rate, l.bandwidth_burst, kShaperDefaultMaxDelayNs, aggregate_.get());
+    any_shaper_ = true;
+  }
   policy_.roach_motel = cfg.roach_motel;
   policy_.dns_servers = cfg.dns_servers;
   policy_.dhcp_servers = cfg.dhcp_servers;
@@ -875,7 +887,8 @@ void Engine::UpdateTcp(Flow* f, const Packet& p, bool reply) {
 
 void Engine::ForwardIp(int port, Packet& p, Flow* /*f*/, int hp, int64_t now) {
   if (!nat_) {
-    SendCopy(port ^ 1, p.data, p.len);
+    if (port == kInside && hp >= 0) SendOut(hp, port, kOutside, p, now);
+    else SendCopy(port ^ 1, p.data, p.len);
     return;
   }
   if (port == kInside) {
@@ -908,7 +921,7 @@ void Engine::ForwardIp(int port, Packet& p, Flow* /*f*/, int hp, int64_t now) {
     NatRewrite(p, kInside, hp_[hp]);
     gw_mac_.CopyTo(p.data);
     port_mac_[kOutside].CopyTo(p.data + 6);
-    SendCopy(kOutside, p.data, p.len);
+    SendOut(hp, kInside, kOutside, p, now);
     return;
   }
   Honeypot& h = hp_[hp];
@@ -935,6 +948,57 @@ void Engine::ForwardIp(int port, Packet& p, Flow* /*f*/, int hp, int64_t now) {
   }
   h.mac.CopyTo(p.data);
   SendCopy(kInside, p.data, p.len);
+}
+
+void Engine::SendOut(int hp, int in_port, int out_port, const Packet& p, int64_t now) {
+  Shaper* s = hp >= 0 ? shapers_[size_t(hp)].get() : nullptr;
+  if (s == nullptr) {
+    SendCopy(out_port, p.data, p.len);
+    return;
+  }
+  ShapedMeta m;
+  m.port = uint8_t(out_port);
+  m.partial_csum = partial_ && p.data == cur_data_;
+  if (m.partial_csum) {
+    m.csum_start = cur_off_.csum_start;
+    m.csum_offset = cur_off_.csum_offset;
+    m.gso_type = cur_off_.gso_type;
+    m.gso_size = cur_off_.gso_size;
+    m.hdr_len = cur_off_.hdr_len;
+  }
+  // As tc-tbf: the IP total length (a GSO super-segment's whole length).
+  m.cost = p.ip_total_len ? p.ip_total_len : p.len;
+  switch (s->Offer(p.data, p.len, m, now)) {
+    case ShapeVerdict::kSendNow:
+      SendCopy(out_port, p.data, p.len);
+      break;
+    case ShapeVerdict::kQueued:
+      break;
+    case ShapeVerdict::kDropped:
+      DropFrame(in_port, p, Reason::kBandwidth, now, hp);
+      break;
+  }
+}
+
+void Engine::ReleaseShaped(int64_t now) {
+  if (!any_shaper_) return;
+  for (size_t i = 0; i < shapers_.size(); i++) {
+    Shaper* s = shapers_[i].get();
+    if (s == nullptr || s->queue_empty()) continue;
+    s->Release(now, [&](const uint8_t* data, uint32_t len, const ShapedMeta& m) {
+      uint32_t max = len;
+      uint8_t* slot = tx_->Reserve(m.port, &max);
+      if (slot == nullptr || max < len) return false;  // the TX ring is full: later
+      std::memcpy(slot, data, len);
+      if (m.partial_csum)
+        tx_->CommitOffload(m.port, len, Offload{m.csum_start, m.csum_offset, m.gso_type, m.gso_size, m.hdr_len});
+      else
+        tx_->Commit(m.port, len);
+      Inc(c_.tx_frames[m.port]);
+      Inc(c_.tx_bytes[m.port], len);
+      return true;
+    });
+  }
 }
 
 void Engine::NatRewrite(Packet& p, int from_port, const Honeypot& h) {
@@ -1192,6 +1256,7 @@ void Engine::EmitFlowEnd(const Flow& f, uint8_t why, int64_t now) {
 
 void Engine::OnTimer(int64_t now) {
   last_timer_ns_ = now;
+  ReleaseShaped(now);
   // Summaries of drop events held back in a second that has ended: looked
   // at once per second, not on every timer tick.
   const int64_t sec = now / kSec;

@@ -14,6 +14,7 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "capture/event.h"
@@ -24,6 +25,7 @@
 #include "control/frame_checks.h"
 #include "decode/packet.h"
 #include "flow/flow_table.h"
+#include "actions/shaper.h"
 #include "rules/detect.h"
 
 namespace hn {
@@ -125,6 +127,11 @@ class Engine {
   void OnTimer(int64_t now_ns);
   // Ends every flow (flow events with reason shutdown).
   void Stop(int64_t now_ns);
+  // Outbound bandwidth (limits.bandwidth): sends the queued frames whose time
+  // has come. Call often (every turn of the forwarding loop; OnTimer does too).
+  void ReleaseShaped(int64_t now_ns);
+  // The honeypot's shaper, nullptr when its bandwidth is not limited.
+  const Shaper* shaper(size_t honeypot) const { return shapers_[honeypot].get(); }
 
   // nat: true once the upstream gateway's MAC is known. Bridge: always true.
   bool ready() const;
@@ -189,6 +196,8 @@ class Engine {
   void HandleArp(int port, Packet& p, int64_t now);
   void HandleIp(int port, Packet& p, int64_t now, bool csum_not_ready);
   void ForwardIp(int port, Packet& p, Flow* f, int hp_dst, int64_t now);
+  // A frame a honeypot sends out: through its shaper when it has one.
+  void SendOut(int hp, int in_port, int out_port, const Packet& p, int64_t now);
   void DropFrame(int port, const Packet& p, Reason r, int64_t now, int hp = -1);
   void EmitFlow(EventKind kind, const Flow& f, const Packet& p, const Decision* d, int64_t now);
   void EmitFlowEnd(const Flow& f, uint8_t why, int64_t now);
@@ -225,6 +234,10 @@ class Engine {
   const Config& cfg_;
   bool nat_;
   Detector* detector_ = nullptr;
+  // Outbound bandwidth per honeypot (null: unlimited) and the ceiling over all.
+  std::unique_ptr<TokenBucket> aggregate_;
+  std::vector<std::unique_ptr<Shaper>> shapers_;
+  bool any_shaper_ = false;
   DetectResult detect_;  // reused per packet (sized by the detector at its first use)
   // The frame being handled by OnFrame: its bytes, and where its L4 checksum
   // is left partial when partial_ (forwarded with CommitPartial).

@@ -472,6 +472,9 @@ Status Honeywall::Run(const std::atomic<bool>& stop, const std::function<void()>
         got_frames = true;
       }
     }
+    // Outbound bandwidth: queued frames whose time has come (the loop turns at least every 5 ms).
+    m.tx->now_ns = WallNowNs();
+    m.engine->ReleaseShaped(m.tx->now_ns);
     for (AfPacketPort* p : m.ports)
       if (p != nullptr) p->Flush();
 
@@ -569,6 +572,16 @@ std::string Honeywall::Impl::StatsJson() const {
                                   {"mac", engine->honeypot_mac(i).ToString()},
                                   {"flows", engine->honeypot_flows(i)},
                                   {"last_flow_unix", last > 0 ? json(double(last) / 1e9) : json(nullptr)}};
+    if (const Shaper* s = engine->shaper(i)) {
+      const ShaperStats st = s->Stats();
+      hps[cfg.honeypots[i].name]["bandwidth"] = {
+          {"rate_bps", s->rate()}, {"burst_bytes", s->burst()},
+          {"sent_bytes", st.sent_now_bytes + st.released_bytes},
+          {"sent_frames", st.sent_now_frames + st.released_frames},
+          {"queued_frames", st.queued_frames}, {"dropped_frames", st.dropped_frames},
+          {"dropped_bytes", st.dropped_bytes}, {"queue_frames", st.queue_frames}, {"queue_bytes", st.queue_bytes},
+          {"max_queue_delay_ms", double(st.max_queue_delay_ns) / 1e6}};
+    }
   }
   j["honeypots"] = hps;
   return j.dump();
