@@ -768,6 +768,7 @@ void ParseRule(Ctx& c, const std::string& text, std::map<std::string, uint8_t>* 
       int64_t v;
       if (!has_val || !ParseInt(val, kw == "rev" ? 0 : 1, 4294967295LL / 2, &v)) {
         c.Error(kw + ": must be a whole number" + std::string(kw == "rev" ? "" : " > 0") + ", got '" + val + "'");
+        if (kw == "sid") have_sid = true;  // one error for it is enough
         continue;
       }
       if (kw == "sid") {
