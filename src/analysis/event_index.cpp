@@ -161,6 +161,31 @@ Result<EventIndex> EventIndex::Load(const std::string& path) {
       idx.bad_lines_++;
       continue;
     }
+    if (Str(j, "event_type") == "alert") {
+      auto al = j.find("alert");
+      const std::optional<int64_t> ts = ParseEveTimestamp(Str(j, "timestamp"));
+      if (al == j.end() || !al->is_object() || !ts) {
+        idx.bad_lines_++;
+        continue;
+      }
+      AlertRecord a;
+      a.ts_ns = *ts;
+      a.flow_id = U64(j, "flow_id");
+      a.community_id = Str(j, "community_id");
+      a.honeypot = Str(j, "honeypot");
+      a.sid = uint32_t(U64(*al, "signature_id"));
+      a.rev = uint32_t(U64(*al, "rev"));
+      a.severity = int(U64(*al, "severity"));
+      a.signature = Str(*al, "signature");
+      a.action = Str(*al, "action");
+      auto rp = al->find("replaced");
+      a.replaced = rp != al->end() && rp->is_boolean() && rp->get<bool>();
+      a.src_ip = Str(j, "src_ip");
+      a.dest_ip = Str(j, "dest_ip");
+      if (a.flow_id != 0) idx.alerts_by_id_[a.flow_id].push_back(idx.alerts_.size());
+      idx.alerts_.push_back(std::move(a));
+      continue;
+    }
     if (Str(j, "event_type") != "honeywall") continue;
     auto hw = j.find("honeywall");
     if (hw == j.end() || !hw->is_object()) continue;
@@ -271,6 +296,14 @@ Result<std::string> EventIndex::ResolveFlowArg(std::string_view arg) const {
     return Status::Error("flow_id " + std::string(arg) + " has no community_id in events.json (not an IP flow)");
   }
   return v->community_id;
+}
+
+std::vector<const AlertRecord*> EventIndex::AlertsOf(uint64_t flow_id) const {
+  std::vector<const AlertRecord*> out;
+  auto it = alerts_by_id_.find(flow_id);
+  if (it == alerts_by_id_.end()) return out;
+  for (size_t i : it->second) out.push_back(&alerts_[i]);
+  return out;
 }
 
 }  // namespace hn

@@ -53,6 +53,20 @@ struct BudgetHit {
   uint32_t limit = 0;
 };
 
+// An alert of an inline rule ([rules]): its "alert" event.
+struct AlertRecord {
+  int64_t ts_ns = 0;
+  uint64_t flow_id = 0;
+  std::string community_id;
+  std::string honeypot;
+  uint32_t sid = 0, rev = 0;
+  int severity = 3;
+  std::string signature;
+  std::string action;     // "allowed" | "blocked"
+  bool replaced = false;
+  std::string src_ip, dest_ip;
+};
+
 // Nanoseconds since the epoch of an EVE timestamp
 // ("2026-11-26T18:42:29.123456+0000", also "+00:00" or "Z", any number of
 // fraction digits); nullopt when it is not one.
@@ -82,10 +96,15 @@ class EventIndex {
   // Honeypot name -> its addresses seen in the events (inside addresses).
   const std::map<std::string, std::set<std::string>>& honeypot_addresses() const { return hp_addrs_; }
   const std::vector<BudgetHit>& budget_hits() const { return hits_; }
+  // Every alert in file order, and those of one flow (by flow_id).
+  const std::vector<AlertRecord>& alerts() const { return alerts_; }
+  std::vector<const AlertRecord*> AlertsOf(uint64_t flow_id) const;
   uint64_t bad_lines() const { return bad_lines_; }
 
  private:
   std::vector<FlowVerdict> verdicts_;
+  std::vector<AlertRecord> alerts_;
+  std::unordered_map<uint64_t, std::vector<size_t>> alerts_by_id_;
   std::unordered_map<std::string, std::vector<size_t>> by_cid_;  // -> indexes, in time order
   std::unordered_map<uint64_t, size_t> by_id_;
   std::map<std::string, std::set<std::string>> hp_addrs_;

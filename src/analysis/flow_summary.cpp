@@ -272,6 +272,10 @@ struct FlowSummarizer::Impl {
         rec.action = v->action;
         rec.direction = v->direction;
         rec.reason = v->reason;
+        for (const AlertRecord* a : opts.events->AlertsOf(v->flow_id)) {
+          rec.alerts.push_back("sid " + std::to_string(a->sid) + " " + a->signature +
+                               (a->action == "blocked" ? " (blocked)" : a->replaced ? " (replaced)" : ""));
+        }
       }
     }
     totals.flows++;

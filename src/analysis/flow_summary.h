@@ -91,6 +91,8 @@ struct FlowRecord {
   bool has_verdict = false;
   uint64_t flow_id = 0;          // the honeywall's flow_id (0: unknown)
   std::string honeypot, action, direction, reason;
+  // Inline-rule alerts on the flow (events.json "alert"): "sid 1000001 shell path out (blocked)".
+  std::vector<std::string> alerts;
 
   uint64_t total_pkts() const { return pkts[0] + pkts[1]; }
   uint64_t total_bytes() const { return bytes[0] + bytes[1]; }

@@ -72,6 +72,22 @@ void SummarizeEvents(const EventIndex& idx, const ReportOptions& opts, Report* r
     }
   }
   for (const BudgetHit& h : idx.budget_hits()) hps[h.honeypot].s.budget_hits.push_back(h);
+  // Alerts by signature, most first.
+  std::map<std::pair<uint32_t, std::string>, Report::AlertSummary> by_sig;
+  for (const AlertRecord& al : idx.alerts()) {
+    Report::AlertSummary& s = by_sig[{al.sid, al.signature}];
+    s.sid = al.sid;
+    s.signature = al.signature;
+    s.alerts++;
+    s.blocked += al.action == "blocked";
+    s.replaced += al.replaced;
+    if (!al.honeypot.empty()) s.honeypots.insert(al.honeypot);
+    if (s.first_ns == 0 || al.ts_ns < s.first_ns) s.first_ns = al.ts_ns;
+    s.last_ns = std::max(s.last_ns, al.ts_ns);
+  }
+  for (auto& [k, s] : by_sig) r->alerts.push_back(std::move(s));
+  std::stable_sort(r->alerts.begin(), r->alerts.end(),
+                   [](const Report::AlertSummary& a, const Report::AlertSummary& b) { return a.alerts > b.alerts; });
   for (auto& [name, a] : hps) {
     a.s.name = name;
     a.s.distinct_sources = a.sources.size();
@@ -119,6 +135,7 @@ ojson FlowToJson(const FlowRecord& f) {
     j["direction"] = f.direction;
     j["reason"] = f.reason;
   }
+  if (!f.alerts.empty()) j["alerts"] = f.alerts;
   return j;
 }
 
@@ -232,6 +249,13 @@ ojson ReportToJson(const Report& r) {
     hps.push_back(std::move(o));
   }
   j["honeypots"] = std::move(hps);
+  ojson al = ojson::array();
+  for (const Report::AlertSummary& a : r.alerts) {
+    al.push_back({{"signature_id", a.sid}, {"signature", a.signature}, {"alerts", a.alerts}, {"blocked", a.blocked},
+                  {"replaced", a.replaced}, {"honeypots", std::vector<std::string>(a.honeypots.begin(), a.honeypots.end())},
+                  {"first", IsoTimeUtc(a.first_ns)}, {"last", IsoTimeUtc(a.last_ns)}});
+  }
+  j["alerts"] = std::move(al);
   ojson busy = ojson::array();
   for (const FlowRecord& f : r.busiest) busy.push_back(FlowToJson(f));
   j["busiest_flows"] = std::move(busy);

@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <set>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -71,6 +72,15 @@ struct Report {
   std::vector<FlowRecord> interactive;     // in order of first packet
   uint64_t interactive_total = 0;
   std::vector<std::string> errors;         // damaged pcaps (file, offset, what)
+  // Inline-rule alerts from events.json, by signature: (sid, signature) -> counts.
+  struct AlertSummary {
+    uint32_t sid = 0;
+    std::string signature;
+    uint64_t alerts = 0, blocked = 0, replaced = 0;
+    std::set<std::string> honeypots;
+    int64_t first_ns = 0, last_ns = 0;
+  };
+  std::vector<AlertSummary> alerts;        // most alerts first
 };
 
 // Reads the capture directory (or files) at paths and summarizes it. Fails

@@ -270,6 +270,8 @@ int RunFlows() {
                                            {"<BYTES", true}, {"STATE"}};
     if (joined) cols.insert(cols.end(), {{"HONEYPOT"}, {"VERDICT"}});
     cols.push_back({"FLOW_ID"});
+    const bool any_alerts = std::any_of(flows.begin(), flows.end(), [](const FlowRecord& f) { return !f.alerts.empty(); });
+    if (any_alerts) cols.push_back({"ALERTS"});
     TextTable t(std::move(cols));
     for (const FlowRecord& f : flows) {
       std::string state = TcpFlowStateName(f.tcp);
@@ -280,6 +282,11 @@ int RunFlows() {
                                       std::to_string(f.pkts[1]), std::to_string(f.bytes[1]), state};
       if (joined) row.insert(row.end(), {f.honeypot, VerdictCell(f, colour)});
       row.push_back(FlowIdCell(f));
+      if (any_alerts) {
+        std::string al;
+        for (const std::string& a : f.alerts) al += (al.empty() ? "" : "; ") + a;
+        row.push_back(al);
+      }
       t.Add(std::move(row));
     }
     t.Print(stdout, colour);
@@ -368,6 +375,22 @@ void PrintReport(const Report& r, bool colour) {
   if (r.honeypots.empty())
     std::fprintf(stdout, "\n(no honeypot verdicts%s)\n",
                  r.events_path.empty() ? ": no events.json beside the captures" : " in events.json");
+
+  Section("Alerts of the inline rules (" + std::to_string(r.alerts.size()) + " signatures)", colour);
+  if (r.alerts.empty()) {
+    std::fprintf(stdout, "  none\n");
+  } else {
+    TextTable t({{"SID", true}, {"SIGNATURE"}, {"ALERTS", true}, {"BLOCKED", true}, {"REPLACED", true}, {"HONEYPOTS"},
+                 {"LAST (UTC)"}});
+    for (const Report::AlertSummary& a : r.alerts) {
+      std::string hps;
+      for (const std::string& h : a.honeypots) hps += (hps.empty() ? "" : ",") + h;
+      t.Add({std::to_string(a.sid), a.signature, std::to_string(a.alerts),
+             a.blocked ? Paint(std::to_string(a.blocked), Colour::kRed, colour) : "0", std::to_string(a.replaced), hps,
+             IsoTimeUtc(a.last_ns)});
+    }
+    t.Print(stdout, colour, 2);
+  }
 
   Section("Busiest flows", colour);
   if (r.busiest.empty()) std::fprintf(stdout, "  none\n");

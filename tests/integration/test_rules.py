@@ -160,6 +160,15 @@ def test_replace_drop_pass_and_alerts(lab, capture_dir, tmp_path, mode):
     outs = "".join(bytes(f).decode("latin-1") for p in outside for f in nl.read_pcap(p))
     assert "run /bin/sh now" in ins and "run /ben/sh now" in outs
     assert "run /bin/sh now" not in outs
+    # Alerts show in `honeynet report` and `honeynet flows`.
+    r = subprocess.run([nl.binary_path(), "report", str(capture_dir)], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and "Alerts of the inline rules" in r.stdout, r.stdout[-3000:]
+    row = [l for l in r.stdout.splitlines() if "shell path out" in l]
+    assert row and row[0].split()[0] == "1000001", r.stdout[-3000:]
+    r = subprocess.run([nl.binary_path(), "flows", "--json", str(capture_dir)], capture_output=True, text=True,
+                       timeout=60)
+    flows = [json.loads(l) for l in r.stdout.splitlines() if l.startswith("{")]
+    assert any("sid 1000002 evil command (blocked)" in f.get("alerts", []) for f in flows), flows
     # (The checksums of the rewritten frames are checked in tests/unit/engine_rules_test.cpp: on these
     # veths the kernel leaves every TCP checksum partial, in the pcaps too, and the receiver trusts it.)
 
