@@ -635,6 +635,8 @@ Result<json> LabStatus(const std::string& dd) {
       }
     }
     h["budgets"] = budgets;
+    // Outbound bandwidth (limits.bandwidth), as the honeywall counts it.
+    h["bandwidth"] = stat_hps.contains(g.spec.name) ? stat_hps[g.spec.name].value("bandwidth", json(nullptr)) : json(nullptr);
     hps.push_back(h);
   }
   j["honeypots"] = hps;
@@ -685,6 +687,16 @@ std::string FormatLabStatus(const json& s) {
                      h.value("kind", std::string(kKindUml)), running ? "running" : "STOPPED",
                      h.value("address", ""), h["public_address"].is_string() ? h["public_address"].get<std::string>() : "-",
                      running ? Duration(h.value("uptime_s", int64_t(0))) : "-", budgets);
+  }
+  // Outbound bandwidth of the honeypots that have a limit.
+  for (const auto& h : s.value("honeypots", json::array())) {
+    if (!h.contains("bandwidth") || !h["bandwidth"].is_object()) continue;
+    const json& b = h["bandwidth"];
+    o += fmt::format("  {:<10} bandwidth out {}: sent {} bytes, queued {} frames (now {}), dropped {} frames, "
+                     "longest wait {:.1f} ms\n",
+                     h.value("name", ""), FormatRate(b.value("rate_bps", uint64_t(0))), b.value("sent_bytes", uint64_t(0)),
+                     b.value("queued_frames", uint64_t(0)), b.value("queue_frames", uint64_t(0)),
+                     b.value("dropped_frames", uint64_t(0)), b.value("max_queue_delay_ms", 0.0));
   }
   const json w = s.value("wall", json::object());
   o += fmt::format("\nhoneywall: {} (pid {})", w.value("running", false) ? "running" : "NOT RUNNING", w.value("pid", 0));

@@ -427,3 +427,25 @@ TEST(SelftestFormat, TableSaysPassAndFail) {
 
 }  // namespace
 }  // namespace hn
+
+namespace hn {
+namespace {
+
+TEST(LabStatus, ShowsOutboundBandwidthOfLimitedHoneypots) {
+  nlohmann::json s = {{"up", true}, {"data_dir", "/d"}, {"mode", "nat"}, {"config", "c"}, {"ready", true}};
+  s["honeypots"] = nlohmann::json::array();
+  s["honeypots"].push_back({{"name", "hp1"}, {"budgets", nullptr}, {"running", true}, {"address", "10.0.0.2"},
+                            {"bandwidth", {{"rate_bps", 8000000}, {"sent_bytes", 123456}, {"queued_frames", 7},
+                                           {"queue_frames", 2}, {"dropped_frames", 3}, {"max_queue_delay_ms", 48.5}}}});
+  s["honeypots"].push_back({{"name", "hp2"}, {"budgets", nullptr}, {"running", true}, {"address", "10.0.0.3"},
+                            {"bandwidth", nullptr}});
+  const std::string text = FormatLabStatus(s);
+  EXPECT_NE(text.find("hp1        bandwidth out 8Mbit: sent 123456 bytes, queued 7 frames (now 2), dropped 3 frames, "
+                      "longest wait 48.5 ms"),
+            std::string::npos)
+      << text;
+  EXPECT_EQ(text.find("hp2        bandwidth"), std::string::npos) << text;
+}
+
+}  // namespace
+}  // namespace hn
