@@ -62,6 +62,7 @@ bench: build
 	$(PYTHON) bench/bench.py --honeynet $(CURDIR)/$(BUILD)/honeynet \
 	  $$([ -x $(BUILD)/micro_bench ] && echo --micro-bench $(CURDIR)/$(BUILD)/micro_bench) $(BENCH_FLAGS)
 	$(PYTHON) bench/uplink_bench.py --honeynet $(CURDIR)/$(BUILD)/honeynet
+	$(PYTHON) bench/rules_bench.py --honeynet $(CURDIR)/$(BUILD)/honeynet $(BENCH_FLAGS)
 
 # ---- fuzzing (docs/fuzzing.md) ----------------------------------------------
 # libFuzzer targets under fuzz/, built with clang, ASan and UBSan in $(BUILD_FUZZ).
