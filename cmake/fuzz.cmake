@@ -26,7 +26,9 @@ if(HONEYNET_FUZZ)
     ${CMAKE_SOURCE_DIR}/src/config/*.cpp
     ${CMAKE_SOURCE_DIR}/src/decode/*.cpp
     ${CMAKE_SOURCE_DIR}/src/flow/*.cpp
-    ${CMAKE_SOURCE_DIR}/src/control/*.cpp)
+    ${CMAKE_SOURCE_DIR}/src/control/*.cpp
+    ${CMAKE_SOURCE_DIR}/src/rules/*.cpp     # the engine's inline rules
+    ${CMAKE_SOURCE_DIR}/src/actions/*.cpp)  # and its bandwidth shaper
   list(APPEND HN_FUZZ_CORE_SRC
     ${CMAKE_SOURCE_DIR}/src/wall/engine.cpp
     ${CMAKE_SOURCE_DIR}/src/analysis/pcap_input.cpp
@@ -36,7 +38,7 @@ if(HONEYNET_FUZZ)
   target_compile_options(honeynet_fuzz_core PUBLIC ${HN_FUZZ_SANITIZERS})
   target_compile_options(honeynet_fuzz_core PRIVATE -fsanitize=fuzzer-no-link)
   target_link_libraries(honeynet_fuzz_core PUBLIC PkgConfig::PCAP PkgConfig::TOMLPP
-    nlohmann_json::nlohmann_json fmt::fmt Threads::Threads)
+    PkgConfig::HYPERSCAN PkgConfig::PCRE2 nlohmann_json::nlohmann_json fmt::fmt Threads::Threads)
 
   set(HN_FUZZ_TARGETS decode flow control engine config pcap)
   foreach(name ${HN_FUZZ_TARGETS})
