@@ -434,10 +434,10 @@ namespace {
 TEST(LabStatus, ShowsOutboundBandwidthOfLimitedHoneypots) {
   nlohmann::json s = {{"up", true}, {"data_dir", "/d"}, {"mode", "nat"}, {"config", "c"}, {"ready", true}};
   s["honeypots"] = nlohmann::json::array();
-  s["honeypots"].push_back({{"name", "hp1"}, {"budgets", nullptr}, {"running", true}, {"address", "10.0.0.2"},
+  s["honeypots"].push_back({{"name", "hp1"}, {"budgets", nullptr}, {"running", true}, {"address", "10.0.0.2"}, {"public_address", nullptr},
                             {"bandwidth", {{"rate_bps", 8000000}, {"sent_bytes", 123456}, {"queued_frames", 7},
                                            {"queue_frames", 2}, {"dropped_frames", 3}, {"max_queue_delay_ms", 48.5}}}});
-  s["honeypots"].push_back({{"name", "hp2"}, {"budgets", nullptr}, {"running", true}, {"address", "10.0.0.3"},
+  s["honeypots"].push_back({{"name", "hp2"}, {"budgets", nullptr}, {"running", true}, {"address", "10.0.0.3"}, {"public_address", nullptr},
                             {"bandwidth", nullptr}});
   const std::string text = FormatLabStatus(s);
   EXPECT_NE(text.find("hp1        bandwidth out 8Mbit: sent 123456 bytes, queued 7 frames (now 2), dropped 3 frames, "
