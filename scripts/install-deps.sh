@@ -13,6 +13,10 @@ PKGS=(
   libseccomp-dev
   # inline rules (src/rules/): multi-literal prefilter and pcre
   libhyperscan-dev libpcre2-dev
+  # the operator's web view and alert webhooks (src/web/, src/alerts/): HTTP server/client, its index
+  libcpp-httplib-dev libsqlite3-dev
+  # browser tests of `honeynet web` (tests/integration/test_web.py)
+  chromium chromium-driver python3-selenium
   # tests: real tools in network namespaces
   iproute2 iputils-ping netcat-openbsd tcpdump tshark iperf3 ethtool nftables
   python3 python3-pytest procps

@@ -19,6 +19,8 @@ void AddFlowsCommands(CLI::App& app);   // cmd_flows.cpp: flows, report
 void AddSessionCommands(CLI::App& app); // cmd_session.cpp: sessions, session
 void AddServiceCommand(CLI::App& app);  // cmd_service.cpp: service install|uninstall|show
 void AddRulesCommand(CLI::App& app);    // cmd_rules.cpp: rules check
+void AddWebCommand(CLI::App& app);      // cmd_web.cpp: web (the operator's browser view)
+void AddAlertsCommand(CLI::App& app);   // cmd_alerts.cpp: alerts (the [alerts] runner)
 
 // Subcommands set this to the function that runs them (from their callback).
 void SetRun(std::function<int()> run);

@@ -29,6 +29,8 @@ int main(int argc, char** argv) {
   hn::AddSessionCommands(app);
   hn::AddServiceCommand(app);
   hn::AddRulesCommand(app);
+  hn::AddWebCommand(app);
+  hn::AddAlertsCommand(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
