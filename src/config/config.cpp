@@ -892,10 +892,86 @@ void ParseRules(const toml::table& root, Config& cfg, Ctx& c) {
   }
 }
 
+// [alerts] (docs/alerts.md): sinks (command, webhook, syslog; at least one),
+// kinds, rate limits, sink timeout, disk threshold.
+void ParseAlerts(const toml::table& root, Config& cfg, Ctx& c) {
+  const toml::table* t = ReadTable(root, "alerts", "", c);
+  if (t == nullptr) return;
+  CheckKeys(*t, "alerts", {"command", "webhook", "syslog", "kinds", "rate", "burst", "timeout", "disk_full"}, c.err);
+  AlertsConfig a;
+  const int line = LineOf(*t, 1);
+  if (ReadString(*t, "command", "alerts", c, &a.command) && a.command.find_first_not_of(" \t") == std::string::npos) {
+    c.err.Add(LineOf(*t->get("command")), "alerts.command",
+              "must be a shell command like \"cat >> /var/log/honeynet-alerts.jsonl\", got " + Quote(a.command));
+  }
+  if (ReadString(*t, "webhook", "alerts", c, &a.webhook)) {
+    const std::string& u = a.webhook;
+    const size_t rest = u.rfind("https://", 0) == 0 ? 8 : u.rfind("http://", 0) == 0 ? 7 : 0;
+    bool ok = rest != 0 && u.size() > rest && u[rest] != '/' && u.size() <= 2048;
+    for (unsigned char ch : u) ok = ok && ch > ' ' && ch < 0x7f;
+    if (!ok) {
+      c.err.Add(LineOf(*t->get("webhook")), "alerts.webhook",
+                "must be an http:// or https:// URL like \"https://hooks.example.org/honeynet\", got " + Quote(u));
+    }
+  }
+  ReadBool(*t, "syslog", "alerts", c, &a.syslog);
+  if (const toml::node* n = t->get("kinds")) {
+    const toml::array* arr = n->as_array();
+    std::string known;
+    for (const char* k : kAlertKinds) known += (known.empty() ? "" : ", ") + std::string(k);
+    if (arr == nullptr) {
+      c.err.Add(LineOf(*n), "alerts.kinds", "must be a list of alert kinds like [\"new_attacker\", \"login\"] (" +
+                                               known + "), got " + Show(*n));
+    } else {
+      for (size_t i = 0; i < arr->size(); i++) {
+        const toml::node& e = *arr->get(i);
+        const std::string key = "alerts.kinds[" + std::to_string(i) + "]";
+        const bool valid = e.is_string() && std::any_of(std::begin(kAlertKinds), std::end(kAlertKinds), [&](const char* k) {
+                             return e.as_string()->get() == k;
+                           });
+        if (!valid) {
+          c.err.Add(LineOf(e, LineOf(*n)), key, "unknown alert kind (known: " + known + "), got " + Show(e));
+        } else if (std::find(a.kinds.begin(), a.kinds.end(), e.as_string()->get()) == a.kinds.end()) {
+          a.kinds.push_back(e.as_string()->get());
+        }
+      }
+      if (arr->empty()) c.err.Add(LineOf(*n), "alerts.kinds", "is empty: leave it out to send every kind (" + known + ")");
+    }
+  }
+  ReadInt(*t, "rate", "alerts", c, 1, 60000, &a.rate);
+  ReadInt(*t, "burst", "alerts", c, 1, 10000, &a.burst);
+  ReadDuration(*t, "timeout", "alerts", c, &a.timeout_ns);
+  if (const toml::node* n = t->get("disk_full")) {
+    bool ok = false;
+    if (n->is_string()) {
+      std::string v = n->as_string()->get();
+      if (!v.empty() && v.back() == '%') {
+        v.pop_back();
+        char* end = nullptr;
+        const double pct = std::strtod(v.c_str(), &end);
+        ok = !v.empty() && end != nullptr && *end == '\0' && pct > 0 && pct <= 100;
+        if (ok) a.disk_full_pct = pct;
+      }
+    } else if (n->is_integer() && n->as_integer()->get() > 0 && n->as_integer()->get() <= 100) {
+      a.disk_full_pct = double(n->as_integer()->get());
+      ok = true;
+    }
+    if (!ok) {
+      c.err.Add(LineOf(*n), "alerts.disk_full",
+                "must be the share of the capture filesystem in use that raises the alert, like \"90%\" (more than "
+                "0, at most 100), got " + Show(*n));
+    }
+  }
+  if (!t->get("command") && !t->get("webhook") && !a.syslog) {
+    c.err.Add(line, "alerts", "has no sink: set command = \"...\", webhook = \"https://...\" or syslog = true");
+  }
+  cfg.alerts = a;
+}
+
 void ParseTop(const toml::table& root, Config& cfg, Ctx& c) {
   CheckKeys(root,
             "", {"mode", "roach_motel", "dns_servers", "dhcp_servers", "ipv6", "busy_poll", "gso", "inside", "outside", "honeypot",
-                 "limits", "capture", "flow", "uplink", "management_ports", "management_from", "rules"},
+                 "limits", "capture", "flow", "uplink", "management_ports", "management_from", "rules", "alerts"},
             c.err);
   // Lines of keys that were present (valid or not), for cross-check messages.
   std::map<std::string, int> key_lines;
@@ -1084,6 +1160,7 @@ void ParseTop(const toml::table& root, Config& cfg, Ctx& c) {
   }
 
   ParseUplink(root, cfg, c);
+  ParseAlerts(root, cfg, c);
 
   // Honeypots last: they start from the global limits.
   int honeypot_line = 1;
@@ -1373,6 +1450,23 @@ std::string DumpConfig(const Config& c) {
       o += "\n[rules.vars]\n";
       for (const auto& [k, v] : c.rules.vars) o += k + " = " + Quote(v) + "\n";
     }
+  }
+
+  if (c.alerts) {
+    const AlertsConfig& a = *c.alerts;
+    o += "\n[alerts]\n";
+    if (!a.command.empty()) o += "command = " + Quote(a.command) + "\n";
+    if (!a.webhook.empty()) o += "webhook = " + Quote(a.webhook) + "\n";
+    o += std::string("syslog = ") + (a.syslog ? "true" : "false") + "\n";
+    if (!a.kinds.empty()) {
+      o += "kinds = [";
+      for (size_t i = 0; i < a.kinds.size(); i++) o += (i ? ", " : "") + Quote(a.kinds[i]);
+      o += "]\n";
+    }
+    o += "rate = " + std::to_string(a.rate) + "\n";
+    o += "burst = " + std::to_string(a.burst) + "\n";
+    o += "timeout = " + Quote(FormatDuration(a.timeout_ns)) + "\n";
+    o += "disk_full = " + Quote(PercentText(a.disk_full_pct)) + "\n";
   }
 
   const CaptureConfig& cap = c.capture;

@@ -106,6 +106,25 @@ struct RulesConfig {
   bool operator==(const RulesConfig&) const = default;
 };
 
+// [alerts] (src/alerts/, docs/alerts.md): what `honeynet alerts` sends the
+// operator, and where. Read by the alerts process, never by the honeywall.
+struct AlertsConfig {
+  std::string command;               // alerts.command: /bin/sh -c COMMAND per alert, the JSON line on stdin
+  std::string webhook;               // alerts.webhook: http:// or https:// URL, POST of the JSON
+  bool syslog = false;               // alerts.syslog: daemon.warning, ident honeynet-alert
+  std::vector<std::string> kinds;    // alerts.kinds: the kinds to send (empty: every kind)
+  int64_t rate = 10;                 // alerts.rate: sustained alerts per minute per (kind, source)
+  int64_t burst = 5;                 // alerts.burst: alerts at once per (kind, source)
+  int64_t timeout_ns = 10LL * 1'000'000'000;  // alerts.timeout ("10s"): per sink call
+  double disk_full_pct = 90;         // alerts.disk_full ("90%"): capture filesystem use that alerts
+  bool operator==(const AlertsConfig&) const = default;
+};
+
+// Every alert kind, in the order docs/alerts.md lists them.
+inline constexpr const char* kAlertKinds[] = {"new_attacker",     "login",         "outbound_blocked",
+                                              "budget_exhausted", "rule_alert",    "honeypot_down",
+                                              "honeywall_down",   "disk_full"};
+
 struct Config {
   std::string source = "<defaults>";  // file the config came from, for messages
   Mode mode = Mode::kBridge;
@@ -125,6 +144,7 @@ struct Config {
   RulesConfig rules;                   // [rules]
   uint64_t bandwidth_total_bps = 0;    // limits.bandwidth_total: ceiling over all honeypots' outbound bits/s (0: none)
   std::optional<UplinkConfig> uplink;  // [uplink] (lab only)
+  std::optional<AlertsConfig> alerts;  // [alerts] (`honeynet alerts`; the lab starts it)
   uint32_t max_flows = 65536;          // flow.max
   int64_t tcp_established_timeout_ns = 3600LL * 1'000'000'000;  // flow.tcp_timeout
   int64_t udp_timeout_ns = 120LL * 1'000'000'000;               // flow.udp_timeout
