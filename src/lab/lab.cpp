@@ -165,6 +165,20 @@ Status Builder::Wall() {
   return WaitForLogLine(WallLogPath(st.data_dir), "ready", st.wall, kWallReadyMs, "the honeywall (honeynet wall)");
 }
 
+// Up: [alerts] (docs/alerts.md). Not in the honeywall (confined, and it must
+// never wait on a sink): its own process in the host's network namespace
+// (webhooks and syslog are the host's), following the capture's events.json.
+Status Builder::Alerts() {
+  if (!wc.alerts) return Status::Ok();
+  auto ref = SpawnInNetns("", {opt.self_exe, "alerts", "--data-dir", st.data_dir}, AlertsLogPath(st.data_dir),
+                          [&](const ProcRef& r) {
+                            st.alerts = r;
+                            return Save();
+                          });
+  if (!ref.ok()) return ref.status();
+  return WaitForLogLine(AlertsLogPath(st.data_dir), "ready", st.alerts, 10000, "the alerts (honeynet alerts)");
+}
+
 }  // namespace lab_detail
 
 // ---------------------------------------------------------------------------
@@ -445,6 +459,7 @@ Status LabUp(const LabOptions& opt_in, const Say& say_out) {
   if (s.ok()) s = CheckInterrupt();
   if (s.ok()) s = b.Services();
   if (s.ok()) s = b.Wall();
+  if (s.ok()) s = b.Alerts();
   if (s.ok()) say(fmt::format("  honeywall ready ({} after start); booting {} guest{}", Seconds((MonoMs() - t0) / 1000.0),
                               st.guests.size(), st.guests.size() == 1 ? "" : "s"));
   if (s.ok()) s = b.Guests();
@@ -578,6 +593,19 @@ Result<json> LabStatus(const std::string& dd) {
   }
   j["wall"] = w;
   j["services"] = {{"pid", s.services.pid}, {"running", Alive(s.services)}, {"log", ServicesLogPath(dd)}};
+  if (s.alerts.pid) {
+    json al = {{"pid", s.alerts.pid}, {"running", Alive(s.alerts)}, {"log", AlertsLogPath(dd)}};
+    if (auto text = ReadFile(LabDir(dd) + "/alerts-stats.json")) {
+      try {
+        const json a = json::parse(*text);
+        al["raised"] = a.value("raised", json::object());
+        al["suppressed"] = a.value("suppressed", json::object());
+        al["sinks"] = a.value("sinks", json::object());
+      } catch (const json::exception&) {
+      }
+    }
+    j["alerts"] = al;
+  }
 
   json hps = json::array();
   const json stat_hps = stats.is_object() ? stats.value("honeypots", json::object()) : json::object();
@@ -713,6 +741,22 @@ std::string FormatLabStatus(const json& s) {
     o += "; no counters yet";
   }
   o += "\n";
+  if (s.contains("alerts")) {
+    const json al = s["alerts"];
+    uint64_t raised = 0, suppressed = 0;
+    const json r = al.value("raised", json::object()), sup = al.value("suppressed", json::object());
+    const json sk = al.value("sinks", json::object());
+    for (const auto& [k, v] : r.items()) raised += v.is_number_unsigned() ? v.get<uint64_t>() : 0;
+    for (const auto& [k, v] : sup.items()) suppressed += v.is_number_unsigned() ? v.get<uint64_t>() : 0;
+    std::string sinks;
+    for (const auto& [name, c] : sk.items()) {
+      sinks += fmt::format("; {} sent {} failed {} dropped {}", name, c.value("sent", uint64_t(0)),
+                           c.value("failed", uint64_t(0)), c.value("dropped", uint64_t(0)));
+    }
+    o += fmt::format("alerts: {} (pid {}); {} raised, {} suppressed{}\n",
+                     al.value("running", false) ? "running" : "NOT RUNNING", al.value("pid", 0), raised, suppressed,
+                     sinks);
+  }
   const json svc = s.value("services", json::object());
   if (s.contains("uplink")) {
     o += "internet: the real one, through uplink " + s["uplink"].value("interface", std::string()) +

@@ -68,6 +68,7 @@ std::string StatePath(const std::string& dd);
 std::string WallConfigPath(const std::string& dd);
 std::string WallLogPath(const std::string& dd);
 std::string ServicesLogPath(const std::string& dd);
+std::string AlertsLogPath(const std::string& dd);
 std::string CaptureDir(const std::string& dd);
 std::string GuestDir(const std::string& dd, const std::string& name);
 std::string TapName(size_t i);
@@ -197,6 +198,7 @@ struct Builder {
   Status Internet();
   Status Services();
   Status Wall();
+  Status Alerts();  // [alerts]: `honeynet alerts --data-dir DATA` in the host's namespace (lab.cpp)
   Status Guests();
 };
 

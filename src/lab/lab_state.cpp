@@ -141,6 +141,7 @@ json StateJson(const LabState& s) {
   j["links"] = links;
   j["wall"] = ProcJson(s.wall);
   j["services"] = ProcJson(s.services);
+  if (s.alerts.pid) j["alerts"] = ProcJson(s.alerts);
   j["capture_dir"] = s.capture_dir;
   json guests = json::array();
   for (const GuestRec& g : s.guests) {
@@ -189,6 +190,7 @@ Result<LabState> StateFrom(const json& j, const std::string& path) {
   for (const auto& l : j.value("links", json::array())) s.links.emplace_back(l.value("netns", ""), l.value("name", ""));
   s.wall = ProcFrom(j.value("wall", json::object()));
   s.services = ProcFrom(j.value("services", json::object()));
+  s.alerts = ProcFrom(j.value("alerts", json::object()));
   s.capture_dir = j.value("capture_dir", "");
   if (j.contains("uplink") && j["uplink"].is_object()) {
     s.uplink = UplinkUndoFromJson(j["uplink"].value("undo", json::object()));

@@ -59,6 +59,7 @@ struct LabState {
   std::vector<std::string> namespaces;
   std::vector<std::pair<std::string, std::string>> links;  // {namespace, interface}
   ProcRef wall, services;
+  ProcRef alerts;             // `honeynet alerts` (host namespace) when the config has [alerts]
   std::string capture_dir;
   std::vector<GuestRec> guests;
   // [uplink]: what `up` changed on the host (uplink.h), undone by `down`.

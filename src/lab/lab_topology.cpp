@@ -99,7 +99,7 @@ Status Sysctl(const std::string& ns, const std::vector<std::string>& settings) {
 // Down
 
 bool AnythingAlive(const LabState& s) {
-  if (Alive(s.wall) || Alive(s.services)) return true;
+  if (Alive(s.wall) || Alive(s.services) || Alive(s.alerts)) return true;
   for (const GuestRec& g : s.guests) {
     if (GuestRecAnyProcess(g) || Alive(g.tty)) return true;
   }
@@ -113,6 +113,8 @@ Status DownLocked(const std::string& dd, const std::optional<LabState>& state,
   std::vector<std::string> errors, done;
   if (state) {
     const LabState& s = *state;
+    // Alerts first: a lab going down is not a honeypot or honeywall down.
+    if (std::string how = StopProc(s.alerts, 3000); !how.empty()) done.push_back("alerts " + how);
     // Guests: clean halt in parallel, then kill (StopGuest finds every process of a guest).
     std::vector<std::thread> stoppers;
     std::vector<Status> results(s.guests.size());

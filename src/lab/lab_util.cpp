@@ -125,6 +125,7 @@ std::string StatePath(const std::string& dd) { return LabDir(dd) + "/state.json"
 std::string WallConfigPath(const std::string& dd) { return LabDir(dd) + "/wall.toml"; }
 std::string WallLogPath(const std::string& dd) { return LabDir(dd) + "/wall.log"; }
 std::string ServicesLogPath(const std::string& dd) { return LabDir(dd) + "/services.log"; }
+std::string AlertsLogPath(const std::string& dd) { return LabDir(dd) + "/alerts.log"; }
 std::string CaptureDir(const std::string& dd) { return LabDir(dd) + "/capture"; }
 std::string GuestDir(const std::string& dd, const std::string& name) { return dd + "/guests/" + name; }
 std::string TapName(size_t i) { return "hn-tap" + std::to_string(i); }
@@ -227,18 +228,19 @@ std::string StopProc(const ProcRef& p, int term_ms) {
 // nothing runs that the state does not know of; it exits if we die first.
 Result<ProcRef> SpawnInNetns(const std::string& ns, const std::vector<std::string>& args,
                              const std::string& log_path, const std::function<Status(const ProcRef&)>& record) {
-  int nsfd = ::open(("/run/netns/" + ns).c_str(), O_RDONLY | O_CLOEXEC);
-  if (nsfd < 0) return Status::Error("network namespace " + ns + " not found: " + Errno());
+  // ns "": the caller's own network namespace (the host's, for `honeynet alerts`).
+  int nsfd = ns.empty() ? -1 : ::open(("/run/netns/" + ns).c_str(), O_RDONLY | O_CLOEXEC);
+  if (!ns.empty() && nsfd < 0) return Status::Error("network namespace " + ns + " not found: " + Errno());
   int logfd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0640);
   if (logfd < 0) {
     std::string e = Errno();
-    ::close(nsfd);
+    if (nsfd >= 0) ::close(nsfd);
     return Status::Error("cannot create " + log_path + ": " + e);
   }
   int nullfd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
   int gate[2], errp[2];
   if (::pipe2(gate, O_CLOEXEC) != 0 || ::pipe2(errp, O_CLOEXEC) != 0) {
-    ::close(nsfd);
+    if (nsfd >= 0) ::close(nsfd);
     ::close(logfd);
     return Status::Error("pipe: " + Errno());
   }
@@ -253,7 +255,7 @@ Result<ProcRef> SpawnInNetns(const std::string& ns, const std::vector<std::strin
     int step = 0;
     char go = 0;
     if (::setsid() < 0) step = 1;
-    if (!step && ::setns(nsfd, CLONE_NEWNET) != 0) step = 2;
+    if (!step && nsfd >= 0 && ::setns(nsfd, CLONE_NEWNET) != 0) step = 2;
     if (!step) {
       sigset_t none;
       sigemptyset(&none);
@@ -280,7 +282,7 @@ Result<ProcRef> SpawnInNetns(const std::string& ns, const std::vector<std::strin
     ::_exit(127);
   }
   int fork_errno = errno;
-  ::close(nsfd);
+  if (nsfd >= 0) ::close(nsfd);
   ::close(logfd);
   if (nullfd >= 0) ::close(nullfd);
   ::close(gate[0]);
