@@ -287,3 +287,37 @@ def test_send_test_reports_each_sink(honeynet_bin, tmp_path, hook):
     bad = standalone_config(tmp_path, capdir, 'command = "exit 4"')
     r = hn(honeynet_bin, "alerts", "--config", bad, "--test", check=False)
     assert r.returncode == 1 and "FAILED" in r.stdout and "status 4" in r.stdout, r.stdout
+
+
+def test_login_alert_from_tty_capture(honeynet_bin, data_dir, tmp_path):
+    """A namespace honeypot's terminals are recorded by eBPF: its login is an alert, attributed to the
+    attacker's telnet connection (the lab's readiness probe, which only reads the prompt, is not)."""
+    out = tmp_path / "alerts.jsonl"
+    config = tmp_path / "lab.toml"
+    config.write_text(labtools.NAT_LAB_HEAD + """
+[[honeypot]]
+name = "hp1"
+ip = "10.0.0.2"
+public_ip = "192.0.2.10"
+kind = "netns"
+
+[alerts]
+command = "cat >> %s"
+kinds = ["login", "new_attacker"]
+""" % out)
+    hn(honeynet_bin, "image", "build", "busybox", "--data-dir", data_dir)
+    hn(honeynet_bin, "up", config, "--detach", "--data-dir", data_dir, timeout=180)
+    st = json.loads(hn(honeynet_bin, "status", "--json", "--data-dir", data_dir).stdout)
+    if not st["honeypots"][0]["tty_capture"]:
+        pytest.skip("no TTY capture for the namespace honeypot on this kernel (eBPF)")
+    time.sleep(1)  # the readiness probe's session has closed
+    assert not [a for a in read_lines(out) if a["kind"] == "login"], read_lines(out)
+    labtools.telnet("192.0.2.10", ["echo HN-LOGIN-MARKER"], timeout=120)
+    logins = wait_for(lambda: [a for a in read_lines(out) if a["kind"] == "login"], 15, "a login alert")
+    assert len(logins) == 1, logins
+    a = logins[0]
+    assert a["honeypot"] == "hp1" and a["src_ip"] == "192.0.2.66" and a["dest_port"] == 23, a
+    assert a["severity"] == 1 and a["tty"].startswith("pts/"), a
+    # alerts-stats.json is rewritten every 2 s.
+    wait_for(lambda: json.loads((data_dir / "lab" / "alerts-stats.json").read_text())["raised"]["login"] == 1, 5,
+             "alerts-stats.json to count the login")
