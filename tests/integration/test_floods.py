@@ -29,7 +29,7 @@ EVENT_QUEUE = 16384              # EventWriter::kQueueCapacity
 PORT_RING_FRAMES = 4096          # AfPacketPort ring slots per ring (honeywall)
 PORT_SLOT_BYTES = 2048           # slot size for an MTU of 1500
 PCAP_BUFFER = 1 * MIB            # per capture port
-OTHER = 16 * MIB                 # code, libraries, heap, thread stacks
+OTHER = 20 * MIB                 # code, libraries (incl. OpenSSL/zlib/brotli via cpp-httplib), heap, thread stacks
 
 
 def bit_ceil(n):
