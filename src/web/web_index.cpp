@@ -437,7 +437,11 @@ std::vector<EventRow> WebIndex::Story(const AttackerRow& a, size_t limit) {
   }
   for (const std::string& hp : a.honeypots) {
     Stmt q(db_, (std::string("SELECT ") + kCols + " FROM events WHERE honeypot=?1 AND ts BETWEEN ?2 AND ?3 AND "
-                 "((type IN ('flow','honeywall','alert','drop') AND direction='outbound') OR type='tty') "
+                 "((type IN ('flow','honeywall','alert','drop') AND direction='outbound') OR "
+                 // TTY sessions of terminals an attacker can reach (pts, serial lines
+                 // of a login service), not the guest's own consoles.
+                 "(type='tty' AND coalesce(json_extract(json, '$.tty.name'), '') NOT GLOB 'tty[0-9]*' AND "
+                 "coalesce(json_extract(json, '$.tty.name'), '') != 'console')) "
                  "ORDER BY ts LIMIT ?4").c_str());
     q.Bind(1, hp).Bind(2, a.first_ns).Bind(3, a.last_ns + kAfterLast).Bind(4, int64_t(limit));
     while (q.Step()) {
