@@ -508,7 +508,14 @@ std::vector<std::pair<int64_t, int64_t>> WebIndex::InboundOverTime(int buckets) 
     hi = q.Int(1);
   }
   if (buckets < 1) buckets = 1;
-  int64_t width = std::max<int64_t>((hi - lo) / buckets + 1, 60 * kNsPerSec);
+  // The smallest round width that spreads the span over at most `buckets`
+  // bars (a lab's few minutes get seconds, a week gets hours).
+  static constexpr int64_t kWidths[] = {1, 5, 10, 30, 60, 300, 600, 1800, 3600, 6 * 3600, 86400, 7 * 86400};
+  int64_t width = 0;
+  for (int64_t w : kWidths) {
+    width = w * kNsPerSec;
+    if ((hi - lo) / width < buckets) break;
+  }
   lo -= lo % width;
   const int n = int((hi - lo) / width) + 1;
   out.resize(size_t(n));
