@@ -243,7 +243,13 @@ Status RunWeb(const WebOptions& opt_in) {
   add_host(la->host);
   if (la->loopback) add_host(la->host.find(':') != std::string::npos ? "::1" : "127.0.0.1");
   if (la->loopback) add_host("localhost");
-  for (const auto& h : opt.allow_hosts) add_host(h);
+  // A name given with --allow-host is taken as given too (a reverse proxy in
+  // front sends its public name, without our port or with its own).
+  for (std::string h : opt.allow_hosts) {
+    for (auto& ch : h) ch = char(tolower(static_cast<unsigned char>(ch)));
+    hosts.push_back(h);
+    if (h.find(':') == std::string::npos) add_host(h);
+  }
 
   svr.set_pre_routing_handler([&](const httplib::Request& req, httplib::Response& res) {
     std::string host = req.get_header_value("Host");

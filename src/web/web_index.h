@@ -9,7 +9,8 @@
 // attackers: every source of an inbound flow, with first and last seen, flow
 // and session counts, the honeypots and ports it touched.
 //
-// The index is a cache: deleting it (DATA/web/index.sqlite) rebuilds it from
+// The index is a cache: deleting it (DATA/web/index-DEV-INODE.sqlite, named
+// after the capture directory) rebuilds it from
 // the capture on the next start. Lines that are not JSON are counted and
 // skipped. SQLite's page cache is capped (8 MiB), so memory stays flat however
 // long the lab has run.
