@@ -89,6 +89,9 @@ def test_reset_schedule_idle_archive_and_max_age(honeynet_bin, lab_dir, tmp_path
     try:
         nl.wait_until(lambda: "lab ready" in up.text() or up.p.poll() is not None, 120, what="lab ready")
         assert "lab ready" in up.text(), up.text()
+        # The schedule is printed after the "lab ready" block: wait for it, do not race it.
+        nl.wait_until(lambda: "reset schedule: idle1 after 6s idle" in up.text() or up.p.poll() is not None, 30,
+                      what="the reset schedule line")
         assert "reset schedule: idle1 after 6s idle" in up.text(), up.text()
         # The attacker leaves a file in idle1, then goes away.
         out = labtools.telnet("192.0.2.10", ["echo planted > /root/marker; cat /root/marker"])
