@@ -160,23 +160,28 @@ def build_kernel(binary, cache: Path, inputs_hash: str, capsys):
         print("kernel built in %.0f s" % (time.monotonic() - t0), flush=True)
 
 
-@pytest.fixture
-def project_kernel(honeynet_bin, tmp_path, capsys) -> Path:
-    """A data dir whose DATA/kernels holds the project kernel for the current inputs."""
-    d = tmp_path / "data"
-    st = kernel_hash(honeynet_bin, d)
+def link_project_kernel(binary, d: Path, capsys) -> Path:
+    """Makes d's DATA/kernels hold the project kernel for the current inputs:
+    a link into the shared cache, built there first when missing. Returns d."""
+    st = kernel_hash(binary, d)
     h = st["inputs"]["hash"]
     if not st["cached"]:
         cache = Path(KERNEL_CACHE)
         entry = cache / "kernels" / h
         if not (entry / "linux").is_file() or not (entry / "kernel.json").is_file():
-            build_kernel(honeynet_bin, cache, h, capsys)
+            build_kernel(binary, cache, h, capsys)
         (d / "kernels").mkdir(parents=True, exist_ok=True)
         (d / "kernels" / h).symlink_to(entry)
-    st = kernel_hash(honeynet_bin, d)
+    st = kernel_hash(binary, d)
     assert st["cached"], st
     assert st["lab_kernel"]["tty_log"], st["lab_kernel"]
     return d
+
+
+@pytest.fixture
+def project_kernel(honeynet_bin, tmp_path, capsys) -> Path:
+    """A data dir whose DATA/kernels holds the project kernel for the current inputs."""
+    return link_project_kernel(honeynet_bin, tmp_path / "data", capsys)
 
 
 @pytest.fixture

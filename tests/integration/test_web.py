@@ -35,7 +35,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -43,6 +42,7 @@ import pytest
 import labtools
 import netlab as nl
 from labtools import hn
+from test_tty import link_project_kernel
 
 UML_KERNEL = "/usr/bin/linux"
 CHROMIUM = "/usr/bin/chromium"
@@ -56,17 +56,6 @@ DOCS = Path(__file__).resolve().parents[2] / "docs"
 
 RULES = r'''alert tcp any any -> $HOME_NET 23 (msg:"web test <b>marker</b> typed"; content:"%s"; classtype:attempted-admin; sid:9100001; rev:1;)
 ''' % MARK
-
-
-def wait_for(predicate, timeout, what):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = predicate()
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out after %ss waiting for %s" % (timeout, what))
-        time.sleep(0.1)
 
 
 def free_port() -> int:
@@ -91,21 +80,6 @@ def tshark(path, *args) -> list:
                        text=True, timeout=60)
     assert p.returncode == 0, "tshark could not read %s: %s" % (path, p.stderr)
     return [l for l in p.stdout.splitlines() if l.strip()]
-
-
-def project_kernel_data_dir(binary, d: Path, capsys):
-    """d with DATA/kernels holding the project kernel (built into the shared cache when missing)."""
-    from test_tty import KERNEL_CACHE, build_kernel, kernel_hash
-    st = kernel_hash(binary, d)
-    h = st["inputs"]["hash"]
-    if not st["cached"]:
-        entry = Path(KERNEL_CACHE) / "kernels" / h
-        if not (entry / "linux").is_file() or not (entry / "kernel.json").is_file():
-            build_kernel(binary, Path(KERNEL_CACHE), h, capsys)
-        (d / "kernels").mkdir(parents=True, exist_ok=True)
-        (d / "kernels" / h).symlink_to(entry)
-    st = kernel_hash(binary, d)
-    assert st["cached"] and st["lab_kernel"]["tty_log"], st
 
 
 class NoCapture:
@@ -153,7 +127,7 @@ def lab(honeynet_bin, tmp_path_factory):
     d = tmp / "data"
     webs = []
     try:
-        project_kernel_data_dir(honeynet_bin, d, NoCapture())
+        link_project_kernel(honeynet_bin, d, NoCapture())
         (tmp / "web.rules").write_text(RULES)
         config = tmp / "lab.toml"
         config.write_text(labtools.NAT_LAB_HEAD + """
@@ -179,7 +153,7 @@ files = ["web.rules"]
                 return get(port, "/")[0] == 200
             except OSError:
                 return False
-        wait_for(up, 30, "honeynet web to answer")
+        nl.wait_until(up, 30, what="honeynet web to answer")
         yield {"data": d, "port": port, "web": web, "tmp": tmp, "webs": webs}
     finally:
         for w in webs:
@@ -247,7 +221,7 @@ def test_attacker_story_in_browser(lab, browser, honeynet_bin):
         rows = browser.find_elements(By.CSS_SELECTOR, "#live tbody tr.bad")
         return len(browser.find_elements(By.CSS_SELECTOR, "#live tbody tr")) > live_before and \
             any("outbound blocked" in row.text for row in rows)
-    wait_for(live_blocked, 30, "the live table to show the blocked outbound attempts")
+    nl.wait_until(live_blocked, 30, what="the live table to show the blocked outbound attempts")
     assert browser.execute_script("return window.hnNoReload === 1"), "the page was reloaded"
 
     # Attackers: a link whose href contains the address; the honeypot with state and budget.
@@ -260,7 +234,7 @@ def test_attacker_story_in_browser(lab, browser, honeynet_bin):
 
     # The attacker's story.
     links[0].click()
-    wait_for(lambda: ("Attacker " + ATTACKER) in browser.title, 10, "the attacker page")
+    nl.wait_until(lambda: ("Attacker " + ATTACKER) in browser.title, 10, what="the attacker page")
     typed = "\n".join(p.text for p in browser.find_elements(By.CSS_SELECTOR, "pre.typed"))
     assert MARK in typed, "the marker is not in the typed text:\n" + typed
     assert XSS1 in typed and XSS2 in typed, "the XSS attempts should show as text:\n" + typed
@@ -308,7 +282,7 @@ def test_attacker_story_in_browser(lab, browser, honeynet_bin):
         browser.get(h)
         browser.find_element(By.ID, "tty-all").click()
         try:
-            wait_for(lambda: MARK in browser.find_element(By.ID, "tty").text, 5, "the replayed session")
+            nl.wait_until(lambda: MARK in browser.find_element(By.ID, "tty").text, 5, what="the replayed session")
         except AssertionError:
             continue
         found = True
