@@ -432,6 +432,10 @@ def port_losses(events_path):
         vals = [st.get(port, {}).get(key) for port in ("inside", "outside")]
         if all(isinstance(v, int) for v in vals):
             out[f"port_{key}"] = sum(vals)
+    cap = st.get("capture", {})
+    for key in ("waits", "wait_ms"):  # capture-first: how often / how long forwarding waited for the capture
+        if isinstance(cap.get(key), int):
+            out[f"capture_{key}"] = cap[key]
     return out
 
 

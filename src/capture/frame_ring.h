@@ -10,7 +10,14 @@
 // before the end of the buffer, a wrap marker (caplen = kWrap) fills the rest
 // and the record starts at offset 0.
 //
-// Who may call: Push from one thread, Front/Pop from one other thread.
+// Capture-first (capture.policy): the producer asks HasRoom() before it takes
+// a frame it would forward, and holds the frame when there is none; it then
+// sets producer_waiting and the consumer tells it (Sniffer) once it has made
+// room. consumer_sleeping lets the producer skip waking a consumer that is
+// busy anyway. Both flags are only hints with a seq_cst fence on each side
+// (Dekker): whoever sets its flag then looks at the other side's progress.
+//
+// Who may call: Push/HasRoom from one thread, Front/Pop from one other thread.
 // Allocates only in the constructor.
 #pragma once
 
@@ -61,6 +68,21 @@ class FrameRing {
     return true;
   }
 
+  // True when Push() of a caplen-byte frame would succeed now (and still will
+  // later: only the producer takes room). Producer only.
+  bool HasRoom(uint32_t caplen) const {
+    const size_t need = kHdr + Pad(caplen);
+    const size_t head = head_.load(std::memory_order_relaxed);
+    const size_t tail = tail_.load(std::memory_order_acquire);
+    const size_t to_end = size_ - (head & mask_);
+    const size_t skip = to_end < need ? to_end : 0;
+    return need <= size_ / 2 && (head - tail) + skip + need <= size_;
+  }
+  // Bytes in use (approximate from either side).
+  size_t Used() const {
+    return head_.load(std::memory_order_acquire) - tail_.load(std::memory_order_acquire);
+  }
+
   // The oldest frame, or false when empty. Valid until Pop().
   bool Front(Frame* f) {
     size_t tail = tail_.load(std::memory_order_relaxed);
@@ -89,6 +111,8 @@ class FrameRing {
   }
 
   bool Empty() const { return tail_.load(std::memory_order_acquire) == head_.load(std::memory_order_acquire); }
+  // Frames Push() refused (no room). Capture-first never pushes without room,
+  // so this stays 0 there unless a frame was bigger than half the ring.
   uint64_t drops() const { return drops_.load(std::memory_order_relaxed); }
   size_t capacity() const { return size_; }
 
@@ -114,6 +138,11 @@ class FrameRing {
   alignas(64) std::atomic<size_t> head_{0};
   alignas(64) std::atomic<size_t> tail_{0};
   alignas(64) std::atomic<uint64_t> drops_{0};
+
+ public:
+  // See the header comment. Set and cleared by the side named.
+  alignas(64) std::atomic<bool> consumer_sleeping{false};
+  alignas(64) std::atomic<bool> producer_waiting{false};
 };
 
 }  // namespace hn

@@ -24,6 +24,7 @@ constexpr int64_t kNsPerSecond = 1'000'000'000;
 constexpr uint64_t kFileHeaderBytes = 24;    // pcap global header
 constexpr uint64_t kRecordHeaderBytes = 16;  // per-frame header on disk
 constexpr size_t kBufferBytes = 1 << 20;     // a write() per ~700 full-size frames
+constexpr size_t kAlign = 4096;              // O_DIRECT: buffer address, file offset and length
 constexpr uint32_t kMagicNano = 0xa1b23c4d;  // classic pcap, nanosecond timestamps
 constexpr uint32_t kMagicMicro = 0xa1b2c3d4;
 constexpr uint32_t kLinkEthernet = 1;        // DLT_EN10MB
@@ -99,7 +100,9 @@ Result<std::unique_ptr<PcapWriter>> PcapWriter::Open(const Options& opt) {
   if (!st.ok()) return st;
   std::unique_ptr<PcapWriter> w(new PcapWriter());
   w->opt_ = opt;
-  w->buf_.reset(new uint8_t[kBufferBytes]);
+  w->buf_store_.reset(new uint8_t[kBufferBytes + kAlign]);
+  w->buf_ = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(w->buf_store_.get()) + kAlign - 1) &
+                                       ~uintptr_t(kAlign - 1));
   w->RepairNewestFile();
   timespec now{};
   clock_gettime(CLOCK_REALTIME, &now);
@@ -118,6 +121,8 @@ PcapWriter::~PcapWriter() {
 void PcapWriter::CloseCurrent() {
   close(fd_);
   fd_ = -1;
+  if (dfd_ >= 0) close(dfd_);
+  dfd_ = -1;
   if (opt_.disk != nullptr && !files_.empty()) opt_.disk->Closed(files_.back());
 }
 
@@ -204,11 +209,11 @@ Result<uint64_t> PcapWriter::TrimPartialRecord(const std::string& path) {
   return out;
 }
 
-// Writes all of data at the end of the current file; false (errno set) when
-// the kernel refused part of it.
-bool PcapWriter::WriteAll(const uint8_t* data, size_t len) {
+// Writes all of data at offset off of fd; false (errno set) when the kernel
+// refused part of it.
+bool PcapWriter::PwriteAll(int fd, const uint8_t* data, size_t len, uint64_t off) {
   while (len > 0) {
-    const ssize_t n = write(fd_, data, len);
+    const ssize_t n = pwrite(fd, data, len, off_t(off));
     if (n < 0) {
       if (errno == EINTR) continue;
       return false;
@@ -219,6 +224,7 @@ bool PcapWriter::WriteAll(const uint8_t* data, size_t len) {
     }
     data += n;
     len -= size_t(n);
+    off += uint64_t(n);
   }
   return true;
 }
@@ -269,6 +275,20 @@ Status PcapWriter::Rotate(int64_t ts_ns) {
   cur_start_ns_ = ts_ns;
   unflushed_ = 0;
   buf_len_ = 0;
+  buf_keep_ = 0;
+  buf_off_ = kFileHeaderBytes;
+  // Direct writes (see the header): a second descriptor with O_DIRECT, and
+  // the buffer starts at offset 0 with the header already on disk in it.
+  if (opt_.direct_io && direct_ok_) {
+    dfd_ = open(path.c_str(), O_WRONLY | O_DIRECT | O_CLOEXEC | O_NOFOLLOW);
+    if (dfd_ < 0) {
+      direct_ok_ = false;  // e.g. tmpfs: EINVAL; buffered from now on
+    } else {
+      std::memcpy(buf_, header, sizeof header);
+      buf_len_ = buf_keep_ = sizeof header;
+      buf_off_ = 0;
+    }
+  }
   files_.push_back(path);
   return Status::Ok();
 }
@@ -293,7 +313,7 @@ void PcapWriter::CloseBroken(const char* what, int err) {
   lost_ += unflushed_;
   frames_ -= unflushed_;
   unflushed_ = 0;
-  buf_len_ = 0;
+  buf_len_ = buf_keep_ = 0;
   if (ftruncate(fd_, off_t(good_bytes_)) != 0)
     last_error_ += "; could not cut it back: " + std::string(strerror(errno));
   CloseCurrent();
@@ -301,7 +321,8 @@ void PcapWriter::CloseBroken(const char* what, int err) {
 
 bool PcapWriter::FlushBuffer() {
   if (fd_ < 0) return true;
-  if (buf_len_ > 0 && !Reserve(buf_len_)) {
+  const size_t fresh = buf_len_ - buf_keep_;  // bytes not on disk yet
+  if (fresh > 0 && !Reserve(fresh)) {
     // Retention has no room: these frames are dropped, the file stays as it
     // was at its last flush (whole records) and open.
     last_error_ = "capture.max_total / capture.min_free reached with no closed capture file left to delete";
@@ -311,19 +332,44 @@ bool PcapWriter::FlushBuffer() {
     cur_frames_ -= unflushed_;
     cur_bytes_ = good_bytes_;
     unflushed_ = 0;
-    buf_len_ = 0;
+    buf_len_ = buf_keep_;
     return false;
   }
-  if (buf_len_ > 0) {
-    const bool ok = WriteAll(buf_.get(), buf_len_);
+  if (fresh > 0) {
+    bool ok;
+    if (dfd_ >= 0) {
+      // Whole aligned blocks straight to the disk, the rest (under 4 KiB)
+      // through the page cache so the file holds every record now; that rest
+      // stays in the buffer and goes out again, direct, with the next block.
+      const size_t aligned = buf_len_ & ~(kAlign - 1);
+      ok = PwriteAll(dfd_, buf_, aligned, buf_off_);
+      if (!ok && errno == EINVAL) {
+        // The filesystem takes O_DIRECT opens but not these writes: buffered from now on.
+        close(dfd_);
+        dfd_ = -1;
+        direct_ok_ = false;
+        ok = PwriteAll(fd_, buf_ + buf_keep_, fresh, buf_off_ + buf_keep_);
+        buf_off_ += buf_len_;
+        buf_len_ = buf_keep_ = 0;
+      } else {
+        if (ok && buf_len_ > aligned) ok = PwriteAll(fd_, buf_ + aligned, buf_len_ - aligned, buf_off_ + aligned);
+        std::memmove(buf_, buf_ + aligned, buf_len_ - aligned);
+        buf_off_ += aligned;
+        buf_len_ -= aligned;
+        buf_keep_ = buf_len_;
+      }
+    } else {
+      ok = PwriteAll(fd_, buf_ + buf_keep_, fresh, buf_off_ + buf_keep_);
+      buf_off_ += buf_len_;
+      buf_len_ = buf_keep_ = 0;
+    }
     const int err = errno;
-    Landed(buf_len_);
+    Landed(fresh);
     if (!ok) {
       CloseBroken("pcap write", err);
       return false;
     }
   }
-  buf_len_ = 0;
   unflushed_ = 0;
   good_bytes_ = cur_bytes_;
   return true;
@@ -364,10 +410,24 @@ bool PcapWriter::Write(int64_t ts_ns, const uint8_t* data, uint32_t caplen, uint
       refused_++;
       return false;
     }
+    // Goes after what the buffer holds (FlushBuffer above wrote it), through
+    // the page cache; direct writes stop for this file (the buffer would no
+    // longer end where the file does).
+    if (!FlushBuffer()) {
+      lost_++;
+      return false;
+    }
+    if (dfd_ >= 0) {
+      close(dfd_);
+      dfd_ = -1;
+    }
+    const uint64_t at = buf_off_ + buf_len_;
+    buf_off_ = at + record;
+    buf_len_ = buf_keep_ = 0;
     iovec iov[2] = {{const_cast<uint32_t*>(hdr), sizeof hdr}, {const_cast<uint8_t*>(data), caplen}};
     ssize_t n;
     do {
-      n = writev(fd_, iov, 2);
+      n = pwritev(fd_, iov, 2, off_t(at));
     } while (n < 0 && errno == EINTR);
     const int err = errno;
     Landed(record);
@@ -383,8 +443,8 @@ bool PcapWriter::Write(int64_t ts_ns, const uint8_t* data, uint32_t caplen, uint
     good_bytes_ = cur_bytes_;
     return true;
   }
-  std::memcpy(buf_.get() + buf_len_, hdr, sizeof hdr);
-  std::memcpy(buf_.get() + buf_len_ + sizeof hdr, data, caplen);
+  std::memcpy(buf_ + buf_len_, hdr, sizeof hdr);
+  std::memcpy(buf_ + buf_len_ + sizeof hdr, data, caplen);
   buf_len_ += record;
   frames_++;
   unflushed_++;

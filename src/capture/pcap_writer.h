@@ -8,10 +8,22 @@
 // buffer never holds part of a record, and Flush() hands the kernel the whole
 // buffer. So a file cut off at any point the writer chose (a crash, SIGKILL
 // after a write) ends on a record boundary. A write() the kernel itself cut
-// short (a fatal signal in the middle of a large write, a full disk) can still
-// leave half a record: Open() checks the newest existing file of the series
-// and cuts a partial last record off (repaired() says what it did), and a
-// failed write is cut back at once (below).
+// short (a fatal signal in the middle of a large write, a full disk), or a
+// crash between the two writes of a direct flush (below), can still leave
+// half a record: Open() checks the newest existing file of the series and
+// cuts a partial last record off (repaired() says what it did), and a failed
+// write is cut back at once (below).
+//
+// Direct I/O (Options::direct_io, capture.direct_io, off by default): the whole
+// 4 KiB blocks of a flush go to the file through a second, O_DIRECT
+// descriptor, so they skip the page cache: no copy into it by the capture
+// thread and no writeback later, both of which competed with forwarding for
+// the CPUs (docs/performance.md). The last partial block goes through the
+// page cache at once (a reader sees every record written so far) and again,
+// direct, as part of the next block. A filesystem without O_DIRECT (tmpfs)
+// gets buffered writes. Off by default because the writes are synchronous:
+// under capture-first the forwarder then waits for the disk (measured in
+// docs/performance.md: less CPU, but no more throughput on this machine).
 //
 // Files are named DIR/PREFIX-YYYYmmddTHHMMSSZ-NNNN.pcap (UTC, NNNN counts up),
 // made with O_EXCL and mode 0640 (an existing file is never overwritten: NNNN
@@ -52,6 +64,7 @@ class PcapWriter {
     // there first; what it refuses is dropped and counted in frames_lost()
     // (frames_refused() too), and the file stays open and valid.
     CaptureDisk* disk = nullptr;
+    bool direct_io = false;             // see above
   };
   // Makes DIR and opens the first file (named after the current wall time).
   static Result<std::unique_ptr<PcapWriter>> Open(const Options& opt);
@@ -91,7 +104,7 @@ class PcapWriter {
   PcapWriter() = default;
   Status Rotate(int64_t ts_ns);
   bool NeedRotate(int64_t ts_ns, uint64_t record_bytes) const;
-  bool WriteAll(const uint8_t* data, size_t len);  // false: errno says why
+  static bool PwriteAll(int fd, const uint8_t* data, size_t len, uint64_t off);  // false: errno says why
   bool FlushBuffer();
   void CloseBroken(const char* what, int err);
   void CloseCurrent();  // close fd_ and tell the disk
@@ -100,8 +113,13 @@ class PcapWriter {
   void RepairNewestFile();
   Options opt_;
   int fd_ = -1;               // current file, -1 when none
-  std::unique_ptr<uint8_t[]> buf_;  // whole records not yet written
+  int dfd_ = -1;              // the current file opened O_DIRECT, -1 when not writing direct
+  bool direct_ok_ = true;     // false once the filesystem refused O_DIRECT
+  std::unique_ptr<uint8_t[]> buf_store_;
+  uint8_t* buf_ = nullptr;    // 4 KiB-aligned view of buf_store_: whole records not yet written...
   size_t buf_len_ = 0;
+  size_t buf_keep_ = 0;       // ... after buf_[0, buf_keep_), already in the file (direct: its last partial block)
+  uint64_t buf_off_ = 0;      // file offset of buf_[0] (direct: a multiple of 4 KiB)
   uint64_t cur_bytes_ = 0;
   uint64_t good_bytes_ = 0;   // size of the current file at its last good flush
   uint64_t cur_frames_ = 0;   // frames in the current file

@@ -158,6 +158,11 @@ Result<std::unique_ptr<Sniffer>> Sniffer::Open(const Options& opt) {
     if (ps->wake_fd < 0) return fail(Status::Error("capture: " + Errno("eventfd")));
     s->ports_.push_back(std::move(ps));
   }
+  if (opt.inline_feed) {
+    s->space_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (s->space_fd_ < 0) return fail(Status::Error("capture: " + Errno("eventfd")));
+    s->last_nudge_.assign(s->ports_.size(), 0);
+  }
   for (auto& ps : s->ports_) {
     PcapWriter::Options wo;
     wo.dir = opt.dir;
@@ -165,6 +170,7 @@ Result<std::unique_ptr<Sniffer>> Sniffer::Open(const Options& opt) {
     wo.rotate_bytes = opt.rotate_bytes;
     wo.rotate_ns = opt.rotate_ns;
     wo.disk = opt.disk;
+    wo.direct_io = opt.direct_io;
     // Open files are never deleted: keep each small enough for the bounds.
     if (opt.disk != nullptr && opt.disk->rotate_cap() != 0 &&
         (wo.rotate_bytes == 0 || wo.rotate_bytes > opt.disk->rotate_cap()))
@@ -180,7 +186,10 @@ Result<std::unique_ptr<Sniffer>> Sniffer::Open(const Options& opt) {
   return s;
 }
 
-Sniffer::~Sniffer() { Stop(); }
+Sniffer::~Sniffer() {
+  Stop();
+  if (space_fd_ >= 0) close(space_fd_);
+}
 
 void Sniffer::Start() {
   if (stopped_ || started_) return;
@@ -249,6 +258,38 @@ unsigned Sniffer::CapturingIndex(const std::string& ifname) const {
 
 void Sniffer::Poke() {
   for (auto& p : ports_) Wake(p->wake_fd);
+}
+
+bool Sniffer::WaitForRoom(size_t port, uint32_t caplen) {
+  FrameRing& ring = *rings_[port];
+  ring.producer_waiting.store(true, std::memory_order_relaxed);
+  std::atomic_thread_fence(std::memory_order_seq_cst);  // pairs with DrainRing's fence
+  if (ring.HasRoom(caplen)) {
+    ring.producer_waiting.store(false, std::memory_order_relaxed);
+    return true;
+  }
+  if (ring.consumer_sleeping.load(std::memory_order_relaxed)) Wake(ports_[port]->wake_fd);
+  return false;
+}
+
+void Sniffer::ClearSpace() {
+  uint64_t v;
+  ssize_t rd = read(space_fd_, &v, sizeof v);
+  (void)rd;
+}
+
+void Sniffer::Nudge(int64_t mono_ns) {
+  constexpr int64_t kNudgeEveryNs = 10'000'000;
+  for (size_t i = 0; i < rings_.size(); i++) {
+    FrameRing& ring = *rings_[i];
+    if (!ring.consumer_sleeping.load(std::memory_order_relaxed)) continue;
+    const size_t used = ring.Used();
+    if (used == 0) continue;
+    if (used >= ring.capacity() / 8 || mono_ns - last_nudge_[i] >= kNudgeEveryNs) {
+      last_nudge_[i] = mono_ns;
+      Wake(ports_[i]->wake_fd);
+    }
+  }
 }
 
 std::vector<SnifferNotice> Sniffer::TakeNotices() {
@@ -477,31 +518,43 @@ void Sniffer::DrainAtStop(PortState& p) {
   CheckWriter(p);
 }
 
-// Inline mode: writes what the forwarder put into the ring. Returns frames written.
+// Inline mode: writes what the forwarder put into the ring. Returns frames
+// written. A forwarder waiting for room (capture-first) is told once the ring
+// is down to half, not per frame, so it takes a batch when it resumes.
 size_t Sniffer::DrainRing(PortState& p, FrameRing& ring) {
   size_t n = 0;
   FrameRing::Frame f;
+  auto tell_waiting = [&](bool empty) {
+    std::atomic_thread_fence(std::memory_order_seq_cst);  // pairs with WaitForRoom's fence
+    if (ring.producer_waiting.load(std::memory_order_relaxed) && (empty || ring.Used() <= ring.capacity() / 2)) {
+      ring.producer_waiting.store(false, std::memory_order_relaxed);
+      if (space_fd_ >= 0) Wake(space_fd_);
+    }
+  };
   while (ring.Front(&f)) {
     p.writer->Write(f.ts_ns, f.data, f.caplen, f.wire_len);
     p.bytes.fetch_add(f.wire_len, std::memory_order_relaxed);
     ring.Pop();
-    n++;
+    if ((++n & 63) == 0) tell_waiting(false);
   }
+  tell_waiting(true);
   p.kdrops.store(ring.drops(), std::memory_order_relaxed);
   if (n > 0) CopyNewFiles(p);
   return n;
 }
 
-// Inline mode's thread: the forwarder does not wake it per frame (that would
-// cost a syscall a frame); it looks at the ring every kInlinePollMs, and at
-// once again while there is work. The ring holds capture.ring_mb MiB, which
-// at 1 ms is far more than any link here moves in that time.
+// Inline mode's thread. It drains the ring while there is anything in it, and
+// sleeps when it is empty: the forwarder wakes it (Nudge) when the ring is an
+// eighth full or, with a few frames in it, within 10 ms; with no traffic it
+// wakes once a second (kIdleWakeNs) to retry a failed disk and flush. Before
+// this it looked every millisecond: 1000 wakeups a second per port with
+// nothing to do.
 void Sniffer::RunInline(PortState& p, FrameRing& ring) {
-  constexpr int kInlinePollMs = 1;
+  constexpr int64_t kIdleWakeNs = 1'000'000'000;
   pollfd pfd{p.wake_fd, POLLIN, 0};
   int64_t flush_due = 0;
   while (!stop_.load(std::memory_order_acquire)) {
-    const int64_t now = MonoNowNs();
+    int64_t now = MonoNowNs();
     const bool worked = DrainRing(p, ring) > 0;
     if (worked) {
       PublishCounters(p);
@@ -512,11 +565,19 @@ void Sniffer::RunInline(PortState& p, FrameRing& ring) {
       flush_due = 0;
     }
     CheckWriter(p);
-    if (!worked && poll(&pfd, 1, kInlinePollMs) > 0 && (pfd.revents & POLLIN)) {
-      uint64_t v;
-      ssize_t rd = read(p.wake_fd, &v, sizeof v);
-      (void)rd;
+    if (worked) continue;
+    const int64_t until = flush_due != 0 ? flush_due : now + kIdleWakeNs;
+    ring.consumer_sleeping.store(true, std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    if (ring.Empty() && !stop_.load(std::memory_order_acquire)) {
+      const int ms = int(std::max<int64_t>(1, (until - now + 999'999) / 1'000'000));
+      if (poll(&pfd, 1, ms) > 0 && (pfd.revents & POLLIN)) {
+        uint64_t v;
+        ssize_t rd = read(p.wake_fd, &v, sizeof v);
+        (void)rd;
+      }
     }
+    ring.consumer_sleeping.store(false, std::memory_order_relaxed);
   }
   // Stop: the forwarder has stopped offering (the honeywall stops the engine
   // first); write the rest.

@@ -74,12 +74,13 @@ class Sniffer {
     uint64_t rotate_bytes = 100ULL << 20;
     int64_t rotate_ns = 3600LL * 1'000'000'000;
     uint32_t ring_mb = 32;       // per port
+    bool direct_io = false;      // pcap writes with O_DIRECT (PcapWriter::Options::direct_io)
     bool inline_feed = false;    // frames come from Offer(), not from sockets
     CaptureDisk* disk = nullptr; // retention (capture/retention.h), or nullptr
   };
   // Opens every socket and first file; the thread is started by Start().
   static Result<std::unique_ptr<Sniffer>> Open(const Options& opt);
-  ~Sniffer();  // Stop()s
+  ~Sniffer();  // Stop()s, closes space_fd
 
   void Start();
 
@@ -90,6 +91,24 @@ class Sniffer {
     return rings_[port]->Push(ts_ns, data, caplen, wire_len);
   }
   bool inline_feed() const { return opt_.inline_feed; }
+
+  // Capture-first (inline mode; capture.policy, see docs/capture.md): would
+  // Offer(port, ..., caplen) succeed now? Forwarding thread only.
+  bool HasRoom(size_t port, uint32_t caplen) const { return rings_[port]->HasRoom(caplen); }
+  // Capture-first: the forwarder holds a frame because port's ring is full.
+  // Marks it as waiting and makes sure the port's writer is awake; the writer
+  // signals space_fd() once it has emptied the ring to half. Returns true when
+  // the ring had room again after all (no wait needed). Forwarding thread only.
+  bool WaitForRoom(size_t port, uint32_t caplen);
+  // Readable (POLLIN) after a WaitForRoom(); the forwarder polls it while it
+  // holds frames and calls ClearSpace() when it fires.
+  int space_fd() const { return space_fd_; }
+  void ClearSpace();
+  // Inline mode: wakes writers that sleep while their ring holds frames: at
+  // once when a ring is an eighth full, else at most every 10 ms, so a quiet
+  // capture costs no wakeups and a busy one no syscalls. The forwarder calls
+  // it once per loop turn (cheap: a few relaxed loads). mono_ns: MonoNowNs().
+  void Nudge(int64_t mono_ns);
   // Drains what the rings still hold, flushes and closes the files, joins.
   void Stop();
 
@@ -128,6 +147,8 @@ class Sniffer {
   void RunInline(PortState& p, FrameRing& ring);
   size_t DrainRing(PortState& p, FrameRing& ring);
   std::atomic<bool> stop_{false};
+  int space_fd_ = -1;                 // eventfd: a writer made room for a waiting forwarder
+  std::vector<int64_t> last_nudge_;   // forwarding thread only: per port, MonoNowNs() of the last Nudge wake
   bool started_ = false;              // main thread only
   bool stopped_ = false;              // main thread only
   mutable std::mutex files_mu_;

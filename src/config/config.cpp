@@ -1080,7 +1080,7 @@ void ParseTop(const toml::table& root, Config& cfg, Ctx& c) {
 
   if (const toml::table* t = ReadTable(root, "capture", "", c)) {
     CheckKeys(*t, "capture",
-              {"dir", "pcap", "method", "rotate_size", "rotate_time", "ring_mb", "stats_interval", "syslog", "user",
+              {"dir", "pcap", "method", "policy", "direct_io", "rotate_size", "rotate_time", "ring_mb", "stats_interval", "syslog", "user",
                "max_total", "max_age", "min_free"},
               c.err);
     if (ReadString(*t, "dir", "capture", c, &cfg.capture.dir) && cfg.capture.dir.empty()) {
@@ -1100,6 +1100,26 @@ void ParseTop(const toml::table& root, Config& cfg, Ctx& c) {
                   "(the capture reads its own socket per port), got " + Show(*t->get("method")));
       }
     }
+    std::string policy;
+    if (ReadString(*t, "policy", "capture", c, &policy)) {
+      if (policy == "capture-first") {
+        cfg.capture.capture_first = true;
+        if (!cfg.capture.inline_capture)
+          c.err.Add(LineOf(*t->get("policy")), "capture.policy",
+                    "\"capture-first\" needs capture.method = \"inline\" (with \"socket\" the kernel hands frames "
+                    "to the capture on its own and cannot hold them); use \"forward-first\" or method = \"inline\"");
+      } else if (policy == "forward-first") {
+        cfg.capture.capture_first = false;
+      } else {
+        c.err.Add(LineOf(*t->get("policy")), "capture.policy",
+                  "must be \"capture-first\" (forward a frame only once the capture has it; the default) or "
+                  "\"forward-first\" (never hold forwarding for the capture; its losses are counted), got " +
+                      Show(*t->get("policy")));
+      }
+    } else if (!cfg.capture.inline_capture) {
+      cfg.capture.capture_first = false;  // method = "socket": forward-first by nature
+    }
+    ReadBool(*t, "direct_io", "capture", c, &cfg.capture.direct_io);
     ReadSize(*t, "rotate_size", "capture", c, kMinRotateBytes, kMaxRotateBytes, &cfg.capture.rotate_bytes);
     ReadDuration(*t, "rotate_time", "capture", c, &cfg.capture.rotate_ns);
     ReadSize(*t, "max_total", "capture", c, kMinRetainBytes, kMaxRetainBytes, &cfg.capture.max_total);
@@ -1474,6 +1494,8 @@ std::string DumpConfig(const Config& c) {
   o += "dir = " + Quote(cap.dir) + "\n";
   o += std::string("pcap = ") + (cap.pcap ? "true" : "false") + "\n";
   o += std::string("method = ") + (cap.inline_capture ? "\"inline\"" : "\"socket\"") + "\n";
+  o += std::string("policy = ") + (cap.capture_first ? "\"capture-first\"" : "\"forward-first\"") + "\n";
+  if (cap.direct_io) o += "direct_io = true\n";
   if (!cap.user.empty()) o += "user = " + Quote(cap.user) + "\n";
   o += "rotate_size = " + Quote(FormatSize(cap.rotate_bytes)) + "\n";
   o += "rotate_time = " + Quote(FormatDuration(cap.rotate_ns)) + "\n";

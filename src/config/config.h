@@ -66,6 +66,13 @@ struct CaptureConfig {
   int64_t rotate_ns = 3600LL * 1'000'000'000;  // capture.rotate_time ("1h")
   uint32_t ring_mb = 32;                       // capture.ring_mb: capture ring per port
   bool inline_capture = true;                  // capture.method: "inline" (true) or "socket"
+  // capture.policy: "capture-first" (true, the default with method = "inline"):
+  // a frame is forwarded only once its copy is in the capture ring, and the
+  // forwarder holds when the capture is behind; "forward-first" (false): never
+  // hold, count what the capture could not keep. method = "socket" is always
+  // forward-first (the kernel clones frames to the capture socket on its own).
+  bool capture_first = true;
+  bool direct_io = false;                      // capture.direct_io: pcap writes skip the page cache (O_DIRECT)
   int64_t stats_interval_ns = 60LL * 1'000'000'000;  // capture.stats_interval ("60s")
   bool syslog = false;                         // capture.syslog: also send log lines to syslog
   std::string user;                            // capture.user: owner of the capture files; "": the user

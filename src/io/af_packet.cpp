@@ -381,11 +381,15 @@ uint8_t* AfPacketPort::Reserve(uint32_t* max_len) {
   }
   // gso ports: room for a super-segment (Commit() holds a frame without a
   // segmentation instruction to the link's MTU all the same).
-  *max_len = gso_ ? frame_size_ - kTxDataOffset - vnet_
-                  : std::min(mtu_ + kEthHeader + kVlanTag, frame_size_ - kTxDataOffset - vnet_);
+  *max_len = max_tx_len();
   // A virtio-net header first (with vnet_): none of its offloads unless SetTxOffload() asks.
   if (vnet_ != 0) std::memset(slot + kTxDataOffset, 0, vnet_);
   return slot + kTxDataOffset + vnet_;
+}
+
+uint32_t AfPacketPort::max_tx_len() const {
+  return gso_ ? frame_size_ - kTxDataOffset - vnet_
+              : std::min(mtu_ + kEthHeader + kVlanTag, frame_size_ - kTxDataOffset - vnet_);
 }
 
 void AfPacketPort::SetTxOffload(uint16_t csum_start, uint16_t csum_offset, uint8_t gso_type, uint16_t gso_size,

@@ -124,6 +124,8 @@ class AfPacketPort {
   // pieces. Only with has_vnet_hdr(); ignored otherwise.
   void SetTxOffload(uint16_t csum_start, uint16_t csum_offset, uint8_t gso_type = 0, uint16_t gso_size = 0,
                     uint16_t hdr_len = 0);
+  // The most bytes Reserve() offers for one frame (its *max_len).
+  uint32_t max_tx_len() const;
   // True when the frame was queued (false: bad length, counted in tx_errors).
   bool Commit(uint32_t len);
   // Kicks the kernel to send queued frames (non-blocking). Cheap when nothing is queued.
@@ -131,6 +133,10 @@ class AfPacketPort {
   // any error but "try again"), the queued frames are thrown away (tx_discarded) so the
   // TX ring never stalls, and the error is kept for TakeError().
   void Flush();
+  // Frames queued that the last Flush() could not hand to the kernel ("try
+  // again": socket buffer or device queue full). The owner should Flush()
+  // again soon rather than sleep.
+  bool tx_stalled() const { return tx_pending_ != 0; }
   // Throws away every frame queued but not yet taken by the kernel; returns how many.
   size_t DiscardQueuedTx();
 

@@ -84,6 +84,13 @@ class PortSink : public TxSink {
       health_[port].tx_refused++;
       return nullptr;
     }
+    // Capture-first: nothing leaves unless its copy has a place in the
+    // capture ring. The forwarder checks this before it takes a frame in, so
+    // only frames the engine makes on its own (timers, replies) can meet it.
+    if (capture_first && !capture_->HasRoom(size_t(port), ports_[port]->max_tx_len())) {
+      capture_refused++;
+      return nullptr;
+    }
     slot_[port] = ports_[port]->Reserve(max_len);
     return slot_[port];
   }
@@ -102,6 +109,8 @@ class PortSink : public TxSink {
     slot_[port] = nullptr;
   }
   int64_t now_ns = 0;
+  bool capture_first = false;    // capture.policy = "capture-first" with inline capture
+  uint64_t capture_refused = 0;  // frames the engine made that were not sent: no capture room
 
  private:
   AfPacketPort* const* ports_;
@@ -155,6 +164,9 @@ struct Honeywall::Impl {
   PortHealth health[2];
   PortStats retired[2];  // counters of port sockets closed since start (interface deleted)
   Sniffer* inline_capture = nullptr;  // = sniffer.get() when it takes frames from us
+  bool capture_first = false;         // inline capture and capture.policy = "capture-first"
+  uint64_t capture_waits = 0;         // times the forwarder held a port's frames for the capture
+  int64_t capture_wait_ns = 0;        // time spent holding
 
   std::string StatsJson() const;
   SnifferStats CaptureStats() const;
@@ -168,18 +180,39 @@ struct Honeywall::Impl {
   bool ReopenPort(int i);
   void StartIfCaptured(int i);
   void PostSnifferNotices();
+  bool CaptureRoomFor(int port, uint32_t len);
 };
 
-// The capture's counters. Inline, a frame the data port's RX ring had no room
-// for never reached the forwarder, so the capture lost it too: it counts in
-// kernel_drops, so that frames + kernel_drops + write_drops is still every
-// frame the ports saw.
-SnifferStats Honeywall::Impl::CaptureStats() const {
-  SnifferStats ss = sniffer->stats();
-  if (inline_capture != nullptr)
-    for (int i = 0; i < 2; i++) ss.kernel_drops += Stats(i).kernel_drops;
-  return ss;
+// Capture-first: may a len-byte frame received on port be taken in? It needs
+// room in port's capture ring for itself and in the other port's for the
+// largest frame the engine may send on. False: hold it (the capture writer
+// has been asked to signal space_fd once it has made room).
+bool Honeywall::Impl::CaptureRoomFor(int port, uint32_t len) {
+  const AfPacketPort* other = ports[1 - port];
+  for (;;) {
+    size_t ring;
+    uint32_t need;
+    if (!inline_capture->HasRoom(size_t(port), len)) {
+      ring = size_t(port);
+      need = len;
+    } else if (other != nullptr && !inline_capture->HasRoom(size_t(1 - port), other->max_tx_len())) {
+      ring = size_t(1 - port);
+      need = other->max_tx_len();
+    } else {
+      return true;
+    }
+    if (!inline_capture->WaitForRoom(ring, need)) return false;
+  }
 }
+
+// The capture's counters: frames written, and frames that crossed the wall
+// (received by the forwarder, or sent) but are not in the files: kernel_drops
+// (the capture ring had no room: forward-first only) and write_drops. A frame
+// the data port's RX ring had no room for never reached the honeywall, was
+// neither forwarded nor captured, and counts in that port's kernel_drops
+// ("rx ring overflow" in the stop line), like a frame a switch's full queue
+// dropped. So: frames = port rx_frames + tx_frames - kernel_drops - write_drops.
+SnifferStats Honeywall::Impl::CaptureStats() const { return sniffer->stats(); }
 
 PortStats Honeywall::Impl::Stats(int i) const {
   PortStats s = retired[i];
@@ -381,6 +414,7 @@ Result<std::unique_ptr<Honeywall>> Honeywall::Open(const Config& cfg, Say say, s
     so.rotate_bytes = m.cfg.capture.rotate_bytes;
     so.rotate_ns = m.cfg.capture.rotate_ns;
     so.ring_mb = m.cfg.capture.ring_mb;
+    so.direct_io = m.cfg.capture.direct_io;
     so.inline_feed = inline_cap;
     so.disk = m.disk.get();
     auto sn = Sniffer::Open(so);
@@ -391,7 +425,13 @@ Result<std::unique_ptr<Honeywall>> Honeywall::Open(const Config& cfg, Say say, s
     say("capture.pcap = false: frames are not written to pcap files");
   }
 
+  m.capture_first = m.inline_capture != nullptr && m.cfg.capture.capture_first;
+  if (m.cfg.capture.pcap)
+    say(m.capture_first ? "capture.policy = \"capture-first\": a frame is forwarded only once the capture has it"
+                        : "capture.policy = \"forward-first\": forwarding never waits for the capture; "
+                          "what it cannot keep is counted as capture drops");
   m.tx = std::make_unique<PortSink>(m.ports, m.health, m.inline_capture);
+  m.tx->capture_first = m.capture_first;
   m.ev = std::make_unique<WriterSink>(m.writer.get());
   m.engine = std::make_unique<Engine>(m.cfg, std::move(budgets), m.tx.get(), m.ev.get());
   m.engine->SetPortMac(kInside, m.cfg.inside.mac.value_or(m.ports[0]->mac()));
@@ -434,21 +474,43 @@ Status Honeywall::Run(const std::atomic<bool>& stop, const std::function<void()>
   int64_t last_stats = last_timer;
 
   int64_t next_link_check = last_timer;
-  int64_t last_frame = 0;  // monotonic time of the last loop turn that had frames (busy_poll)
-  pollfd pfd[2];
+  int64_t last_frame = 0;  // monotonic time of the last loop turn that had frames
+  // Adaptive polling: after a turn with frames the forwarder looks again
+  // without sleeping for kSpinNs (a reply to what it just forwarded comes back
+  // within tens of microseconds on a veth or tap), then sleeps in poll(). On
+  // a 2-CPU machine a thread woken from poll() costs tens of microseconds per
+  // wakeup; spinning for a lone frame's reply removes one of the two wakeups
+  // of a round trip without taking a core while idle. busy_poll (opt-in)
+  // spins longer. Measured in docs/performance.md.
+  constexpr int64_t kSpinNs = 50'000;
+  const int64_t spin_ns = std::max<int64_t>(kSpinNs, m.cfg.busy_poll_ns);
+  bool held[2] = {false, false};     // capture-first: the port's next frame waits for capture room
+  int64_t held_since = 0;
+  pollfd pfd[3];
   // Budgets are charged on the budget clock: its skew from the frames' wall
   // clock changes only when the wall clock is set or slewed, so it is taken
   // again with the engine's timers, not per frame.
   m.engine->SetBudgetSkew(m.budget_clock.SkewFromWall());
   while (!stop.load(std::memory_order_relaxed)) {
-    for (int port = 0; port < 2; port++) pfd[port] = {m.ports[port] ? m.ports[port]->fd() : -1, POLLIN, 0};
-    // busy_poll: right after frames, look again without sleeping (poll() with
-    // timeout 0) until the rings have been empty for busy_poll_ns.
-    const bool spin = m.cfg.busy_poll_ns > 0 && MonoNowNs() - last_frame < m.cfg.busy_poll_ns;
-    int n = ::poll(pfd, 2, spin ? 0 : 5);
+    const bool any_held = held[0] || held[1];
+    // A held port's ring has frames in it: poll() would return at once, so
+    // the forwarder waits on the capture's space_fd for it instead.
+    for (int port = 0; port < 2; port++)
+      pfd[port] = {m.ports[port] && !held[port] ? m.ports[port]->fd() : -1, POLLIN, 0};
+    pfd[2] = {any_held ? m.inline_capture->space_fd() : -1, POLLIN, 0};
+    const bool spin = !any_held && MonoNowNs() - last_frame < spin_ns;
+    // A frame the kernel said "try again" for is sent again at the next turn:
+    // not after a whole sleep (5 ms of latency for a lone frame).
+    const bool stalled = (m.ports[0] && m.ports[0]->tx_stalled()) || (m.ports[1] && m.ports[1]->tx_stalled());
+    int n = ::poll(pfd, 3, spin ? 0 : stalled ? 1 : 5);
     if (n < 0 && errno != EINTR) return Status::Error(fmt::format("poll: {}", std::strerror(errno)));
     for (int port = 0; port < 2; port++) {
       if (n > 0 && (pfd[port].revents & (POLLERR | POLLHUP | POLLNVAL))) m.OnPortError(port);
+    }
+    if (n > 0 && (pfd[2].revents & POLLIN)) m.inline_capture->ClearSpace();
+    if (any_held) {
+      m.capture_wait_ns += MonoNowNs() - held_since;
+      held[0] = held[1] = false;  // look again: the rings may have room now
     }
     bool got_frames = false;
     for (int port = 0; port < 2; port++) {
@@ -457,6 +519,15 @@ Status Honeywall::Run(const std::atomic<bool>& stop, const std::function<void()>
       const bool up = m.health[port].state == Link::kUp;
       RxFrame f;
       for (int i = 0; i < kBatch && p->Next(&f); i++) {
+        // Capture-first: take the frame in only when the capture has room for
+        // it and for what the engine will send on; otherwise leave it in the
+        // RX ring (backpressure: the ring fills, the sender slows down).
+        if (m.capture_first && !m.CaptureRoomFor(port, f.len)) {
+          held[port] = true;
+          m.capture_waits++;
+          held_since = MonoNowNs();
+          break;
+        }
         const int64_t ts = f.ts_ns ? f.ts_ns : WallNowNs();
         // Inline capture: the frame as it came in, before the engine looks at
         // (or NAT rewrites) it; also the ones it will not forward.
@@ -480,6 +551,7 @@ Status Honeywall::Run(const std::atomic<bool>& stop, const std::function<void()>
 
     const int64_t mono = MonoNowNs();
     if (got_frames) last_frame = mono;
+    if (m.inline_capture != nullptr) m.inline_capture->Nudge(mono);
     if (mono - last_timer >= kTimerNs) {
       last_timer = mono;
       m.engine->SetBudgetSkew(m.budget_clock.SkewFromWall());
@@ -549,7 +621,10 @@ std::string Honeywall::Impl::StatsJson() const {
   if (sniffer) {
     SnifferStats ss = CaptureStats();
     j["capture"] = {{"frames", ss.frames}, {"bytes", ss.bytes}, {"kernel_drops", ss.kernel_drops},
-                    {"write_drops", ss.write_drops}};
+                    {"write_drops", ss.write_drops},
+                    {"policy", capture_first ? "capture-first" : "forward-first"},
+                    {"waits", capture_waits}, {"wait_ms", capture_wait_ns / 1'000'000},
+                    {"tx_refused", tx->capture_refused}};
   }
   j["events"] = {{"written", writer->written()}, {"dropped", writer->dropped()}, {"shed", writer->shed()},
                  {"suppressed", ld(engine->counters().events_suppressed)},
@@ -625,6 +700,9 @@ std::string Honeywall::Summary() const {
   if (m.sniffer) {
     SnifferStats ss = m.CaptureStats();
     s += fmt::format("; capture {} frames, {} dropped", ss.frames, ss.kernel_drops + ss.write_drops);
+    if (m.capture_waits)
+      s += fmt::format(" (capture-first: forwarding waited for it {} times, {} ms in all)", m.capture_waits,
+                       m.capture_wait_ns / 1'000'000);
   }
   s += fmt::format("; events {} written, {} dropped", m.writer->written(), m.writer->dropped());
   return s;

@@ -340,16 +340,20 @@ def test_capture_keeps_every_frame_at_a_moderate_rate(lab, honeynet_bin, capture
     assert "capture %d frames, 0 dropped" % cap["frames"] in stop_line, stop_line
 
 
-def test_capture_overload_is_counted_not_silent(lab, honeynet_bin, capture_dir):
+@pytest.mark.parametrize("policy", ["capture-first", "forward-first"])
+def test_capture_overload_is_counted_not_silent(lab, honeynet_bin, capture_dir, policy):
     """Above what the capture can take (a 1 MiB capture ring, full-size frames at
     floodgen's top rate, and the honeywall stopped for 0.3 s in the middle) frames
-    are lost, and every one of them is counted: what the ports saw = what the
-    files hold + what the stats and the stop line report as dropped."""
+    are lost, and every one of them is counted. capture-first (the default): the
+    forwarder holds instead of losing capture, so the files hold every frame the
+    honeywall took in or sent, and what it could not take waits in (or overflows)
+    the port's RX ring, counted there: nothing crossed the wall unrecorded.
+    forward-first: the capture ring overflows, counted as capture drops."""
     sink = start_udp_sink(lab, lab.hp_ns, [9])
     links = {p: {w: link_stat(lab, lab.wall_ns, p, w) for w in ("rx_packets", "tx_packets")}
              for p in (nl.WALL_IN, nl.WALL_OUT)}
     wall = lab.start_wall(honeynet_bin, capture_dir=capture_dir,
-                          capture={"ring_mb": 1, "stats_interval": "1s"})
+                          capture={"ring_mb": 1, "stats_interval": "1s", "policy": policy})
     assert lab.ping(lab.out_ns, lab.public_ip).returncode == 0
     gen = start_gen(lab, lab.out_ns, "--ifname", nl.OUT_IF, "--dst-mac", outside_dst_mac(lab),
                     "--src", nl.OUTSIDE_EXTRA[0], "--dst", lab.public_ip, "--dport", 9,
@@ -369,22 +373,29 @@ def test_capture_overload_is_counted_not_silent(lab, honeynet_bin, capture_dir):
     final = stats_events(capture_dir)[-1]
     cap = final["capture"]
     print("sent %s; links %s; capture %s; %s" % (res, links, cap, stop_line))
+    assert ('capture.policy = "%s"' % policy) in "\n".join(wall.stdout_lines)
+    assert cap["policy"] == policy, cap
 
-    # capture: frames in the files + frames reported lost = every frame that crossed a port
+    # capture: frames in the files + frames reported lost = every frame that crossed the wall:
+    # received by the honeywall (a port's rx minus what its RX ring overflowed on) or sent
     in_files = sum(pcap_frames(f) for side in ("inside", "outside") for f in nl.pcaps(capture_dir, side))
-    seen = sum(links[p]["rx_packets"] + links[p]["tx_packets"] for p in links)
+    overflow = final["inside"]["kernel_drops"] + final["outside"]["kernel_drops"]
+    crossed = sum(links[p]["rx_packets"] + links[p]["tx_packets"] for p in links) - overflow
     assert in_files == cap["frames"], (in_files, cap)
-    assert cap["kernel_drops"] > 0, "the test did not overload the capture: %s" % cap
-    assert cap["frames"] + cap["kernel_drops"] + cap["write_drops"] == seen, \
-        "capture: %d written + %d + %d dropped != %d frames on the ports" % (
-            cap["frames"], cap["kernel_drops"], cap["write_drops"], seen)
+    assert cap["frames"] + cap["kernel_drops"] + cap["write_drops"] == crossed, \
+        "capture: %d written + %d + %d dropped != %d frames that crossed the ports" % (
+            cap["frames"], cap["kernel_drops"], cap["write_drops"], crossed)
     assert "capture %d frames, %d dropped" % (cap["frames"], cap["kernel_drops"] + cap["write_drops"]) in stop_line
+    if policy == "capture-first":
+        assert cap["kernel_drops"] == 0 and cap["write_drops"] == 0, cap
+        assert cap["waits"] > 0, "the forwarder never waited for the capture: the test did not overload it: %s" % cap
+    else:
+        assert cap["kernel_drops"] > 0, "the test did not overload the capture: %s" % cap
 
     # forwarding: every frame a port received was either handed to the engine or counted as a ring overflow
     for i, (side, port) in enumerate((("inside", nl.WALL_IN), ("outside", nl.WALL_OUT))):
         s = final[side]
         assert s["rx_frames"] + s["kernel_drops"] + s["truncated"] == links[port]["rx_packets"], (side, s, links)
-    overflow = final["inside"]["kernel_drops"] + final["outside"]["kernel_drops"]
     assert overflow > 0 and "rx ring overflow %d" % overflow in stop_line, stop_line
     # what was forwarded arrived: tx on a port = frames the engine sent out of it
     assert final["inside"]["tx_frames"] == links[nl.WALL_IN]["tx_packets"], (final["inside"], links)

@@ -139,6 +139,9 @@ TEST(ConfigDefaults, EveryKeyHasItsDocumentedDefault) {
   EXPECT_EQ(c.capture.rotate_bytes, 100ULL << 20);
   EXPECT_EQ(c.capture.rotate_ns, 3600 * kSec);
   EXPECT_EQ(c.capture.ring_mb, 32u);
+  EXPECT_TRUE(c.capture.inline_capture);
+  EXPECT_TRUE(c.capture.capture_first);
+  EXPECT_FALSE(c.capture.direct_io);
   EXPECT_EQ(c.capture.stats_interval_ns, 60 * kSec);
   EXPECT_FALSE(c.capture.syslog);
   EXPECT_EQ(c.capture.max_total, 0u);
@@ -291,6 +294,30 @@ TEST(ConfigParse, CaptureRetentionKeys) {
   EXPECT_TRUE(HasError(kNat + "[capture]\nmin_free = \"lots\"\n", 11, "capture.min_free", "size"));
   EXPECT_TRUE(HasError(kNat + "[capture]\nmax_total = \"1K\"\n", 11, "capture.max_total", "from 64K"));
   EXPECT_TRUE(HasError(kNat + "[capture]\nmax_age = \"0s\"\n", 11, "capture.max_age", "duration"));
+}
+
+// capture.policy: capture-first (the default with the inline method),
+// forward-first, and what cannot be: capture-first with method = "socket".
+TEST(ConfigParse, CapturePolicy) {
+  auto ff = Parse(kNat + "[capture]\npolicy = \"forward-first\"\ndirect_io = true\n");
+  ASSERT_TRUE(ff.ok()) << ff.status().message();
+  EXPECT_FALSE(ff->capture.capture_first);
+  EXPECT_TRUE(ff->capture.direct_io);
+  auto back = Parse(DumpConfig(*ff));
+  ASSERT_TRUE(back.ok()) << back.status().message();
+  EXPECT_FALSE(back->capture.capture_first);
+  EXPECT_TRUE(back->capture.direct_io);
+  auto cf = Parse(kNat + "[capture]\npolicy = \"capture-first\"\n");
+  ASSERT_TRUE(cf.ok()) << cf.status().message();
+  EXPECT_TRUE(cf->capture.capture_first);
+  // method = "socket" alone: forward-first by nature, not an error.
+  auto sock = Parse(kNat + "[capture]\nmethod = \"socket\"\n");
+  ASSERT_TRUE(sock.ok()) << sock.status().message();
+  EXPECT_FALSE(sock->capture.capture_first);
+  EXPECT_TRUE(HasError(kNat + "[capture]\nmethod = \"socket\"\npolicy = \"capture-first\"\n", 12,
+                       "capture.policy", "needs capture.method = \"inline\""));
+  EXPECT_TRUE(HasError(kNat + "[capture]\npolicy = \"fast\"\n", 11, "capture.policy", "forward-first"));
+  EXPECT_TRUE(HasError(kNat + "[capture]\ndirect_io = \"yes\"\n", 11, "capture.direct_io", ""));
 }
 
 TEST(ConfigParse, TokenBucketWindowAndPeriod) {

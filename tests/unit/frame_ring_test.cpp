@@ -95,5 +95,30 @@ TEST(FrameRingTest, TwoThreadsLoseNothingAccepted) {
   EXPECT_EQ(got.size() + r.drops(), kN);
 }
 
+// HasRoom() is what capture-first relies on: it says yes exactly when Push()
+// would take the frame, wrap markers included.
+TEST(FrameRingTest, HasRoomAgreesWithPush) {
+  FrameRing r(64 * 1024);
+  uint32_t n = 0, agree = 0, full = 0;
+  for (int step = 0; step < 20000; step++) {
+    const uint32_t len = 60 + (n * 131) % 1455;
+    auto f = FrameOf(n, len);
+    const bool room = r.HasRoom(len);
+    ASSERT_EQ(room, r.Push(n, f.data(), len, len)) << "step " << step;
+    agree++;
+    if (room) {
+      n++;
+    } else {
+      full++;
+    }
+    if (!room || step % 3 == 0) {  // drain a little, unevenly
+      FrameRing::Frame fr;
+      for (int k = 0; k < 2 && r.Front(&fr); k++) r.Pop();
+    }
+  }
+  EXPECT_GT(full, 100u);  // the ring was full often: the check was exercised both ways
+  EXPECT_FALSE(r.HasRoom(40 * 1024));  // never: more than half the ring
+}
+
 }  // namespace
 }  // namespace hn
