@@ -282,7 +282,8 @@ class Setup:
             with open(cfg, "w") as f:
                 f.write((f'busy_poll = "{BUSY_POLL}"\n' if self.busy else "") +
                         ("gso = true\n" if self.offloads else "") + toml.format(dir=pcapdir) +
-                        ('policy = "forward-first"\n' if self.forward_first else ""))
+                        ('policy = "forward-first"\n' if self.forward_first else "") +
+                        (self.args.capture_extra.replace("\\n", "\n") + "\n" if self.args.capture_extra else ""))
             log = os.path.join(capdir, "wall.out")
             proc = self.lab.spawn(self.wall_ns, [self.args.honeynet, "wall", "--config", cfg], "honeywall",
                                   stdout=open(log, "w"), stderr=subprocess.STDOUT)
@@ -703,6 +704,8 @@ def parse_args():
     ap.add_argument("--setups", default=",".join(SETUPS))
     ap.add_argument("--json-out", default=None, help="write the report as JSON to this file")
     ap.add_argument("--tmp", default=None, help="parent dir of the pcaps (default: the system temp dir)")
+    ap.add_argument("--capture-extra", default="", help="lines added to the honeywalls' [capture] table, for A/B "
+                    "runs (e.g. 'direct_io = true')")
     a = ap.parse_args()
     if a.quick:
         a.rounds, a.seconds, a.gso_seconds, a.flood_seconds, a.pings = 1, 2, 2, 1, 100

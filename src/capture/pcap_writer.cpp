@@ -116,9 +116,94 @@ PcapWriter::~PcapWriter() {
     FlushBuffer();
     if (fd_ >= 0) CloseCurrent();
   }
+  if (io_thread_.joinable()) {
+    {
+      std::lock_guard<std::mutex> lock(io_mu_);
+      io_stop_ = true;
+    }
+    io_cv_.notify_all();
+    io_thread_.join();
+  }
+}
+
+// The direct-write helper: one job at a time, the buffer it was handed stays
+// untouched by Write() until WaitIo() has seen the job done.
+void PcapWriter::IoLoop() {
+  std::unique_lock<std::mutex> lock(io_mu_);
+  for (;;) {
+    io_cv_.wait(lock, [&] { return io_stop_ || (io_busy_ && io_data_ != nullptr); });
+    if (io_data_ == nullptr) return;  // stop, nothing in flight
+    const uint8_t* data = io_data_;
+    const size_t len = io_len_;
+    const uint64_t off = io_off_;
+    const int fd = io_fd_;
+    lock.unlock();
+    const bool ok = PwriteAll(fd, data, len, off);
+    const int err = ok ? 0 : errno;
+    lock.lock();
+    io_err_ = err;
+    io_data_ = nullptr;
+    io_busy_ = false;
+    io_cv_.notify_all();
+  }
+}
+
+bool PcapWriter::WaitIo() {
+  if (!io_thread_.joinable()) return true;
+  int err;
+  {
+    std::unique_lock<std::mutex> lock(io_mu_);
+    io_cv_.wait(lock, [&] { return !io_busy_; });
+    err = io_err_;
+    io_err_ = 0;
+  }
+  if (err != 0 && fd_ >= 0) {
+    CloseBroken("pcap write", err);
+    return false;
+  }
+  return true;
+}
+
+// Direct, buffer full: its whole blocks go to the helper thread, the rest
+// (under 4 KiB, a record cut by the block edge) starts the spare buffer, and
+// Write() goes on there. The frames stay "unflushed" (a failure of this write
+// loses them, counted) until the next full FlushBuffer().
+bool PcapWriter::SubmitFull() {
+  if (!WaitIo()) return false;
+  const size_t fresh = buf_len_ - buf_keep_;
+  if (fresh > 0 && !Reserve(fresh)) return FlushBuffer();  // counts the refusal as FlushBuffer does
+  const size_t aligned = buf_len_ & ~(kAlign - 1);
+  if (!spare_store_) {
+    spare_store_.reset(new uint8_t[kBufferBytes + kAlign]);
+    spare_ = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(spare_store_.get()) + kAlign - 1) &
+                                        ~uintptr_t(kAlign - 1));
+  }
+  if (!io_thread_.joinable()) io_thread_ = std::thread([this] { IoLoop(); });
+  std::memcpy(spare_, buf_ + aligned, buf_len_ - aligned);
+  {
+    std::lock_guard<std::mutex> lock(io_mu_);
+    io_data_ = buf_;
+    io_len_ = aligned;
+    io_off_ = buf_off_;
+    io_fd_ = dfd_;
+    io_busy_ = true;
+  }
+  io_cv_.notify_all();
+  Landed(fresh);
+  std::swap(buf_, spare_);
+  std::swap(buf_store_, spare_store_);
+  buf_off_ += aligned;
+  buf_len_ -= aligned;
+  buf_keep_ = buf_keep_ > aligned ? buf_keep_ - aligned : 0;
+  // What is kept was all fresh (not on disk) unless a flush wrote it already.
+  return true;
 }
 
 void PcapWriter::CloseCurrent() {
+  if (io_thread_.joinable()) {  // the write in flight uses dfd_
+    std::unique_lock<std::mutex> lock(io_mu_);
+    io_cv_.wait(lock, [&] { return !io_busy_; });
+  }
   close(fd_);
   fd_ = -1;
   if (dfd_ >= 0) close(dfd_);
@@ -321,6 +406,7 @@ void PcapWriter::CloseBroken(const char* what, int err) {
 
 bool PcapWriter::FlushBuffer() {
   if (fd_ < 0) return true;
+  if (!WaitIo()) return false;
   const size_t fresh = buf_len_ - buf_keep_;  // bytes not on disk yet
   if (fresh > 0 && !Reserve(fresh)) {
     // Retention has no room: these frames are dropped, the file stays as it
@@ -399,7 +485,7 @@ bool PcapWriter::Write(int64_t ts_ns, const uint8_t* data, uint32_t caplen, uint
   int64_t sec, frac;
   SplitNs(ts_ns, &sec, &frac);
   const uint32_t hdr[4] = {uint32_t(sec), uint32_t(frac), caplen, wire_len};
-  if (buf_len_ + record > kBufferBytes && !FlushBuffer()) {
+  if (buf_len_ + record > kBufferBytes && !(dfd_ >= 0 && record <= kBufferBytes ? SubmitFull() : FlushBuffer())) {
     lost_++;
     return false;
   }

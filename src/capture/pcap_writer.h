@@ -38,8 +38,11 @@
 // Who may call: the capture thread (one writer per series); tests.
 #pragma once
 
+#include <condition_variable>
 #include <cstdint>
 #include <memory>
+#include <mutex>
+#include <thread>
 #include <string>
 #include <vector>
 
@@ -106,6 +109,9 @@ class PcapWriter {
   bool NeedRotate(int64_t ts_ns, uint64_t record_bytes) const;
   static bool PwriteAll(int fd, const uint8_t* data, size_t len, uint64_t off);  // false: errno says why
   bool FlushBuffer();
+  bool SubmitFull();   // direct: hands the buffer's whole blocks to io_thread_, goes on in the spare
+  bool WaitIo();       // direct: waits for the write in flight; false (file closed) when it failed
+  void IoLoop();
   void CloseBroken(const char* what, int err);
   void CloseCurrent();  // close fd_ and tell the disk
   bool Reserve(uint64_t n);
@@ -120,6 +126,20 @@ class PcapWriter {
   size_t buf_len_ = 0;
   size_t buf_keep_ = 0;       // ... after buf_[0, buf_keep_), already in the file (direct: its last partial block)
   uint64_t buf_off_ = 0;      // file offset of buf_[0] (direct: a multiple of 4 KiB)
+  // Direct writes of full buffers run on io_thread_ while Write() fills the
+  // other buffer (one write in flight at most).
+  std::unique_ptr<uint8_t[]> spare_store_;
+  uint8_t* spare_ = nullptr;
+  std::thread io_thread_;
+  std::mutex io_mu_;
+  std::condition_variable io_cv_;
+  bool io_busy_ = false;      // guarded by io_mu_: a job is in flight
+  bool io_stop_ = false;      // guarded by io_mu_
+  const uint8_t* io_data_ = nullptr;  // the job (guarded by io_mu_)
+  size_t io_len_ = 0;
+  uint64_t io_off_ = 0;
+  int io_fd_ = -1;
+  int io_err_ = 0;            // guarded by io_mu_: errno of the last job, 0 when it succeeded
   uint64_t cur_bytes_ = 0;
   uint64_t good_bytes_ = 0;   // size of the current file at its last good flush
   uint64_t cur_frames_ = 0;   // frames in the current file

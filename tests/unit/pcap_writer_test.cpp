@@ -371,12 +371,12 @@ TEST_F(PcapWriterTest, DirectIoWritesTheSameFilesAsBufferedWrites) {
   ASSERT_TRUE(w.ok()) << w.status().message();
   std::vector<std::vector<uint8_t>> frames;
   uint64_t bytes = 0;
-  for (int i = 0; i < 6000; i++) {
+  for (int i = 0; i < 9000; i++) {
     frames.push_back(Frame(60 + size_t(i * 37) % 1455, uint8_t(i)));
     const auto& f = frames.back();
     ASSERT_TRUE((*w)->Write(kT0 + i, f.data(), uint32_t(f.size()), uint32_t(f.size()))) << i;
     bytes += 16 + f.size();
-    if (i % 1000 == 999) {
+    if (i % 2500 == 2499) {  // ~1.9 MB apart: buffers fill (written by the helper thread) between flushes
       // After a flush the open file holds every record so far, and ends with the last one.
       ASSERT_TRUE((*w)->Flush());
       const std::string cur = (*w)->files().back();
