@@ -13,6 +13,8 @@ rounds, the order rotated each round, and prints medians with [min-max]:
                  10.0.0.2 <-> 192.0.2.10, the same filter rules, tcpdump on both ports
   hn-bridge      `honeynet wall`, bridge mode, Data Control and full capture on
   hn-nat         `honeynet wall`, nat mode, Data Control and full capture on
+  hn-bridge-ff   hn-bridge with capture.policy = "forward-first" (the others
+                 run the default, capture-first: no frame crosses unrecorded)
   hn-bridge-busy hn-bridge with busy_poll = "20ms" (opt-in: the forwarder spins
                  instead of sleeping while frames come; costs a CPU)
 
@@ -535,7 +537,7 @@ def print_report(rep):
         for name, rates in rep["sweep"].items():
             print(f"  {TITLES[name]:30} " + "  ".join(
                 f"{rate:g}G: {v['gbps']:.2f} Gb/s loss {fmt_loss(v)}" for rate, v in rates.items()))
-    print("\ntargets (issue 7)")
+    print("\ntargets (issues 7 and 19)")
     for t in rep["targets"]:
         print(f"  [{'met   ' if t['met'] else 'MISSED' if t['met'] is False else 'n/a   '}] {t['what']}: {t['detail']}")
     if rep.get("micro"):
