@@ -117,6 +117,7 @@ Flow* FlowTable::Insert(const FlowKey& key, int64_t now_ns) {
   next_id_ = next_id_ >= kMaxFlowId ? 1 : next_id_ + 1;
   f.start_ns = now_ns;
   f.last_ns = now_ns;
+  if (!rule_state_.empty()) rule_state_[i] = FlowRuleState{};
   used_[i] = 1;
   size_++;
   return &f;
@@ -137,6 +138,7 @@ void FlowTable::EraseSlot(size_t i) {
     // the flow may move into the hole when the hole is not before its home.
     if (((j - home) & mask_) >= ((j - hole) & mask_)) {
       slots_[hole] = slots_[j];
+      if (!rule_state_.empty()) rule_state_[hole] = rule_state_[j];
       hole = j;
     }
   }

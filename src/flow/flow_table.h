@@ -60,16 +60,22 @@ struct Flow {
   uint8_t icmp_type = 0, icmp_code = 0;  // first packet's, for Community ID
   uint8_t in_port = 0;        // port index the first packet came in on
   bool logged = true;         // its first event was written (not rate-limited away)
-  // Inline rules (src/rules/): a pass rule matched (no more inspection), a
-  // drop rule matched (every later packet dropped, both ways); flowbits; and
-  // the rules that alerted on it (index + 1), so each alerts once per flow.
-  bool rule_pass = false;
-  bool rule_drop = false;
-  uint64_t flowbits = 0;
-  std::array<uint32_t, 6> alerted{};
 
   // Timeout for this flow in its current state.
   int64_t Timeout(const FlowTimeouts& t) const;
+};
+
+// A flow's inline-rule state (src/rules/): a pass rule matched (no more
+// inspection), a drop rule matched (every later packet dropped, both ways);
+// flowbits; and the rules that alerted on it (index + 1), so each alerts once
+// per flow. Kept beside the table's slots, and only when rules are loaded
+// (FlowTable::EnableRuleState): a honeywall without [rules] does not pay its
+// 40 bytes per slot (docs/data-control.md, "Memory").
+struct FlowRuleState {
+  bool pass = false;
+  bool drop = false;
+  uint64_t flowbits = 0;
+  std::array<uint32_t, 6> alerted{};
 };
 
 // For tests and benchmarks only: a fixed hash key instead of a random one.
@@ -120,6 +126,14 @@ class FlowTable {
   template <class F>
   void Drain(F&& on_end);
 
+  // Allocates a FlowRuleState per slot (call before the first Insert; the
+  // engine does when a rule set is attached). RuleState(f) is then f's state,
+  // reset at Insert and moved with f; nullptr while not enabled.
+  void EnableRuleState() { rule_state_.assign(slots_.size(), FlowRuleState{}); }
+  FlowRuleState* RuleState(const Flow* f) {
+    return rule_state_.empty() ? nullptr : &rule_state_[size_t(f - slots_.data())];
+  }
+
   // Home slot of key (for tests that build collisions) and the slot count.
   size_t HomeSlot(const FlowKey& k) const { return FlowHash(k, key_) & mask_; }
   size_t slot_count() const { return slots_.size(); }
@@ -138,6 +152,7 @@ class FlowTable {
 
   std::vector<Flow> slots_;
   std::vector<uint8_t> used_;
+  std::vector<FlowRuleState> rule_state_;  // empty, or one per slot
   size_t mask_ = 0;
   size_t capacity_ = 0;
   size_t size_ = 0;

@@ -686,11 +686,14 @@ void Engine::HandleIp(int port, Packet& p, int64_t now, bool csum_not_ready) {
     }
   }
   if (p.ip_proto == kProtoTcp && p.has_l4) UpdateTcp(f, p, reply);
-  if (f->rule_drop) {  // a drop rule matched this flow before: both ways, to its end
-    Inc(c_.drops[size_t(Reason::kRuleDrop)]);
-    return;
+  if (detector_ != nullptr) {
+    FlowRuleState* rs = flows_.RuleState(f);
+    if (rs->drop) {  // a drop rule matched this flow before: both ways, to its end
+      Inc(c_.drops[size_t(Reason::kRuleDrop)]);
+      return;
+    }
+    if (!rs->pass && !InspectRules(port, p, f, rs, reply, now)) return;
   }
-  if (detector_ != nullptr && !f->rule_pass && !InspectRules(port, p, f, reply, now)) return;
   ForwardIp(port, p, f, port == kInside ? hp_src : hp_dst, now);
 }
 
@@ -699,7 +702,7 @@ void Engine::HandleIp(int port, Packet& p, int64_t now, bool csum_not_ready) {
 // addresses the packet came with). Per packet payload; each rule alerts once
 // per flow; a drop rule drops this packet and the flow from then on; replace
 // rewrites bytes in place (same length) and the L4 checksum is fixed.
-bool Engine::InspectRules(int port, Packet& p, Flow* f, bool reply, int64_t now) {
+bool Engine::InspectRules(int port, Packet& p, Flow* f, FlowRuleState* rs, bool reply, int64_t now) {
   (void)port;
   DetectPacket d;
   switch (p.ip_proto) {
@@ -723,10 +726,10 @@ bool Engine::InspectRules(int port, Packet& p, Flow* f, bool reply, int64_t now)
   d.established = p.ip_proto == kProtoTcp ? (f->tcp == TcpState::kEstablished || f->tcp == TcpState::kClosing)
                                           : (f->pkts_toserver > 0 && f->pkts_toclient > 0);
   Inc(c_.rule_packets);
-  detector_->Inspect(d, &f->flowbits, &detect_);
+  detector_->Inspect(d, &rs->flowbits, &detect_);
   if (detect_.matched.empty()) return true;
   if (detect_.pass) {
-    f->rule_pass = true;  // Suricata: a pass rule passes the rest of the flow
+    rs->pass = true;  // Suricata: a pass rule passes the rest of the flow
     Inc(c_.rule_passes);
     return true;
   }
@@ -742,7 +745,7 @@ bool Engine::InspectRules(int port, Packet& p, Flow* f, bool reply, int64_t now)
     const Rule& r = rules[idx];
     if (r.noalert || r.action == RuleAction::kPass) continue;
     bool seen = false;
-    for (uint32_t& a : f->alerted) {
+    for (uint32_t& a : rs->alerted) {
       if (a == idx + 1) {
         seen = true;
         break;
@@ -769,7 +772,7 @@ bool Engine::InspectRules(int port, Packet& p, Flow* f, bool reply, int64_t now)
     Inc(c_.rule_replaced);
   }
   if (detect_.drop) {
-    f->rule_drop = true;
+    rs->drop = true;
     Inc(c_.rule_drops);
     Inc(c_.drops[size_t(Reason::kRuleDrop)]);
     uint32_t first = detect_.matched.front();

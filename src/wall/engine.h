@@ -111,7 +111,10 @@ class Engine {
   // Inline rules (src/rules/): every packet of an allowed flow is inspected
   // after the Data Control verdict and before forwarding. nullptr: none.
   // Call before frames; the detector outlives the engine.
-  void SetDetector(Detector* d) { detector_ = d; }
+  void SetDetector(Detector* d) {
+    detector_ = d;
+    if (d != nullptr) flows_.EnableRuleState();
+  }
   // nat: asks for the upstream gateway's MAC. Call once before frames.
   void Start(int64_t now_ns);
   // One received frame on port (kInside/kOutside). data is writable and may be
@@ -203,7 +206,7 @@ class Engine {
   void EmitFlowEnd(const Flow& f, uint8_t why, int64_t now);
   void UpdateTcp(Flow* f, const Packet& p, bool reply);
   // Inline rules on a packet of allowed flow f; false when it is dropped.
-  bool InspectRules(int port, Packet& p, Flow* f, bool reply, int64_t now);
+  bool InspectRules(int port, Packet& p, Flow* f, FlowRuleState* rs, bool reply, int64_t now);
   void EmitAlert(EventKind kind, const Flow& f, const Packet& p, bool reply, uint32_t rule, bool blocked,
                  bool replaced, int64_t now);
   bool SendCopy(int port, const uint8_t* data, uint32_t len);

@@ -23,7 +23,7 @@ GEN = str(nl.HERE / "floodgen.py")
 
 # --- the documented memory bound (docs/data-control.md, "Memory") -------------
 MIB = 1 << 20
-FLOW_SLOT_BYTES = 144 + 1        # sizeof(Flow) + its "used" byte
+FLOW_SLOT_BYTES = 112 + 1        # sizeof(Flow) + its "used" byte (rule state is kept apart, only with [rules])
 EVENT_BYTES = 184                # sizeof(Event)
 EVENT_QUEUE = 16384              # EventWriter::kQueueCapacity
 PORT_RING_FRAMES = 4096          # AfPacketPort ring slots per ring (honeywall)
