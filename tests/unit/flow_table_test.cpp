@@ -147,6 +147,47 @@ TEST(FlowTableTest, CollidingKeysAllFindableAndSurviveMiddleDeletes) {
   }
 }
 
+// The rules' per-flow state (FlowRuleState) lives beside the slots: it must
+// follow its flow when backward-shift deletion moves the flow, start clear for
+// a new flow, and not exist at all without EnableRuleState().
+TEST(FlowTableTest, RuleStateMovesWithItsFlowAndStartsClear) {
+  FlowTable t(64, {}, kFixedKey);
+  std::vector<FlowKey> keys = CollidingKeys(t, 8);
+  ASSERT_EQ(keys.size(), 8u);
+  EXPECT_EQ(t.RuleState(t.Insert(keys[7], 0)), nullptr);  // not enabled: nothing per slot
+  t.Drain([](const Flow&) {});
+  t.EnableRuleState();
+  for (size_t i = 0; i < keys.size(); i++) {
+    Flow* f = t.Insert(keys[i], 0);
+    ASSERT_NE(f, nullptr);
+    FlowRuleState* rs = t.RuleState(f);
+    ASSERT_NE(rs, nullptr);
+    EXPECT_FALSE(rs->pass || rs->drop || rs->flowbits || rs->alerted[0]) << "a new flow's rule state is not clear";
+    rs->flowbits = 1000 + i;
+    rs->alerted[0] = uint32_t(i + 1);
+    rs->drop = i % 2 == 1;
+  }
+  bool reply;
+  for (size_t i : {size_t(0), size_t(3)}) t.Remove(t.Find(keys[i], &reply));  // the rest shift back
+  for (size_t i = 0; i < keys.size(); i++) {
+    Flow* f = t.Find(keys[i], &reply);
+    if (i == 0 || i == 3) {
+      EXPECT_EQ(f, nullptr);
+      continue;
+    }
+    ASSERT_NE(f, nullptr) << i;
+    const FlowRuleState* rs = t.RuleState(f);
+    EXPECT_EQ(rs->flowbits, 1000 + i) << i;
+    EXPECT_EQ(rs->alerted[0], uint32_t(i + 1)) << i;
+    EXPECT_EQ(rs->drop, i % 2 == 1) << i;
+  }
+  // A flow inserted into a freed slot starts clear again.
+  Flow* again = t.Insert(keys[0], 0);
+  ASSERT_NE(again, nullptr);
+  EXPECT_EQ(t.RuleState(again)->flowbits, 0u);
+  EXPECT_FALSE(t.RuleState(again)->drop);
+}
+
 TEST(FlowTableTest, ChainThatWrapsAroundTheEndOfTheArray) {
   const size_t cap = 8;  // 16 slots
   const size_t slots = SlotsFor(cap);
