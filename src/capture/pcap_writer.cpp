@@ -362,6 +362,7 @@ Status PcapWriter::Rotate(int64_t ts_ns) {
   buf_len_ = 0;
   buf_keep_ = 0;
   buf_off_ = kFileHeaderBytes;
+  wb_started_ = dropped_ = 0;
   // Direct writes (see the header): a second descriptor with O_DIRECT, and
   // the buffer starts at offset 0 with the header already on disk in it.
   if (opt_.direct_io && direct_ok_) {
@@ -458,7 +459,30 @@ bool PcapWriter::FlushBuffer() {
   }
   unflushed_ = 0;
   good_bytes_ = cur_bytes_;
+  DropWritten();
   return true;
+}
+
+// Buffered writes: pcap bytes are written once and read, if ever, much later,
+// so they need not stay in the page cache. Every kStreamChunk written is
+// handed to writeback at once (sync_file_range), and what went to writeback
+// two chunks earlier is waited for and dropped (POSIX_FADV_DONTNEED). The
+// page cache then keeps reusing a few recently freed pages instead of filling
+// memory with pcap data and taking cold pages for every write.
+void PcapWriter::DropWritten() {
+  if (dfd_ >= 0 || fd_ < 0) return;
+  constexpr uint64_t kStreamChunk = 8 << 20;
+  const uint64_t end = buf_off_ + buf_len_;
+  while (wb_started_ + kStreamChunk <= end) {
+    sync_file_range(fd_, off_t(wb_started_), off_t(kStreamChunk), SYNC_FILE_RANGE_WRITE);
+    wb_started_ += kStreamChunk;
+  }
+  while (dropped_ + 2 * kStreamChunk <= wb_started_) {
+    sync_file_range(fd_, off_t(dropped_), off_t(kStreamChunk),
+                    SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER);
+    posix_fadvise(fd_, off_t(dropped_), off_t(kStreamChunk), POSIX_FADV_DONTNEED);
+    dropped_ += kStreamChunk;
+  }
 }
 
 bool PcapWriter::Write(int64_t ts_ns, const uint8_t* data, uint32_t caplen, uint32_t wire_len) {

@@ -111,6 +111,7 @@ class PcapWriter {
   bool FlushBuffer();
   bool SubmitFull();   // direct: hands the buffer's whole blocks to io_thread_, goes on in the spare
   bool WaitIo();       // direct: waits for the write in flight; false (file closed) when it failed
+  void DropWritten();  // buffered: written pages to writeback, and out of the page cache
   void IoLoop();
   void CloseBroken(const char* what, int err);
   void CloseCurrent();  // close fd_ and tell the disk
@@ -126,6 +127,8 @@ class PcapWriter {
   size_t buf_len_ = 0;
   size_t buf_keep_ = 0;       // ... after buf_[0, buf_keep_), already in the file (direct: its last partial block)
   uint64_t buf_off_ = 0;      // file offset of buf_[0] (direct: a multiple of 4 KiB)
+  uint64_t wb_started_ = 0;   // DropWritten(): the current file's bytes handed to writeback ...
+  uint64_t dropped_ = 0;      // ... and dropped from the page cache
   // Direct writes of full buffers run on io_thread_ while Write() fills the
   // other buffer (one write in flight at most).
   std::unique_ptr<uint8_t[]> spare_store_;

@@ -232,7 +232,7 @@ SyscallAllowList SyscallAllowList::Base() {
            "poll", "ppoll", "select", "pselect6", "epoll_create1", "epoll_ctl", "epoll_wait", "epoll_pwait",
            "eventfd2", "pipe2",
            // files
-           "read", "write", "readv", "writev", "pread64", "pwrite64", "pwritev", "lseek", "close", "openat", "fstat",
+           "read", "write", "readv", "writev", "pread64", "pwrite64", "pwritev", "lseek", "sync_file_range", "fadvise64", "close", "openat", "fstat",
            "newfstatat", "statx", "fstatfs", "fsync", "fdatasync", "ftruncate", "fallocate", "rename", "renameat",
            "renameat2", "unlink", "unlinkat", "mkdir", "mkdirat", "getdents64", "fcntl", "dup", "dup3",
            "readlink", "readlinkat", "faccessat", "faccessat2", "access", "umask", "getcwd",
