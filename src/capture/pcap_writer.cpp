@@ -194,8 +194,8 @@ bool PcapWriter::SubmitFull() {
   std::swap(buf_store_, spare_store_);
   buf_off_ += aligned;
   buf_len_ -= aligned;
+  // The bytes carried over are on disk only as far as a flush had written them.
   buf_keep_ = buf_keep_ > aligned ? buf_keep_ - aligned : 0;
-  // What is kept was all fresh (not on disk) unless a flush wrote it already.
   return true;
 }
 

@@ -402,23 +402,39 @@ TEST(SnifferTest, InlineFullRingIsCountedAsCaptureDrops) {
   fs::remove_all(dir);
 }
 
+// Two inline ports ("inside", "outside") with 1 MiB rings, writing into a
+// temporary directory that goes away with it.
+struct InlinePair {
+  InlinePair() {
+    char tmpl[] = "/tmp/hn-sniff-inline-XXXXXX";
+    if (mkdtemp(tmpl) == nullptr) return;
+    dir = tmpl;
+    Sniffer::Options o;
+    o.ports = {{"x0", "inside"}, {"x1", "outside"}};
+    o.dir = dir;
+    o.ring_mb = 1;
+    o.inline_feed = true;
+    auto s = Sniffer::Open(o);
+    if (s.ok()) sniffer = std::move(s.value());
+    else error = s.status().message();
+  }
+  ~InlinePair() {
+    sniffer.reset();
+    if (!dir.empty()) fs::remove_all(dir);
+  }
+  std::string dir, error;
+  std::unique_ptr<Sniffer> sniffer;
+};
+
 // Capture-first: a producer that offers a frame only when HasRoom() says so,
 // and otherwise waits on space_fd() after WaitForRoom(), gets every frame into
 // the files with no drop, through a ring far smaller than what goes through
 // it (1 MiB ring, 24 MiB offered). A lost wakeup would show as a poll() that
 // times out: each wait has a 2 s deadline and the test fails on it.
 TEST(SnifferTest, CaptureFirstHandOverLosesNothingAndNeverStalls) {
-  char tmpl[] = "/tmp/hn-sniff-inline-XXXXXX";
-  ASSERT_NE(mkdtemp(tmpl), nullptr);
-  const std::string dir = tmpl;
-  Sniffer::Options o;
-  o.ports = {{"x0", "inside"}, {"x1", "outside"}};
-  o.dir = dir;
-  o.ring_mb = 1;
-  o.inline_feed = true;
-  auto s = Sniffer::Open(o);
-  ASSERT_TRUE(s.ok()) << s.status().message();
-  Sniffer& sn = *s.value();
+  InlinePair pair;
+  ASSERT_NE(pair.sniffer, nullptr) << pair.dir << ": " << pair.error;
+  Sniffer& sn = *pair.sniffer;
   sn.Start();
   std::vector<uint8_t> f(1500, 0);
   std::memcpy(f.data() + 20, kMarker, sizeof kMarker);
@@ -448,24 +464,15 @@ TEST(SnifferTest, CaptureFirstHandOverLosesNothingAndNeverStalls) {
   size_t in_files = 0;
   for (const auto& file : sn.files()) in_files += ReadMarked(file).size();
   EXPECT_EQ(in_files, size_t(kFrames));
-  fs::remove_all(dir);
 }
 
 // With nothing to write, a capture thread sleeps: it no longer wakes every
 // millisecond (it did: 1000 wakeups a second per port). Counted from the
 // threads' voluntary context switches over 0.5 s of nothing.
 TEST(SnifferTest, InlineCaptureThreadsSleepWhenIdle) {
-  char tmpl[] = "/tmp/hn-sniff-inline-XXXXXX";
-  ASSERT_NE(mkdtemp(tmpl), nullptr);
-  const std::string dir = tmpl;
-  Sniffer::Options o;
-  o.ports = {{"x0", "inside"}, {"x1", "outside"}};
-  o.dir = dir;
-  o.ring_mb = 1;
-  o.inline_feed = true;
-  auto s = Sniffer::Open(o);
-  ASSERT_TRUE(s.ok()) << s.status().message();
-  Sniffer& sn = *s.value();
+  InlinePair pair;
+  ASSERT_NE(pair.sniffer, nullptr) << pair.dir << ": " << pair.error;
+  Sniffer& sn = *pair.sniffer;
   auto switches = [] {  // voluntary context switches of every thread of this process
     uint64_t total = 0;
     for (const auto& t : fs::directory_iterator("/proc/self/task")) {
@@ -489,7 +496,6 @@ TEST(SnifferTest, InlineCaptureThreadsSleepWhenIdle) {
   // The main thread's sleep is one switch; each capture thread may wake once
   // (its 1 s idle timer) in the window. At 1 ms polling this was ~1000.
   EXPECT_LE(woke, 6u);
-  fs::remove_all(dir);
 }
 
 }  // namespace
