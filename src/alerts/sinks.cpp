@@ -16,6 +16,7 @@
 #include <httplib.h>
 
 #include "common/clock.h"
+#include "common/thread_name.h"
 
 namespace hn {
 
@@ -208,7 +209,10 @@ Dispatcher::Dispatcher(std::vector<std::unique_ptr<Sink>> sinks, int64_t timeout
   }
   for (auto& lane : lanes_) {
     Lane* l = lane.get();
-    l->thread = std::thread([this, l] { Run(l); });
+    l->thread = std::thread([this, l] {
+      NameThread("alert-" + l->sink->name());
+      Run(l);
+    });
   }
 }
 

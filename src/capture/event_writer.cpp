@@ -25,6 +25,7 @@
 #include "common/clock.h"
 #include "common/fs.h"
 #include "common/term_safe.h"
+#include "common/thread_name.h"
 #include "common/time_format.h"
 #include "flow/community_id.h"
 
@@ -914,7 +915,10 @@ void EventWriter::Housekeeping() {
 
 void EventWriter::Start() {
   if (thread_.joinable() || stop_.load()) return;
-  thread_ = std::thread([this] { Run(); });
+  thread_ = std::thread([this] {
+    NameThread("events");
+    Run();
+  });
 }
 
 void EventWriter::Stop() {

@@ -2,6 +2,7 @@
 #include "capture/pcap_writer.h"
 
 #include "capture/retention.h"
+#include "common/thread_name.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -178,7 +179,10 @@ bool PcapWriter::SubmitFull() {
     spare_ = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(spare_store_.get()) + kAlign - 1) &
                                         ~uintptr_t(kAlign - 1));
   }
-  if (!io_thread_.joinable()) io_thread_ = std::thread([this] { IoLoop(); });
+  if (!io_thread_.joinable()) io_thread_ = std::thread([this] {
+    NameThread("pcap-io");
+    IoLoop();
+  });
   std::memcpy(spare_, buf_ + aligned, buf_len_ - aligned);
   {
     std::lock_guard<std::mutex> lock(io_mu_);

@@ -27,6 +27,7 @@
 #include <cstring>
 
 #include "common/clock.h"
+#include "common/thread_name.h"
 
 namespace hn {
 
@@ -198,9 +199,15 @@ void Sniffer::Start() {
     PortState* pp = ports_[i].get();
     if (opt_.inline_feed) {
       FrameRing* ring = rings_[i].get();
-      pp->thread = std::thread([this, pp, ring] { RunInline(*pp, *ring); });
+      pp->thread = std::thread([this, pp, ring] {
+        NameThread("cap-" + pp->port.label);
+        RunInline(*pp, *ring);
+      });
     } else {
-      pp->thread = std::thread([this, pp] { Run(*pp); });
+      pp->thread = std::thread([this, pp] {
+        NameThread("cap-" + pp->port.label);
+        Run(*pp);
+      });
     }
   }
 }

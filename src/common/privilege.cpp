@@ -244,6 +244,8 @@ SyscallAllowList SyscallAllowList::Base() {
            "prlimit64", "getrandom", "uname", "sysinfo"});
   // abort() and raise() signal ourselves; other processes of the same uid are not ours to signal.
   l.AllowIf("tgkill", 0, {uint32_t(::getpid())});
+  // Threads name themselves (common/thread_name.h); no other prctl.
+  l.AllowIf("prctl", 0, {PR_SET_NAME});
   return l;
 }
 

@@ -32,6 +32,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "common/thread_name.h"
+
 namespace hn {
 namespace {
 
@@ -254,7 +256,10 @@ Result<std::unique_ptr<AfPacketPort>> AfPacketPort::Open(const std::string& ifna
   }
   if (tx_thread) {
     AfPacketPort* raw = p.get();
-    p->tx_thread_ = std::thread([raw] { raw->TxThreadLoop(); });
+    p->tx_thread_ = std::thread([raw] {
+      NameThread("tx-" + raw->name_);
+      raw->TxThreadLoop();
+    });
   }
   return p;
 }

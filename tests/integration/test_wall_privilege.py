@@ -27,6 +27,18 @@ def proc_status(pid: int) -> dict:
     return out
 
 
+def thread_names(pid: int) -> set[str]:
+    return {(t / "comm").read_text().strip() for t in Path("/proc/%d/task" % pid).iterdir()}
+
+
+def check_thread_names(wall) -> None:
+    """The wall's threads carry names (top -H, perf): the transmit threads, the
+    capture writers and the event writer, each set by prctl under the filter."""
+    want = {("tx-" + nl.WALL_IN)[:15], ("tx-" + nl.WALL_OUT)[:15], "cap-inside", "cap-outside", "events"}
+    names = thread_names(wall.pid)
+    assert want <= names, "thread names %s, missing %s" % (sorted(names), sorted(want - names))
+
+
 def check_locked_down(wall) -> dict:
     st = proc_status(wall.pid)
     assert st["Name"] == "honeynet", "not the honeywall's own process: %s" % st["Name"]
@@ -100,6 +112,7 @@ def test_wall_runs_locked_down_and_still_forwards_and_captures(lab, honeynet_bin
     assert r.returncode == 0, r.stdout + r.stderr
     nl.wait_until(lambda: (capture_dir / "stats.json").exists(), 5, what="stats.json")
     check_locked_down(wall)  # still alive, still locked, after rotation, stats, syslog, events
+    check_thread_names(wall)
     assert wall.stop() == 0, wall.output()
     assert banner_in_pcaps(capture_dir), "the telnet banner is not in the outside pcaps"
     files = check_modes(capture_dir)
@@ -129,6 +142,7 @@ def test_wall_reopens_a_vanished_port_under_the_filter(lab, honeynet_bin, captur
     nl.wait_until(lambda: nl.HONEYPOT_BANNER in lab.tcp_banner(lab.out_ns, lab.public_ip, 23), 10,
                   interval=0.3, what="telnet through the reopened port")
     check_locked_down(wall)
+    check_thread_names(wall)  # the new transmit thread named itself under the filter
     assert wall.stop() == 0, wall.output()
     assert banner_in_pcaps(capture_dir)
 
