@@ -3,7 +3,8 @@
 // capture, see sniffer.h). The forwarder copies each frame once into it and
 // never waits: when the ring is full the frame is counted as dropped and
 // Push() returns false. The writer reads frames in place (Front/Pop) and
-// hands them to its PcapWriter.
+// hands them to its PcapWriter, one at a time (Front/Pop) or in batches
+// (PeekMany/PopPeeked).
 //
 // Layout: records of a 16-byte header {caplen, wire_len, ts_ns} and the frame
 // bytes, each padded to 16 bytes; a record never wraps: when it does not fit
@@ -110,6 +111,28 @@ class FrameRing {
     tail_.store(tail + kHdr + Pad(h.caplen), std::memory_order_release);
   }
 
+  // Batch reading: up to max of the oldest frames, in order, without giving
+  // them back; each stays valid until PopPeeked(), which gives back every
+  // frame the last PeekMany() returned. Consumer only.
+  size_t PeekMany(Frame* out, size_t max) {
+    size_t cur = tail_.load(std::memory_order_relaxed);
+    const size_t head = head_.load(std::memory_order_acquire);
+    size_t n = 0;
+    while (n < max && cur != head) {
+      Hdr h;
+      std::memcpy(&h, buf_.get() + (cur & mask_), kHdr);
+      if (h.caplen == kWrap) {
+        cur += size_ - (cur & mask_);
+        continue;
+      }
+      out[n++] = Frame{h.ts_ns, h.caplen, h.wire_len, buf_.get() + (cur & mask_) + kHdr};
+      cur += kHdr + Pad(h.caplen);
+    }
+    peek_end_ = cur;
+    return n;
+  }
+  void PopPeeked() { tail_.store(peek_end_, std::memory_order_release); }
+
   bool Empty() const { return tail_.load(std::memory_order_acquire) == head_.load(std::memory_order_acquire); }
   // Frames Push() refused (no room). Capture-first never pushes without room,
   // so this stays 0 there unless a frame was bigger than half the ring.
@@ -137,6 +160,7 @@ class FrameRing {
   std::unique_ptr<uint8_t[]> buf_;
   alignas(64) std::atomic<size_t> head_{0};
   alignas(64) std::atomic<size_t> tail_{0};
+  size_t peek_end_ = 0;  // consumer's: where the last PeekMany() stopped
   alignas(64) std::atomic<uint64_t> drops_{0};
 
  public:

@@ -38,6 +38,8 @@
 // Who may call: the capture thread (one writer per series); tests.
 #pragma once
 
+#include <sys/uio.h>
+
 #include <condition_variable>
 #include <cstdint>
 #include <memory>
@@ -77,6 +79,21 @@ class PcapWriter {
   // to snaplen). Returns false when the write failed (disk full, ...): the
   // frame (and any buffered ones) are counted in frames_lost().
   bool Write(int64_t ts_ns, const uint8_t* data, uint32_t caplen, uint32_t wire_len);
+  // One frame for WriteFrames(). Its bytes stay the caller's, unchanged until
+  // WriteFrames() returns.
+  struct FrameRef {
+    int64_t ts_ns;
+    const uint8_t* data;
+    uint32_t caplen;
+    uint32_t wire_len;
+  };
+  // Appends frames[0, n) with the same result as n calls of Write(), but
+  // hands the kernel the frames where they are (pwritev of each record's
+  // header and the caller's bytes), not after a copy into the buffer: for a
+  // caller that holds many frames in memory already (the inline capture's
+  // ring). A frame that needs a new file, one cut to snaplen and every frame
+  // under direct I/O go through Write(). Returns the frames written.
+  size_t WriteFrames(const FrameRef* frames, size_t n);
   // Pushes buffered frames to the kernel. False when that failed (the
   // buffered frames are then counted in frames_lost()). Also notices when the
   // current file was deleted (someone freeing space): it is closed, and the
@@ -108,6 +125,8 @@ class PcapWriter {
   Status Rotate(int64_t ts_ns);
   bool NeedRotate(int64_t ts_ns, uint64_t record_bytes) const;
   static bool PwriteAll(int fd, const uint8_t* data, size_t len, uint64_t off);  // false: errno says why
+  static bool PwritevAll(int fd, iovec* iov, int count, uint64_t off);   // changes iov; false: errno
+  void DropUnflushed(bool refused);  // the frames since the last good flush are lost (or refused by retention)
   bool FlushBuffer();
   bool SubmitFull();   // direct: hands the buffer's whole blocks to io_thread_, goes on in the spare
   bool WaitIo();       // direct: waits for the write in flight; false (file closed) when it failed

@@ -530,7 +530,6 @@ void Sniffer::DrainAtStop(PortState& p) {
 // is down to half, not per frame, so it takes a batch when it resumes.
 size_t Sniffer::DrainRing(PortState& p, FrameRing& ring) {
   size_t n = 0;
-  FrameRing::Frame f;
   auto tell_waiting = [&](bool empty) {
     std::atomic_thread_fence(std::memory_order_seq_cst);  // pairs with WaitForRoom's fence
     if (ring.producer_waiting.load(std::memory_order_relaxed) && (empty || ring.Used() <= ring.capacity() / 2)) {
@@ -538,11 +537,25 @@ size_t Sniffer::DrainRing(PortState& p, FrameRing& ring) {
       if (space_fd_ >= 0) Wake(space_fd_);
     }
   };
-  while (ring.Front(&f)) {
-    p.writer->Write(f.ts_ns, f.data, f.caplen, f.wire_len);
-    p.bytes.fetch_add(f.wire_len, std::memory_order_relaxed);
-    ring.Pop();
-    if ((++n & 63) == 0) tell_waiting(false);
+  // Batches straight from the ring to the file (PcapWriter::WriteFrames: no
+  // copy into the writer's buffer on the way); the ring's room comes back
+  // once each batch is written.
+  constexpr size_t kBatch = 256;
+  FrameRing::Frame f[kBatch];
+  PcapWriter::FrameRef refs[kBatch];
+  for (;;) {
+    const size_t k = ring.PeekMany(f, kBatch);
+    if (k == 0) break;
+    uint64_t bytes = 0;
+    for (size_t i = 0; i < k; i++) {
+      refs[i] = PcapWriter::FrameRef{f[i].ts_ns, f[i].data, f[i].caplen, f[i].wire_len};
+      bytes += f[i].wire_len;
+    }
+    p.writer->WriteFrames(refs, k);
+    p.bytes.fetch_add(bytes, std::memory_order_relaxed);
+    ring.PopPeeked();
+    n += k;
+    tell_waiting(false);
   }
   tell_waiting(true);
   p.kdrops.store(ring.drops(), std::memory_order_relaxed);

@@ -44,6 +44,46 @@ TEST(FrameRingTest, FramesComeOutWholeAndInOrderAcrossTheWrap) {
   EXPECT_EQ(r.drops(), 0u);
 }
 
+// The inline capture reads in batches: PeekMany gives the oldest frames in
+// order across the wrap without giving them back; PopPeeked gives back
+// exactly those, and the room is then the producer's again.
+TEST(FrameRingTest, PeekManyReadsInOrderAcrossTheWrapUntilPopped) {
+  FrameRing r(64 * 1024);
+  uint32_t pushed = 0, seen = 0;
+  for (int round = 0; round < 500; round++) {
+    const uint32_t want = 1 + uint32_t(round % 9);
+    while (pushed - seen < want) {
+      const uint32_t len = 60 + (pushed * 97) % 1455;
+      auto f = FrameOf(pushed, len);
+      if (!r.Push(1000 + pushed, f.data(), len, len)) break;
+      pushed++;
+    }
+    FrameRing::Frame fr[16];
+    const size_t k = r.PeekMany(fr, 1 + size_t(round % 16));
+    // Peeking again without popping gives the same frames.
+    FrameRing::Frame again[16];
+    ASSERT_EQ(r.PeekMany(again, 1 + size_t(round % 16)), k);
+    for (size_t i = 0; i < k; i++) {
+      const uint32_t len = 60 + (seen * 97) % 1455;
+      ASSERT_EQ(fr[i].caplen, len);
+      ASSERT_EQ(fr[i].ts_ns, int64_t(1000 + seen));
+      ASSERT_EQ(again[i].data, fr[i].data);
+      ASSERT_EQ(std::vector<uint8_t>(fr[i].data, fr[i].data + len), FrameOf(seen, len)) << seen;
+      seen++;
+    }
+    r.PopPeeked();
+  }
+  FrameRing::Frame rest[64];
+  size_t k;
+  while ((k = r.PeekMany(rest, 64)) > 0) {
+    seen += uint32_t(k);
+    r.PopPeeked();
+  }
+  EXPECT_EQ(seen, pushed);
+  EXPECT_TRUE(r.Empty());
+  EXPECT_GT(pushed, 200u);
+}
+
 TEST(FrameRingTest, FullRingRefusesAndCountsThenTakesAgain) {
   FrameRing r(64 * 1024);
   auto f = FrameOf(1, 1500);

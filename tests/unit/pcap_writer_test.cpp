@@ -407,5 +407,100 @@ TEST_F(PcapWriterTest, DirectIoWritesTheSameFilesAsBufferedWrites) {
   EXPECT_EQ(on_disk, bytes) << "the files hold more (or less) than the records: padding or a gap";
 }
 
+// WriteFrames (the inline capture's path: pwritev from the caller's memory)
+// must leave the same files as Write() frame by frame: the same records in
+// the same files, across rotation by size and by time, snaplen cuts, and
+// Write() calls in between.
+TEST_F(PcapWriterTest, WriteFramesWritesWhatWriteWouldAcrossRotations) {
+  PcapWriter::Options a = Opts("one-by-one");
+  a.rotate_bytes = 256 << 10;
+  a.rotate_ns = 2 * kSec;
+  a.snaplen = 1200;
+  PcapWriter::Options b = a;
+  b.dir = root_ + "/batched";
+  auto wa = PcapWriter::Open(a);
+  auto wb = PcapWriter::Open(b);
+  ASSERT_TRUE(wa.ok() && wb.ok());
+  std::vector<std::vector<uint8_t>> frames;
+  std::vector<int64_t> ts;
+  int64_t t = kT0;
+  for (int i = 0; i < 3000; i++) {
+    frames.push_back(Frame(60 + size_t(i * 37) % 1455, uint8_t(i)));
+    t += (i % 700 == 699) ? 3 * kSec : 1000;  // a few gaps past rotate_ns
+    ts.push_back(t);
+  }
+  for (size_t i = 0; i < frames.size(); i++)
+    ASSERT_TRUE((*wa)->Write(ts[i], frames[i].data(), uint32_t(frames[i].size()), uint32_t(frames[i].size()) + 4));
+  size_t i = 0, batch = 1;
+  while (i < frames.size()) {
+    if (i % 7 == 3) {  // a Write() now and then: its record must stay in order with the batches
+      ASSERT_TRUE((*wb)->Write(ts[i], frames[i].data(), uint32_t(frames[i].size()), uint32_t(frames[i].size()) + 4));
+      i++;
+      continue;
+    }
+    std::vector<PcapWriter::FrameRef> refs;
+    for (size_t k = 0; k < batch && i < frames.size(); k++, i++)
+      refs.push_back({ts[i], frames[i].data(), uint32_t(frames[i].size()), uint32_t(frames[i].size()) + 4});
+    ASSERT_EQ((*wb)->WriteFrames(refs.data(), refs.size()), refs.size());
+    batch = batch * 3 % 400 + 1;  // 1 to 400: runs longer than one pwritev (256 frames) too
+  }
+  EXPECT_EQ((*wb)->frames_written(), frames.size());
+  EXPECT_EQ((*wb)->frames_lost(), 0u);
+  const auto fa = (*wa)->files();
+  const auto fb = (*wb)->files();
+  wa->reset();
+  wb->reset();
+  ASSERT_GE(fa.size(), 8u) << "size and time rotations both happened";
+  ASSERT_EQ(fa.size(), fb.size());
+  size_t total = 0;
+  for (size_t f = 0; f < fa.size(); f++) {
+    PcapContents ca = ReadPcap(fa[f]), cb = ReadPcap(fb[f]);
+    ASSERT_TRUE(ca.clean_end && cb.clean_end) << ca.error << cb.error;
+    ASSERT_EQ(ca.recs.size(), cb.recs.size()) << "file " << f;
+    for (size_t r = 0; r < ca.recs.size(); r++) {
+      EXPECT_EQ(cb.recs[r].bytes, ca.recs[r].bytes) << "file " << f << " record " << r;
+      EXPECT_EQ(cb.recs[r].ts_ns, ca.recs[r].ts_ns);
+      EXPECT_EQ(cb.recs[r].len, ca.recs[r].len);
+      EXPECT_LE(cb.recs[r].caplen, 1200u);
+    }
+    EXPECT_EQ(fs::file_size(fa[f]), fs::file_size(fb[f]));
+    total += cb.recs.size();
+  }
+  EXPECT_EQ(total, frames.size());
+}
+
+TEST_F(PcapWriterTest, WriteFramesErrorsCountLossAndCutBack) {
+  auto w = PcapWriter::Open(Opts());
+  ASSERT_TRUE(w.ok());
+  auto f = Frame(1000, 9);
+  uint64_t offered = 0;
+  {
+    FileSizeLimit limit(20000);  // the "disk" is full after ~20 frames
+    for (int i = 0; i < 20; i++) {
+      std::vector<PcapWriter::FrameRef> refs(5, PcapWriter::FrameRef{kT0 + i, f.data(), 1000, 1000});
+      offered += refs.size();
+      (*w)->WriteFrames(refs.data(), refs.size());
+    }
+  }
+  EXPECT_GT((*w)->frames_lost(), 0u);
+  EXPECT_EQ((*w)->frames_written() + (*w)->frames_lost(), offered);
+  EXPECT_FALSE((*w)->last_error().empty());
+  ASSERT_GE((*w)->files().size(), 1u);
+  // The broken file holds whole records only: exactly those counted written before the failure.
+  PcapContents broken = ReadPcap((*w)->files()[0]);
+  EXPECT_TRUE(broken.clean_end) << "cut back to whole records: " << broken.error;
+  EXPECT_GT(broken.recs.size(), 0u);
+  EXPECT_LE(broken.recs.size(), (*w)->frames_written());
+  // Space again: the next batch (a few seconds later) goes to a new, clean file.
+  const uint64_t before = (*w)->frames_written();
+  std::vector<PcapWriter::FrameRef> refs(3, PcapWriter::FrameRef{kT0 + 5 * kSec, f.data(), 1000, 1000});
+  EXPECT_EQ((*w)->WriteFrames(refs.data(), refs.size()), 3u);
+  ASSERT_TRUE((*w)->Flush());
+  PcapContents fresh = ReadPcap((*w)->files().back());
+  EXPECT_TRUE(fresh.clean_end) << fresh.error;
+  EXPECT_EQ(fresh.recs.size(), 3u);
+  EXPECT_EQ((*w)->frames_written(), before + 3);
+}
+
 }  // namespace
 }  // namespace hn

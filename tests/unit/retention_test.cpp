@@ -239,5 +239,39 @@ TEST_F(CaptureDiskTest, PcapSeriesStaysWithinMaxTotalAtEveryWrite) {
   }
 }
 
+// The same through WriteFrames (the inline capture's batches): retention
+// is asked before each run is written, and the bound holds the same way.
+TEST_F(CaptureDiskTest, PcapSeriesStaysWithinMaxTotalWithBatchedWrites) {
+  RetentionPolicy p;
+  p.max_total = 1 * kMiB;
+  CaptureDisk disk(dir_, p, {});
+  PcapWriter::Options o;
+  o.dir = dir_;
+  o.prefix = "inside";
+  o.rotate_bytes = disk.rotate_cap();
+  o.disk = &disk;
+  auto w = PcapWriter::Open(o);
+  ASSERT_TRUE(w.ok()) << w.status().message();
+  std::vector<uint8_t> frame(1000, 0xab);
+  uint64_t max_seen = 0;
+  const int64_t t0 = 1'800'000'000LL * kSec;
+  for (int i = 0; i < 20000; i += 32) {  // ~20 MB through a 1 MiB allowance, 32 frames a call
+    std::vector<PcapWriter::FrameRef> refs;
+    for (int k = 0; k < 32; k++) refs.push_back({t0 + (i + k) * 1000, frame.data(), 1000, 1000});
+    (*w)->WriteFrames(refs.data(), refs.size());
+    max_seen = std::max(max_seen, DirBytes());
+  }
+  EXPECT_LE(max_seen, p.max_total);
+  EXPECT_GT(disk.deleted_files(), 5u);
+  EXPECT_EQ((*w)->frames_refused(), 0u) << "closed files could always make room";
+  w->reset();
+  EXPECT_LE(DirBytes(), p.max_total);
+  for (const auto& e : fs::directory_iterator(dir_)) {
+    auto cut = PcapWriter::TrimPartialRecord(e.path().string());
+    ASSERT_TRUE(cut.ok()) << e.path();
+    EXPECT_EQ(*cut, 0u) << e.path();
+  }
+}
+
 }  // namespace
 }  // namespace hn
