@@ -6,8 +6,9 @@
 //
 // Writes are buffered (1 MiB) and reach the file only as whole records: the
 // buffer never holds part of a record, and Flush() hands the kernel the whole
-// buffer. So a file cut off at any point the writer chose (a crash, SIGKILL
-// after a write) ends on a record boundary. A write() the kernel itself cut
+// buffer; WriteFrames() hands the kernel whole runs of records, from the
+// caller's memory. So a file cut off at any point the writer chose (a crash,
+// SIGKILL after a write) ends on a record boundary. A write() the kernel itself cut
 // short (a fatal signal in the middle of a large write, a full disk), or a
 // crash between the two writes of a direct flush (below), can still leave
 // half a record: Open() checks the newest existing file of the series and
