@@ -644,6 +644,11 @@ size_t PcapWriter::WriteFrames(const FrameRef* frames, size_t n) {
       bytes += record;
       k++;
     }
+    if (k == 0) {  // cannot happen (the first frame passed the same checks); never loop on it
+      if (Write(first.ts_ns, first.data, first.caplen, first.wire_len)) written++;
+      i++;
+      continue;
+    }
     i += k;
     if (!Reserve(bytes)) {
       DropUnflushed(/*refused=*/true);
