@@ -9,6 +9,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -115,6 +116,8 @@ class CaptureDiskTest : public ::testing::Test {
     const fs::file_time_type t = fs::file_time_type::clock::now() - std::chrono::seconds(age_s);
     fs::last_write_time(path, t);
   }
+
+ public:
   // What `du` would count for the directory (files only, blocks or length).
   uint64_t DirBytes() const {
     uint64_t n = 0;
@@ -197,80 +200,66 @@ TEST_F(CaptureDiskTest, SweepAppliesMaxAgeToClosedFilesOnly) {
   EXPECT_FALSE(fs::exists(dir_ + "/open-old.pcap"));
 }
 
-// A pcap series written through the disk: after every write the directory is
-// within max_total, the newest frames are there, and every file left is a
-// pcap that ends on a whole record.
-TEST_F(CaptureDiskTest, PcapSeriesStaysWithinMaxTotalAtEveryWrite) {
+// A pcap series written through the disk, ~20 MB through a 1 MiB allowance,
+// by write(w, i) for frame i of 20000 (it writes a few and returns how many):
+// after every call the directory is within max_total, closed files always
+// made room, and every file left is a pcap that ends on a whole record.
+void CheckSeriesWithinMaxTotal(CaptureDiskTest& t, const std::string& dir,
+                               const std::function<int(PcapWriter&, int)>& write) {
   RetentionPolicy p;
   p.max_total = 1 * kMiB;
-  CaptureDisk disk(dir_, p, {});
+  CaptureDisk disk(dir, p, {});
   PcapWriter::Options o;
-  o.dir = dir_;
+  o.dir = dir;
   o.prefix = "inside";
   o.rotate_bytes = disk.rotate_cap();
   o.disk = &disk;
   auto w = PcapWriter::Open(o);
   ASSERT_TRUE(w.ok()) << w.status().message();
-  std::vector<uint8_t> frame(1000, 0xab);
   uint64_t max_seen = 0;
-  const int64_t t0 = 1'800'000'000LL * kSec;
-  for (int i = 0; i < 20000; i++) {  // ~20 MB through a 1 MiB allowance
-    frame[0] = uint8_t(i);
-    (*w)->Write(t0 + i * 1000, frame.data(), uint32_t(frame.size()), uint32_t(frame.size()));
-    if (i % 64 == 0) {
-      (*w)->Flush();
-      max_seen = std::max(max_seen, DirBytes());
-    }
+  for (int i = 0; i < 20000;) {
+    i += write(**w, i);
+    max_seen = std::max(max_seen, t.DirBytes());
   }
   (*w)->Flush();
-  max_seen = std::max(max_seen, DirBytes());
+  max_seen = std::max(max_seen, t.DirBytes());
   EXPECT_LE(max_seen, p.max_total);
   EXPECT_GT(disk.deleted_files(), 5u);
   EXPECT_EQ((*w)->frames_refused(), 0u) << "closed files could always make room";
-  // The newest file holds the last frames.
-  const std::string newest = (*w)->files().back();
-  EXPECT_TRUE(fs::exists(newest));
+  EXPECT_TRUE(fs::exists((*w)->files().back())) << "the newest file holds the last frames";
   w->reset();
-  EXPECT_LE(DirBytes(), p.max_total);
-  for (const auto& e : fs::directory_iterator(dir_)) {
+  EXPECT_LE(t.DirBytes(), p.max_total);
+  for (const auto& e : fs::directory_iterator(dir)) {
     auto cut = PcapWriter::TrimPartialRecord(e.path().string());
     ASSERT_TRUE(cut.ok()) << e.path();
     EXPECT_EQ(*cut, 0u) << e.path();
   }
 }
 
-// The same through WriteFrames (the inline capture's batches): retention
-// is asked before each run is written, and the bound holds the same way.
-TEST_F(CaptureDiskTest, PcapSeriesStaysWithinMaxTotalWithBatchedWrites) {
-  RetentionPolicy p;
-  p.max_total = 1 * kMiB;
-  CaptureDisk disk(dir_, p, {});
-  PcapWriter::Options o;
-  o.dir = dir_;
-  o.prefix = "inside";
-  o.rotate_bytes = disk.rotate_cap();
-  o.disk = &disk;
-  auto w = PcapWriter::Open(o);
-  ASSERT_TRUE(w.ok()) << w.status().message();
+constexpr int64_t kSeriesT0 = 1'800'000'000LL * kSec;
+
+TEST_F(CaptureDiskTest, PcapSeriesStaysWithinMaxTotalAtEveryWrite) {
   std::vector<uint8_t> frame(1000, 0xab);
-  uint64_t max_seen = 0;
-  const int64_t t0 = 1'800'000'000LL * kSec;
-  for (int i = 0; i < 20000; i += 32) {  // ~20 MB through a 1 MiB allowance, 32 frames a call
+  CheckSeriesWithinMaxTotal(*this, dir_, [&](PcapWriter& w, int i) {
+    for (int k = 0; k < 64; k++) {
+      frame[0] = uint8_t(i + k);
+      w.Write(kSeriesT0 + (i + k) * 1000, frame.data(), uint32_t(frame.size()), uint32_t(frame.size()));
+    }
+    w.Flush();
+    return 64;
+  });
+}
+
+// The same through WriteFrames (the inline capture's batches): retention is
+// asked before each run is written, and the bound holds the same way.
+TEST_F(CaptureDiskTest, PcapSeriesStaysWithinMaxTotalWithBatchedWrites) {
+  std::vector<uint8_t> frame(1000, 0xab);
+  CheckSeriesWithinMaxTotal(*this, dir_, [&](PcapWriter& w, int i) {
     std::vector<PcapWriter::FrameRef> refs;
-    for (int k = 0; k < 32; k++) refs.push_back({t0 + (i + k) * 1000, frame.data(), 1000, 1000});
-    (*w)->WriteFrames(refs.data(), refs.size());
-    max_seen = std::max(max_seen, DirBytes());
-  }
-  EXPECT_LE(max_seen, p.max_total);
-  EXPECT_GT(disk.deleted_files(), 5u);
-  EXPECT_EQ((*w)->frames_refused(), 0u) << "closed files could always make room";
-  w->reset();
-  EXPECT_LE(DirBytes(), p.max_total);
-  for (const auto& e : fs::directory_iterator(dir_)) {
-    auto cut = PcapWriter::TrimPartialRecord(e.path().string());
-    ASSERT_TRUE(cut.ok()) << e.path();
-    EXPECT_EQ(*cut, 0u) << e.path();
-  }
+    for (int k = 0; k < 32; k++) refs.push_back({kSeriesT0 + (i + k) * 1000, frame.data(), 1000, 1000});
+    w.WriteFrames(refs.data(), refs.size());
+    return 32;
+  });
 }
 
 }  // namespace
