@@ -23,6 +23,7 @@
 #pragma once
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <memory>
@@ -111,14 +112,16 @@ class FrameRing {
     tail_.store(tail + kHdr + Pad(h.caplen), std::memory_order_release);
   }
 
-  // Batch reading: up to max of the oldest frames, in order, without giving
+  // Batch reading: up to max of the oldest frames, in order, and no more once
+  // max_bytes of frame bytes are in (at least one frame), without giving
   // them back; each stays valid until PopPeeked(), which gives back every
   // frame the last PeekMany() returned. Consumer only.
-  size_t PeekMany(Frame* out, size_t max) {
+  size_t PeekMany(Frame* out, size_t max, size_t max_bytes = SIZE_MAX) {
     size_t cur = tail_.load(std::memory_order_relaxed);
     const size_t head = head_.load(std::memory_order_acquire);
     size_t n = 0;
-    while (n < max && cur != head) {
+    size_t bytes = 0;
+    while (n < max && bytes < max_bytes && cur != head) {
       Hdr h;
       std::memcpy(&h, buf_.get() + (cur & mask_), kHdr);
       if (h.caplen == kWrap) {
@@ -126,6 +129,7 @@ class FrameRing {
         continue;
       }
       out[n++] = Frame{h.ts_ns, h.caplen, h.wire_len, buf_.get() + (cur & mask_) + kHdr};
+      bytes += h.caplen;
       cur += kHdr + Pad(h.caplen);
     }
     peek_end_ = cur;

@@ -82,6 +82,15 @@ TEST(FrameRingTest, PeekManyReadsInOrderAcrossTheWrapUntilPopped) {
   EXPECT_EQ(seen, pushed);
   EXPECT_TRUE(r.Empty());
   EXPECT_GT(pushed, 200u);
+
+  // A byte limit stops a batch once it is reached, after at least one frame.
+  auto big = FrameOf(1, 1000);
+  for (int i = 0; i < 10; i++) ASSERT_TRUE(r.Push(i, big.data(), 1000, 1000));
+  FrameRing::Frame fr[16];
+  EXPECT_EQ(r.PeekMany(fr, 16, 2500), 3u);  // 1000 + 1000 < 2500, the third reaches it
+  EXPECT_EQ(r.PeekMany(fr, 16, 1), 1u);
+  r.PopPeeked();
+  EXPECT_EQ(r.PeekMany(fr, 16), 9u);
 }
 
 TEST(FrameRingTest, FullRingRefusesAndCountsThenTakesAgain) {
