@@ -2,9 +2,8 @@
 // the hand-over from the forwarding thread to a capture writer thread (inline
 // capture, see sniffer.h). The forwarder copies each frame once into it and
 // never waits: when the ring is full the frame is counted as dropped and
-// Push() returns false. The writer reads frames in place (Front/Pop) and
-// hands them to its PcapWriter, one at a time (Front/Pop) or in batches
-// (PeekMany/PopPeeked).
+// Push() returns false. The writer reads frames in place, in batches
+// (PeekMany/PopPeeked), and hands them to its PcapWriter.
 //
 // Layout: records of a 16-byte header {caplen, wire_len, ts_ns} and the frame
 // bytes, each padded to 16 bytes; a record never wraps: when it does not fit
@@ -18,7 +17,7 @@
 // busy anyway. Both flags are only hints with a seq_cst fence on each side
 // (Dekker): whoever sets its flag then looks at the other side's progress.
 //
-// Who may call: Push/HasRoom from one thread, Front/Pop from one other thread.
+// Who may call: Push/HasRoom from one thread, PeekMany/PopPeeked from one other thread.
 // Allocates only in the constructor.
 #pragma once
 
@@ -83,33 +82,6 @@ class FrameRing {
   // Bytes in use (approximate from either side).
   size_t Used() const {
     return head_.load(std::memory_order_acquire) - tail_.load(std::memory_order_acquire);
-  }
-
-  // The oldest frame, or false when empty. Valid until Pop().
-  bool Front(Frame* f) {
-    size_t tail = tail_.load(std::memory_order_relaxed);
-    const size_t head = head_.load(std::memory_order_acquire);
-    if (tail == head) return false;
-    Hdr h;
-    std::memcpy(&h, buf_.get() + (tail & mask_), kHdr);
-    if (h.caplen == kWrap) {
-      tail += size_ - (tail & mask_);
-      tail_.store(tail, std::memory_order_release);
-      if (tail == head) return false;
-      std::memcpy(&h, buf_.get() + (tail & mask_), kHdr);
-    }
-    f->ts_ns = h.ts_ns;
-    f->caplen = h.caplen;
-    f->wire_len = h.wire_len;
-    f->data = buf_.get() + (tail & mask_) + kHdr;
-    return true;
-  }
-  // Gives the frame Front() returned back to the producer.
-  void Pop() {
-    const size_t tail = tail_.load(std::memory_order_relaxed);
-    Hdr h;
-    std::memcpy(&h, buf_.get() + (tail & mask_), kHdr);
-    tail_.store(tail + kHdr + Pad(h.caplen), std::memory_order_release);
   }
 
   // Batch reading: up to max of the oldest frames, in order, and no more once

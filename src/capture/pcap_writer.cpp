@@ -301,27 +301,13 @@ Result<uint64_t> PcapWriter::TrimPartialRecord(const std::string& path) {
 // Writes all of data at offset off of fd; false (errno set) when the kernel
 // refused part of it.
 bool PcapWriter::PwriteAll(int fd, const uint8_t* data, size_t len, uint64_t off) {
-  while (len > 0) {
-    const ssize_t n = pwrite(fd, data, len, off_t(off));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return false;
-    }
-    if (n == 0) {
-      errno = ENOSPC;
-      return false;
-    }
-    data += n;
-    len -= size_t(n);
-    off += uint64_t(n);
-  }
-  return true;
+  iovec one{const_cast<uint8_t*>(data), len};
+  return PwritevAll(fd, &one, 1, off);
 }
 
-// Opens the next file (never overwriting one) and, on success, closes the
-// current one. On failure the current file, if any, stays in use.
-// Like PwriteAll for a gather list: advances iov past what each pwritev()
-// took (a short write resumes inside a record).
+// Writes all of a gather list at offset off of fd; false (errno set) when the
+// kernel refused part of it. Advances iov past what each pwritev() took (a
+// short write resumes inside a record).
 bool PcapWriter::PwritevAll(int fd, iovec* iov, int count, uint64_t off) {
   while (count > 0) {
     const ssize_t n = pwritev(fd, iov, std::min(count, 1024), off_t(off));  // 1024: IOV_MAX on Linux
@@ -348,6 +334,8 @@ bool PcapWriter::PwritevAll(int fd, iovec* iov, int count, uint64_t off) {
   return true;
 }
 
+// Opens the next file (never overwriting one) and, on success, closes the
+// current one. On failure the current file, if any, stays in use.
 Status PcapWriter::Rotate(int64_t ts_ns) {
   int fd = -1;
   std::string path;
@@ -611,14 +599,13 @@ size_t PcapWriter::WriteFrames(const FrameRef* frames, size_t n) {
   iovec iov[2 * kRun];
   size_t written = 0;
   size_t i = 0;
+  auto one_by_one = [&](const FrameRef& f) {
+    if (Write(f.ts_ns, f.data, f.caplen, f.wire_len)) written++;
+  };
   while (i < n) {
-    const FrameRef& first = frames[i];
-    if (fd_ < 0 || dfd_ >= 0 || first.caplen > opt_.snaplen ||
-        NeedRotate(first.ts_ns, kRecordHeaderBytes + first.caplen)) {
-      // Opening a file (and its retry pacing), rotation, snaplen and direct
-      // I/O are Write()'s.
-      if (Write(first.ts_ns, first.data, first.caplen, first.wire_len)) written++;
-      i++;
+    // Opening a file (and its retry pacing) and direct I/O are Write()'s.
+    if (fd_ < 0 || dfd_ >= 0) {
+      one_by_one(frames[i++]);
       continue;
     }
     if (buf_len_ > buf_keep_ && !FlushBuffer()) continue;  // file closed: Write() takes the frame above
@@ -644,9 +631,8 @@ size_t PcapWriter::WriteFrames(const FrameRef* frames, size_t n) {
       bytes += record;
       k++;
     }
-    if (k == 0) {  // cannot happen (the first frame passed the same checks); never loop on it
-      if (Write(first.ts_ns, first.data, first.caplen, first.wire_len)) written++;
-      i++;
+    if (k == 0) {  // frames[i] needs a new file or a cut to snaplen: Write()'s
+      one_by_one(frames[i++]);
       continue;
     }
     i += k;

@@ -30,13 +30,13 @@ TEST(FrameRingTest, FramesComeOutWholeAndInOrderAcrossTheWrap) {
     }
     for (int k = 0; k < 3; k++) {
       FrameRing::Frame fr;
-      ASSERT_TRUE(r.Front(&fr));
+      ASSERT_TRUE(r.PeekMany(&fr, 1) == 1);
       const uint32_t len = 60 + (popped * 97) % 1455;
       ASSERT_EQ(fr.caplen, len);
       EXPECT_EQ(fr.wire_len, len + 4);
       EXPECT_EQ(fr.ts_ns, int64_t(1000 + popped));
       ASSERT_EQ(std::vector<uint8_t>(fr.data, fr.data + fr.caplen), FrameOf(popped, len)) << popped;
-      r.Pop();
+      r.PopPeeked();
       popped++;
     }
   }
@@ -103,8 +103,8 @@ TEST(FrameRingTest, FullRingRefusesAndCountsThenTakesAgain) {
   EXPECT_FALSE(r.Push(1, f.data(), 1500, 1500));
   EXPECT_EQ(r.drops(), 2u);
   FrameRing::Frame fr;
-  ASSERT_TRUE(r.Front(&fr));
-  r.Pop();
+  ASSERT_TRUE(r.PeekMany(&fr, 1) == 1);
+  r.PopPeeked();
   EXPECT_TRUE(r.Push(1, f.data(), 1500, 1500));
   // A frame larger than half the ring is never taken (it could never fit next to another).
   std::vector<uint8_t> huge(40 * 1024);
@@ -128,12 +128,12 @@ TEST(FrameRingTest, TwoThreadsLoseNothingAccepted) {
   bool bad = false;
   for (;;) {
     FrameRing::Frame fr;
-    if (r.Front(&fr)) {
+    if (r.PeekMany(&fr, 1) == 1) {
       const uint32_t n = uint32_t(fr.ts_ns);
       if (fr.caplen != 64 + n % 200 || std::vector<uint8_t>(fr.data, fr.data + fr.caplen) != FrameOf(n, fr.caplen))
         bad = true;
       got.push_back(n);
-      r.Pop();
+      r.PopPeeked();
     } else if (got.size() + r.drops() == kN) {
       break;
     }
@@ -162,7 +162,7 @@ TEST(FrameRingTest, HasRoomAgreesWithPush) {
     }
     if (!room || step % 3 == 0) {  // drain a little, unevenly
       FrameRing::Frame fr;
-      for (int k = 0; k < 2 && r.Front(&fr); k++) r.Pop();
+      for (int k = 0; k < 2 && r.PeekMany(&fr, 1) == 1; k++) r.PopPeeked();
     }
   }
   EXPECT_GT(full, 100u);  // the ring was full often: the check was exercised both ways
