@@ -424,6 +424,12 @@ bool AfPacketPort::Commit(uint32_t len) {
     ++stats_.tx_errors;  // slot stays AVAILABLE, nothing queued
     return false;
   }
+  if (vnet_ != 0 && !super) {
+    // Linear transmit: hdr_len = the whole frame makes tpacket_snd() copy it
+    // into the skb's head instead of pointing page fragments at the ring.
+    const uint16_t whole = htole16(uint16_t(len));
+    std::memcpy(slot + kTxDataOffset + offsetof(virtio_net_hdr, hdr_len), &whole, sizeof whole);
+  }
   tpacket2_hdr* h = Hdr(slot);
   h->tp_len = len + vnet_;
   StoreStatus(h, TP_STATUS_SEND_REQUEST);

@@ -13,6 +13,14 @@
 // until Release(). Send() copies a frame into the TX ring (the one copy on the
 // forwarding path); Flush() asks the kernel to transmit what was queued.
 //
+// Linear transmit (ports with a virtio-net header): every frame but a gso
+// super-segment goes out with hdr_len = its whole length, so the kernel's
+// tpacket_snd() copies it into the skb's head rather than pointing page
+// fragments at the TX ring. A veth or tap has to copy fragments of a ring
+// anyway before it hands the skb to the peer (skb_copy_ubufs: a page
+// allocated, copied, freed per frame); one copy into a linear head is
+// cheaper. Measured in docs/performance.md (stop 26): +5-10 % TCP.
+//
 // Transmit thread: the send() that hands queued frames to the kernel does the
 // kernel's whole transmit path, and on a veth or tap also the receiver's
 // (softirq runs inside it: its IP and TCP stack, the ACK it sends back). That
