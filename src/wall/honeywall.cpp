@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/ioctl.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -20,6 +21,7 @@
 #include "capture/sniffer.h"
 #include "common/clock.h"
 #include "io/af_packet.h"
+#include "io/ingress_shield.h"
 #include "io/port_check.h"
 #include "wall/engine.h"
 
@@ -153,6 +155,7 @@ struct Honeywall::Impl {
   Config cfg;
   BudgetClock budget_clock;  // what budgets are charged in (common/clock.h)
   std::unique_ptr<AfPacketPort> port_owner[2];
+  std::unique_ptr<IngressShield> shield;  // the host's stack sees none of the ports' frames (or nullptr)
   AfPacketPort* ports[2] = {nullptr, nullptr};
   std::unique_ptr<CaptureDisk> disk;  // retention (before writer and sniffer: they use it)
   std::unique_ptr<EventWriter> writer;
@@ -179,6 +182,7 @@ struct Honeywall::Impl {
   void ClosePort(int i);
   bool ReopenPort(int i);
   void StartIfCaptured(int i);
+  void Shield(int i);
   void PostSnifferNotices();
   bool CaptureRoomFor(int port, uint32_t len);
 };
@@ -269,6 +273,7 @@ bool Honeywall::Impl::ReopenPort(int i) {
   if (!port.ok()) return blocked(port.status().message());
   port_owner[i] = std::move(port.value());
   ports[i] = port_owner[i].get();
+  Shield(i);  // the chain made for the old interface went with it
   h.reopens++;
   h.problem.clear();
   h.carrier_known = false;
@@ -276,6 +281,15 @@ bool Honeywall::Impl::ReopenPort(int i) {
   if (sniffer) sniffer->Poke();
   StartIfCaptured(i);
   return true;
+}
+
+// Keeps the host's stack off port i's frames (a chain for the interface now
+// under that name). A failure is told and forwarding goes on without it.
+void Honeywall::Impl::Shield(int i) {
+  if (!shield) return;
+  if (Status st = shield->Cover(Name(i)); !st.ok())
+    say(fmt::format("note: {} port {}: not shielded from the host's own network stack: {}", Side(i), Name(i),
+                    st.message()));
 }
 
 // A reopened port forwards only once the capture records it too: every frame
@@ -378,6 +392,18 @@ Result<std::unique_ptr<Honeywall>> Honeywall::Open(const Config& cfg, Say say, s
     if (!port.ok()) return port.status();
     m.port_owner[i] = std::move(port.value());
     m.ports[i] = m.port_owner[i].get();
+  }
+  // The host's own stack is kept off the ports' frames (io/ingress_shield.h).
+  // Optional: without it the wall is as safe (port_check), only slower.
+  if (auto shield = IngressShield::Open(fmt::format("honeynet_wall_{}", ::getpid())); shield.ok()) {
+    m.shield = std::move(shield.value());
+    for (int i = 0; i < 2; i++) m.Shield(i);
+    if (m.shield)
+      say(fmt::format("data ports: the host's own network stack sees none of their frames (nftables table netdev {}, "
+                      "removed when the wall exits)", m.shield->table()));
+  } else {
+    say("note: data ports not shielded from the host's own network stack (it parses and drops their frames; "
+        "slower, not less safe): " + shield.status().message());
   }
 
   std::vector<Budget> budgets;
