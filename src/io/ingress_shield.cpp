@@ -109,7 +109,8 @@ std::string Explain(int err) {
     case EOPNOTSUPP:
     case EAFNOSUPPORT:
     case EPROTONOSUPPORT:
-      return fmt::format("{} (the kernel needs nf_tables with netdev tables: modprobe nf_tables)", std::strerror(err));
+      return fmt::format("{} (needs nf_tables with netdev tables and owned tables, Linux 5.12 or later: "
+                         "modprobe nf_tables)", std::strerror(err));
     default:
       return std::strerror(err);
   }
@@ -126,13 +127,14 @@ Result<std::unique_ptr<IngressShield>> IngressShield::Open(const std::string& ta
   // module from hanging the wall's start.
   timeval tv{2, 0};
   ::setsockopt(s->fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  const uint32_t first = s->seq_;
   Batch b = MakeBatch(&s->seq_, [&](Batch& m) {
     m.Request(NFT_MSG_NEWTABLE, NLM_F_CREATE | NLM_F_EXCL);
     m.Str(NFTA_TABLE_NAME, table);
     m.Be32(NFTA_TABLE_FLAGS, NFT_TABLE_F_OWNER);
     m.End();
   });
-  Status st = s->Transact("table netdev " + table, b.data(), b.size(), 1);
+  Status st = s->Transact("table netdev " + table, b.data(), b.size(), first, 1);
   if (!st.ok()) return st;
   return s;
 }
@@ -146,6 +148,7 @@ Status IngressShield::Cover(const std::string& ifname) {
   // same name re-created get _2, _3, ...
   uint32_t& n = covered_[ifname];
   const std::string chain = n == 0 ? ifname : fmt::format("{}_{}", ifname, n + 1);
+  const uint32_t first = seq_;
   Batch b = MakeBatch(&seq_, [&](Batch& m) {
     m.Request(NFT_MSG_NEWCHAIN, NLM_F_CREATE | NLM_F_EXCL);
     m.Str(NFTA_CHAIN_TABLE, table_);
@@ -159,12 +162,13 @@ Status IngressShield::Cover(const std::string& ifname) {
     m.Str(NFTA_CHAIN_TYPE, "filter");
     m.End();
   });
-  Status st = Transact("ingress chain on " + ifname, b.data(), b.size(), 1);
+  Status st = Transact("ingress chain on " + ifname, b.data(), b.size(), first, 1);
   if (st.ok()) n++;
   return st;
 }
 
-Status IngressShield::Transact(const std::string& what, const void* buf, size_t len, int messages) {
+Status IngressShield::Transact(const std::string& what, const void* buf, size_t len, uint32_t first_seq,
+                               int messages) {
   sockaddr_nl kernel{};
   kernel.nl_family = AF_NETLINK;
   if (::sendto(fd_, buf, len, 0, reinterpret_cast<sockaddr*>(&kernel), sizeof kernel) != ssize_t(len))
@@ -182,6 +186,9 @@ Status IngressShield::Transact(const std::string& what, const void* buf, size_t 
     for (auto* h = reinterpret_cast<nlmsghdr*>(reply); NLMSG_OK(h, left); h = NLMSG_NEXT(h, left)) {
       if (h->nlmsg_type != NLMSG_ERROR) continue;
       if (h->nlmsg_len < NLMSG_LENGTH(sizeof(nlmsgerr))) continue;
+      // Only answers to this batch (an earlier batch that timed out may have
+      // left a late one in the socket).
+      if (h->nlmsg_seq < first_seq || h->nlmsg_seq >= seq_) continue;
       const auto* e = static_cast<const nlmsgerr*>(NLMSG_DATA(h));
       answered++;
       if (e->error != 0 && first_error == 0) first_error = -e->error;

@@ -52,9 +52,10 @@ class IngressShield {
 
  private:
   IngressShield() = default;
-  // Sends one nftables batch holding the messages in buf (built by the .cpp)
-  // and waits for the kernel's answer to each.
-  Status Transact(const std::string& what, const void* buf, size_t len, int messages);
+  // Sends one nftables batch (buf, built by the .cpp, with sequence numbers
+  // from first_seq up to seq_) and waits for the kernel's answers to its
+  // `messages` acknowledged requests.
+  Status Transact(const std::string& what, const void* buf, size_t len, uint32_t first_seq, int messages);
   int fd_ = -1;
   uint32_t seq_ = 1;
   std::map<std::string, uint32_t> covered_;  // chains made per interface name
