@@ -349,6 +349,19 @@ class NetLab:
             run(["ip", "-n", self.out_ns, "addr", "add", a + "/24", "dev", OUT_IF])
         run(["ip", "-n", self.out_ns, "link", "set", OUT_IF, "up"])
 
+    def recreate_inside(self, hp_mac=None):
+        """hw-in and its peer made again as build() made them, after a test deleted
+        hw-in (hp_mac: the honeypot side keeps that MAC, standing for its own NIC)."""
+        run(["ip", "-n", self.wall_ns, "link", "add", WALL_IN, "type", "veth", "peer", "name", HP_IF]
+            + (["address", hp_mac] if hp_mac else []) + ["netns", self.hp_ns])
+        self.sysctl(self.wall_ns, {"net.ipv6.conf.%s.disable_ipv6" % WALL_IN: 1,
+                                   "net.ipv4.conf.%s.forwarding" % WALL_IN: 0})
+        self.sysctl(self.hp_ns, {"net.ipv6.conf.%s.disable_ipv6" % HP_IF: 1})
+        run(["ip", "-n", self.hp_ns, "addr", "add", self.honeypot_ip + "/24", "dev", HP_IF])
+        run(["ip", "-n", self.hp_ns, "link", "set", HP_IF, "up"])
+        run(["ip", "-n", self.hp_ns, "route", "add", "default", "via", self.gateway_ip, "dev", HP_IF])
+        run(["ip", "-n", self.wall_ns, "link", "set", WALL_IN, "up"])
+
     def start_server(self, ns, ports, banner, http=False) -> Proc:
         """A TCP server (nstool serve-tcp) on 0.0.0.0:ports in ns that writes
         banner (or an HTTP answer) to every connection; waits until it listens."""

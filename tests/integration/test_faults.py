@@ -224,15 +224,7 @@ def test_link_down_and_up(lab, honeynet_bin, capture_dir, port):
 def recreate_inside(lab, hp_mac):
     """hw-in and its peer as netlab made them (the peer keeps the honeypot's MAC:
     it stands for the honeypot's own NIC)."""
-    nl.run(["ip", "-n", lab.wall_ns, "link", "add", nl.WALL_IN, "type", "veth", "peer", "name", nl.HP_IF,
-            "address", hp_mac, "netns", lab.hp_ns])
-    lab.sysctl(lab.wall_ns, {"net.ipv6.conf.%s.disable_ipv6" % nl.WALL_IN: 1,
-                             "net.ipv4.conf.%s.forwarding" % nl.WALL_IN: 0})
-    lab.sysctl(lab.hp_ns, {"net.ipv6.conf.%s.disable_ipv6" % nl.HP_IF: 1})
-    nl.run(["ip", "-n", lab.hp_ns, "addr", "add", lab.honeypot_ip + "/24", "dev", nl.HP_IF])
-    nl.run(["ip", "-n", lab.hp_ns, "link", "set", nl.HP_IF, "up"])
-    nl.run(["ip", "-n", lab.hp_ns, "route", "add", "default", "via", lab.gateway_ip, "dev", nl.HP_IF])
-    nl.run(["ip", "-n", lab.wall_ns, "link", "set", nl.WALL_IN, "up"])
+    lab.recreate_inside(hp_mac)
 
 
 @pytest.mark.parametrize("method", ["inline", "socket"])

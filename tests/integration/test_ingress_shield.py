@@ -81,15 +81,7 @@ def test_reopened_port_is_shielded_again(lab, honeynet_bin, capture_dir):
     wall = lab.start_wall(honeynet_bin, capture_dir=capture_dir)
     lab.run(lab.wall_ns, "ip", "link", "del", nl.WALL_IN, check=True)
     wall.wait_line("the interface is gone", 5)
-    nl.run(["ip", "-n", lab.wall_ns, "link", "add", nl.WALL_IN, "type", "veth", "peer", "name", nl.HP_IF,
-            "netns", lab.hp_ns])
-    lab.sysctl(lab.wall_ns, {"net.ipv6.conf.%s.disable_ipv6" % nl.WALL_IN: 1,
-                             "net.ipv4.conf.%s.forwarding" % nl.WALL_IN: 0})
-    lab.sysctl(lab.hp_ns, {"net.ipv6.conf.%s.disable_ipv6" % nl.HP_IF: 1})
-    nl.run(["ip", "-n", lab.hp_ns, "addr", "add", lab.honeypot_ip + "/24", "dev", nl.HP_IF])
-    nl.run(["ip", "-n", lab.hp_ns, "link", "set", nl.HP_IF, "up"])
-    nl.run(["ip", "-n", lab.hp_ns, "route", "add", "default", "via", lab.gateway_ip, "dev", nl.HP_IF])
-    nl.run(["ip", "-n", lab.wall_ns, "link", "set", nl.WALL_IN, "up"])
+    lab.recreate_inside()
     wall.wait_line("forwarding again", 10)
     chains = [c["name"] for c in shield_of(lab, wall)["chains"]]
     assert nl.WALL_IN + "_2" in chains, chains

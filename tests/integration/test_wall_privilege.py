@@ -129,15 +129,7 @@ def test_wall_reopens_a_vanished_port_under_the_filter(lab, honeynet_bin, captur
     check_locked_down(wall)
     lab.run(lab.wall_ns, "ip", "link", "del", nl.WALL_IN, check=True)
     wall.wait_line("the interface is gone", 5)
-    nl.run(["ip", "-n", lab.wall_ns, "link", "add", nl.WALL_IN, "type", "veth", "peer", "name", nl.HP_IF,
-            "netns", lab.hp_ns])
-    lab.sysctl(lab.wall_ns, {"net.ipv6.conf.%s.disable_ipv6" % nl.WALL_IN: 1,
-                             "net.ipv4.conf.%s.forwarding" % nl.WALL_IN: 0})
-    lab.sysctl(lab.hp_ns, {"net.ipv6.conf.%s.disable_ipv6" % nl.HP_IF: 1})
-    nl.run(["ip", "-n", lab.hp_ns, "addr", "add", lab.honeypot_ip + "/24", "dev", nl.HP_IF])
-    nl.run(["ip", "-n", lab.hp_ns, "link", "set", nl.HP_IF, "up"])
-    nl.run(["ip", "-n", lab.hp_ns, "route", "add", "default", "via", lab.gateway_ip, "dev", nl.HP_IF])
-    nl.run(["ip", "-n", lab.wall_ns, "link", "set", nl.WALL_IN, "up"])
+    lab.recreate_inside()
     wall.wait_line("forwarding again", 10)
     nl.wait_until(lambda: nl.HONEYPOT_BANNER in lab.tcp_banner(lab.out_ns, lab.public_ip, 23), 10,
                   interval=0.3, what="telnet through the reopened port")
