@@ -164,7 +164,9 @@ void AddWallCommand(CLI::App& app) {
       "cleanly (files flushed, exit 0). Needs root (AF_PACKET sockets, ethtool); once its sockets and files\n"
       "are open it keeps only CAP_NET_RAW and CAP_NET_ADMIN, runs as capture.user (default: user 'honeynet'\n"
       "when it exists, else root), sets no_new_privs and a seccomp allow-list (HONEYNET_SECCOMP=log or off\n"
-      "to debug a missed system call; docs/security.md).\n"
+      "to debug a missed system call; docs/security.md). While it runs, an nftables table of its own\n"
+      "(netdev honeynet_wall_PID) drops what arrives on the two ports after the wall has read it, so the\n"
+      "host's own network stack never sees those frames; the kernel removes it when the wall exits.\n"
       "Exit codes: 0 stopped cleanly, 1 could not start or failed, 2 bad config.\n"
       "Config keys: docs/config.md; examples: examples/bridge.toml, examples/nat.toml.");
   w->add_option("-c,--config", g_wall.config, "TOML config file (see docs/config.md, examples/)")
