@@ -27,16 +27,12 @@
 #include <cstring>
 #include <memory>
 
+#include "capture/frame_ref.h"
+
 namespace hn {
 
 class FrameRing {
  public:
-  struct Frame {
-    int64_t ts_ns;
-    uint32_t caplen;
-    uint32_t wire_len;
-    const uint8_t* data;
-  };
 
   // bytes: the buffer size, rounded up to a power of two (at least 64 KiB).
   // The buffer is touched once here, so its memory is taken at start, not in
@@ -88,7 +84,7 @@ class FrameRing {
   // max_bytes of frame bytes are in (at least one frame), without giving
   // them back; each stays valid until PopPeeked(), which gives back every
   // frame the last PeekMany() returned. Consumer only.
-  size_t PeekMany(Frame* out, size_t max, size_t max_bytes = SIZE_MAX) {
+  size_t PeekMany(FrameRef* out, size_t max, size_t max_bytes = SIZE_MAX) {
     size_t cur = tail_.load(std::memory_order_relaxed);
     const size_t head = head_.load(std::memory_order_acquire);
     size_t n = 0;
@@ -100,7 +96,7 @@ class FrameRing {
         cur += size_ - (cur & mask_);
         continue;
       }
-      out[n++] = Frame{h.ts_ns, h.caplen, h.wire_len, buf_.get() + (cur & mask_) + kHdr};
+      out[n++] = FrameRef{h.ts_ns, buf_.get() + (cur & mask_) + kHdr, h.caplen, h.wire_len};
       bytes += h.caplen;
       cur += kHdr + Pad(h.caplen);
     }

@@ -49,6 +49,7 @@
 #include <string>
 #include <vector>
 
+#include "capture/frame_ref.h"
 #include "common/status.h"
 
 namespace hn {
@@ -80,15 +81,7 @@ class PcapWriter {
   // to snaplen). Returns false when the write failed (disk full, ...): the
   // frame (and any buffered ones) are counted in frames_lost().
   bool Write(int64_t ts_ns, const uint8_t* data, uint32_t caplen, uint32_t wire_len);
-  // One frame for WriteFrames(). Its bytes stay the caller's, unchanged until
-  // WriteFrames() returns.
-  struct FrameRef {
-    int64_t ts_ns;
-    const uint8_t* data;
-    uint32_t caplen;
-    uint32_t wire_len;
-  };
-  // Appends frames[0, n) with the same result as n calls of Write(), but
+  // Appends frames[0, n) (their bytes unchanged until it returns) with the same result as n calls of Write(), but
   // hands the kernel the frames where they are (pwritev of each record's
   // header and the caller's bytes), not after a copy into the buffer: for a
   // caller that holds many frames in memory already (the inline capture's

@@ -547,17 +547,13 @@ size_t Sniffer::DrainRing(PortState& p, FrameRing& ring) {
   // nothing for MTU-sized frames: 256 of them are under 1 MiB.)
   constexpr size_t kBatch = 256;
   constexpr size_t kBatchBytes = 1 << 20;
-  FrameRing::Frame f[kBatch];
-  PcapWriter::FrameRef refs[kBatch];
+  FrameRef f[kBatch];
   for (;;) {
     const size_t k = ring.PeekMany(f, kBatch, kBatchBytes);
     if (k == 0) break;
     uint64_t bytes = 0;
-    for (size_t i = 0; i < k; i++) {
-      refs[i] = PcapWriter::FrameRef{f[i].ts_ns, f[i].data, f[i].caplen, f[i].wire_len};
-      bytes += f[i].wire_len;
-    }
-    p.writer->WriteFrames(refs, k);
+    for (size_t i = 0; i < k; i++) bytes += f[i].wire_len;
+    p.writer->WriteFrames(f, k);
     p.bytes.fetch_add(bytes, std::memory_order_relaxed);
     ring.PopPeeked();
     n += k;

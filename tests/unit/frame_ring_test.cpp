@@ -29,7 +29,7 @@ TEST(FrameRingTest, FramesComeOutWholeAndInOrderAcrossTheWrap) {
       pushed++;
     }
     for (int k = 0; k < 3; k++) {
-      FrameRing::Frame fr;
+      FrameRef fr;
       ASSERT_TRUE(r.PeekMany(&fr, 1) == 1);
       const uint32_t len = 60 + (popped * 97) % 1455;
       ASSERT_EQ(fr.caplen, len);
@@ -58,10 +58,10 @@ TEST(FrameRingTest, PeekManyReadsInOrderAcrossTheWrapUntilPopped) {
       if (!r.Push(1000 + pushed, f.data(), len, len)) break;
       pushed++;
     }
-    FrameRing::Frame fr[16];
+    FrameRef fr[16];
     const size_t k = r.PeekMany(fr, 1 + size_t(round % 16));
     // Peeking again without popping gives the same frames.
-    FrameRing::Frame again[16];
+    FrameRef again[16];
     ASSERT_EQ(r.PeekMany(again, 1 + size_t(round % 16)), k);
     for (size_t i = 0; i < k; i++) {
       const uint32_t len = 60 + (seen * 97) % 1455;
@@ -73,7 +73,7 @@ TEST(FrameRingTest, PeekManyReadsInOrderAcrossTheWrapUntilPopped) {
     }
     r.PopPeeked();
   }
-  FrameRing::Frame rest[64];
+  FrameRef rest[64];
   size_t k;
   while ((k = r.PeekMany(rest, 64)) > 0) {
     seen += uint32_t(k);
@@ -86,7 +86,7 @@ TEST(FrameRingTest, PeekManyReadsInOrderAcrossTheWrapUntilPopped) {
   // A byte limit stops a batch once it is reached, after at least one frame.
   auto big = FrameOf(1, 1000);
   for (int i = 0; i < 10; i++) ASSERT_TRUE(r.Push(i, big.data(), 1000, 1000));
-  FrameRing::Frame fr[16];
+  FrameRef fr[16];
   EXPECT_EQ(r.PeekMany(fr, 16, 2500), 3u);  // 1000 + 1000 < 2500, the third reaches it
   EXPECT_EQ(r.PeekMany(fr, 16, 1), 1u);
   r.PopPeeked();
@@ -102,7 +102,7 @@ TEST(FrameRingTest, FullRingRefusesAndCountsThenTakesAgain) {
   EXPECT_EQ(accepted, int(64 * 1024 / 1520));
   EXPECT_FALSE(r.Push(1, f.data(), 1500, 1500));
   EXPECT_EQ(r.drops(), 2u);
-  FrameRing::Frame fr;
+  FrameRef fr;
   ASSERT_TRUE(r.PeekMany(&fr, 1) == 1);
   r.PopPeeked();
   EXPECT_TRUE(r.Push(1, f.data(), 1500, 1500));
@@ -127,7 +127,7 @@ TEST(FrameRingTest, TwoThreadsLoseNothingAccepted) {
   got.reserve(kN);
   bool bad = false;
   for (;;) {
-    FrameRing::Frame fr;
+    FrameRef fr;
     if (r.PeekMany(&fr, 1) == 1) {
       const uint32_t n = uint32_t(fr.ts_ns);
       if (fr.caplen != 64 + n % 200 || std::vector<uint8_t>(fr.data, fr.data + fr.caplen) != FrameOf(n, fr.caplen))
@@ -161,7 +161,7 @@ TEST(FrameRingTest, HasRoomAgreesWithPush) {
       full++;
     }
     if (!room || step % 3 == 0) {  // drain a little, unevenly
-      FrameRing::Frame fr;
+      FrameRef fr;
       for (int k = 0; k < 2 && r.PeekMany(&fr, 1) == 1; k++) r.PopPeeked();
     }
   }

@@ -438,7 +438,7 @@ TEST_F(PcapWriterTest, WriteFramesWritesWhatWriteWouldAcrossRotations) {
       i++;
       continue;
     }
-    std::vector<PcapWriter::FrameRef> refs;
+    std::vector<FrameRef> refs;
     for (size_t k = 0; k < batch && i < frames.size(); k++, i++)
       refs.push_back({ts[i], frames[i].data(), uint32_t(frames[i].size()), uint32_t(frames[i].size()) + 4});
     ASSERT_EQ((*wb)->WriteFrames(refs.data(), refs.size()), refs.size());
@@ -477,7 +477,7 @@ TEST_F(PcapWriterTest, WriteFramesErrorsCountLossAndCutBack) {
   {
     FileSizeLimit limit(20000);  // the "disk" is full after ~20 frames
     for (int i = 0; i < 20; i++) {
-      std::vector<PcapWriter::FrameRef> refs(5, PcapWriter::FrameRef{kT0 + i, f.data(), 1000, 1000});
+      std::vector<FrameRef> refs(5, FrameRef{kT0 + i, f.data(), 1000, 1000});
       offered += refs.size();
       (*w)->WriteFrames(refs.data(), refs.size());
     }
@@ -498,7 +498,7 @@ TEST_F(PcapWriterTest, WriteFramesErrorsCountLossAndCutBack) {
   EXPECT_EQ(on_disk, (*w)->frames_written());
   // Space again: the next batch (a few seconds later) goes to a new, clean file.
   const uint64_t before = (*w)->frames_written();
-  std::vector<PcapWriter::FrameRef> refs(3, PcapWriter::FrameRef{kT0 + 5 * kSec, f.data(), 1000, 1000});
+  std::vector<FrameRef> refs(3, FrameRef{kT0 + 5 * kSec, f.data(), 1000, 1000});
   EXPECT_EQ((*w)->WriteFrames(refs.data(), refs.size()), 3u);
   ASSERT_TRUE((*w)->Flush());
   PcapContents fresh = ReadPcap((*w)->files().back());

@@ -255,7 +255,7 @@ TEST_F(CaptureDiskTest, PcapSeriesStaysWithinMaxTotalAtEveryWrite) {
 TEST_F(CaptureDiskTest, PcapSeriesStaysWithinMaxTotalWithBatchedWrites) {
   std::vector<uint8_t> frame(1000, 0xab);
   CheckSeriesWithinMaxTotal(*this, dir_, [&](PcapWriter& w, int i) {
-    std::vector<PcapWriter::FrameRef> refs;
+    std::vector<FrameRef> refs;
     for (int k = 0; k < 32; k++) refs.push_back({kSeriesT0 + (i + k) * 1000, frame.data(), 1000, 1000});
     w.WriteFrames(refs.data(), refs.size());
     return 32;
