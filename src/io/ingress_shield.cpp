@@ -134,7 +134,7 @@ Result<std::unique_ptr<IngressShield>> IngressShield::Open(const std::string& ta
     m.Be32(NFTA_TABLE_FLAGS, NFT_TABLE_F_OWNER);
     m.End();
   });
-  Status st = s->Transact("table netdev " + table, b.data(), b.size(), first, 1);
+  Status st = s->Transact("table netdev " + table, b.data(), b.size(), first);
   if (!st.ok()) return st;
   return s;
 }
@@ -162,21 +162,18 @@ Status IngressShield::Cover(const std::string& ifname) {
     m.Str(NFTA_CHAIN_TYPE, "filter");
     m.End();
   });
-  Status st = Transact("ingress chain on " + ifname, b.data(), b.size(), first, 1);
+  Status st = Transact("ingress chain on " + ifname, b.data(), b.size(), first);
   if (st.ok()) n++;
   return st;
 }
 
-Status IngressShield::Transact(const std::string& what, const void* buf, size_t len, uint32_t first_seq,
-                               int messages) {
+Status IngressShield::Transact(const std::string& what, const void* buf, size_t len, uint32_t first_seq) {
   sockaddr_nl kernel{};
   kernel.nl_family = AF_NETLINK;
   if (::sendto(fd_, buf, len, 0, reinterpret_cast<sockaddr*>(&kernel), sizeof kernel) != ssize_t(len))
     return Status::Error(fmt::format("nftables {}: send: {}", what, Explain(errno)));
   alignas(nlmsghdr) uint8_t reply[8192];
-  int answered = 0;
-  int first_error = 0;
-  while (answered < messages) {
+  for (;;) {
     const ssize_t n = ::recv(fd_, reply, sizeof reply, 0);
     if (n < 0) {
       if (errno == EINTR) continue;
@@ -186,16 +183,15 @@ Status IngressShield::Transact(const std::string& what, const void* buf, size_t 
     for (auto* h = reinterpret_cast<nlmsghdr*>(reply); NLMSG_OK(h, left); h = NLMSG_NEXT(h, left)) {
       if (h->nlmsg_type != NLMSG_ERROR) continue;
       if (h->nlmsg_len < NLMSG_LENGTH(sizeof(nlmsgerr))) continue;
-      // Only answers to this batch (an earlier batch that timed out may have
-      // left a late one in the socket).
+      // Only an answer to this batch (an earlier batch that timed out may
+      // have left a late one in the socket). The kernel answers the request
+      // (0: done), or whichever message of the batch it refused.
       if (h->nlmsg_seq < first_seq || h->nlmsg_seq >= seq_) continue;
-      const auto* e = static_cast<const nlmsgerr*>(NLMSG_DATA(h));
-      answered++;
-      if (e->error != 0 && first_error == 0) first_error = -e->error;
+      const int err = -static_cast<const nlmsgerr*>(NLMSG_DATA(h))->error;
+      if (err != 0) return Status::Error(fmt::format("nftables {}: {}", what, Explain(err)));
+      return Status::Ok();
     }
   }
-  if (first_error != 0) return Status::Error(fmt::format("nftables {}: {}", what, Explain(first_error)));
-  return Status::Ok();
 }
 
 }  // namespace hn

@@ -53,9 +53,9 @@ class IngressShield {
  private:
   IngressShield() = default;
   // Sends one nftables batch (buf, built by the .cpp, with sequence numbers
-  // from first_seq up to seq_) and waits for the kernel's answers to its
-  // `messages` acknowledged requests.
-  Status Transact(const std::string& what, const void* buf, size_t len, uint32_t first_seq, int messages);
+  // from first_seq up to seq_) holding one acknowledged request, and waits
+  // for the kernel's answer to it.
+  Status Transact(const std::string& what, const void* buf, size_t len, uint32_t first_seq);
   int fd_ = -1;
   uint32_t seq_ = 1;
   std::map<std::string, uint32_t> covered_;  // chains made per interface name

@@ -182,7 +182,7 @@ struct Honeywall::Impl {
   void ClosePort(int i);
   bool ReopenPort(int i);
   void StartIfCaptured(int i);
-  void Shield(int i);
+  bool Shield(int i);
   void PostSnifferNotices();
   bool CaptureRoomFor(int port, uint32_t len);
 };
@@ -285,11 +285,13 @@ bool Honeywall::Impl::ReopenPort(int i) {
 
 // Keeps the host's stack off port i's frames (a chain for the interface now
 // under that name). A failure is told and forwarding goes on without it.
-void Honeywall::Impl::Shield(int i) {
-  if (!shield) return;
-  if (Status st = shield->Cover(Name(i)); !st.ok())
+bool Honeywall::Impl::Shield(int i) {
+  if (!shield) return false;
+  Status st = shield->Cover(Name(i));
+  if (!st.ok())
     say(fmt::format("note: {} port {}: not shielded from the host's own network stack: {}", Side(i), Name(i),
                     st.message()));
+  return st.ok();
 }
 
 // A reopened port forwards only once the capture records it too: every frame
@@ -397,8 +399,8 @@ Result<std::unique_ptr<Honeywall>> Honeywall::Open(const Config& cfg, Say say, s
   // Optional: without it the wall is as safe (port_check), only slower.
   if (auto shield = IngressShield::Open(fmt::format("honeynet_wall_{}", ::getpid())); shield.ok()) {
     m.shield = std::move(shield.value());
-    for (int i = 0; i < 2; i++) m.Shield(i);
-    if (m.shield)
+    const bool inside = m.Shield(0);
+    if (m.Shield(1) && inside)
       say(fmt::format("data ports: the host's own network stack sees none of their frames (nftables table netdev {}, "
                       "removed when the wall exits)", m.shield->table()));
   } else {

@@ -499,6 +499,16 @@ def _teardown_leftovers():
 
 
 # --- reading what the honeywall wrote -----------------------------------
+def banner_in_pcaps(capture_dir) -> bool:
+    """The honeypot's telnet banner is in a TCP payload of the outside pcaps."""
+    for f in pcaps(capture_dir, "outside"):
+        rows = tshark_fields(f, "tcp.srcport == 23 && tcp.len > 0", ["tcp.payload"])
+        for (payload,) in rows:
+            if HONEYPOT_BANNER.encode().hex() in payload.replace(":", ""):
+                return True
+    return False
+
+
 def read_events(capture_dir) -> list[dict]:
     """events.json as a list of objects (a last line still being written is skipped)."""
     path = Path(capture_dir) / "events.json"

@@ -64,15 +64,6 @@ def telnet_exchange(lab) -> None:
     assert nl.HONEYPOT_BANNER in banner, "no banner through the wall: %r" % banner
 
 
-def banner_in_pcaps(capture_dir) -> bool:
-    for f in nl.pcaps(capture_dir, "outside"):
-        rows = nl.tshark_fields(f, "tcp.srcport == 23 && tcp.len > 0", ["tcp.payload"])
-        for (payload,) in rows:
-            if nl.HONEYPOT_BANNER.encode().hex() in payload.replace(":", ""):
-                return True
-    return False
-
-
 def check_modes(capture_dir, uid=None, gid=None) -> list[str]:
     """Every directory 0750, every file 0640 (and owned by uid:gid when given)."""
     seen = []
@@ -114,7 +105,7 @@ def test_wall_runs_locked_down_and_still_forwards_and_captures(lab, honeynet_bin
     check_locked_down(wall)  # still alive, still locked, after rotation, stats, syslog, events
     check_thread_names(wall)
     assert wall.stop() == 0, wall.output()
-    assert banner_in_pcaps(capture_dir), "the telnet banner is not in the outside pcaps"
+    assert nl.banner_in_pcaps(capture_dir), "the telnet banner is not in the outside pcaps"
     files = check_modes(capture_dir)
     for want in ("events.json", "honeywall.log", "stats.json", "budgets.json"):
         assert want in files, files
@@ -136,7 +127,7 @@ def test_wall_reopens_a_vanished_port_under_the_filter(lab, honeynet_bin, captur
     check_locked_down(wall)
     check_thread_names(wall)  # the new transmit thread named itself under the filter
     assert wall.stop() == 0, wall.output()
-    assert banner_in_pcaps(capture_dir)
+    assert nl.banner_in_pcaps(capture_dir)
 
 
 @pytest.fixture
@@ -177,7 +168,7 @@ def test_capture_user_owns_the_capture_files(lab, honeynet_bin, capture_user, op
     telnet_exchange(lab)
     nl.wait_until(lambda: (open_dir / "stats.json").exists(), 5, what="stats.json")
     assert wall.stop() == 0, wall.output()
-    assert banner_in_pcaps(open_dir)
+    assert nl.banner_in_pcaps(open_dir)
     files = check_modes(open_dir, uid, gid)
     assert "events.json" in files and any(f.endswith(".pcap") for f in files), files
 
