@@ -970,7 +970,7 @@ void ParseAlerts(const toml::table& root, Config& cfg, Ctx& c) {
 
 void ParseTop(const toml::table& root, Config& cfg, Ctx& c) {
   CheckKeys(root,
-            "", {"mode", "roach_motel", "dns_servers", "dhcp_servers", "ipv6", "busy_poll", "gso", "inside", "outside", "honeypot",
+            "", {"mode", "roach_motel", "dns_servers", "dhcp_servers", "ipv6", "busy_poll", "gso", "gro", "inside", "outside", "honeypot",
                  "limits", "capture", "flow", "uplink", "management_ports", "management_from", "rules", "alerts"},
             c.err);
   // Lines of keys that were present (valid or not), for cross-check messages.
@@ -996,6 +996,17 @@ void ParseTop(const toml::table& root, Config& cfg, Ctx& c) {
   ReadBool(root, "roach_motel", "", c, &cfg.roach_motel);
   ReadBool(root, "ipv6", "", c, &cfg.allow_ipv6);
   ReadBool(root, "gso", "", c, &cfg.gso);
+  // gro = true: the kernel coalesces received TCP frames on the data ports
+  // (GRO), so super-frames arrive even from senders without TSO; carrying
+  // them whole is what gso does, so gro implies it (docs/config.md).
+  if (const toml::node* n = root.get("gro"); n && ReadBool(root, "gro", "", c, &cfg.gro) && cfg.gro) {
+    if (const toml::node* g = root.get("gso"); g && g->is_boolean() && !cfg.gso) {
+      c.err.Add(LineOf(*n), "gro",
+                "true needs gso = true (the super-frames GRO makes are carried whole); gso = false is on line " +
+                    std::to_string(LineOf(*g)));
+    }
+    cfg.gso = true;
+  }
   if (const toml::node* n = root.get("busy_poll")) {
     int64_t ns = 0;
     if (ReadDuration(root, "busy_poll", "", c, &ns)) {
@@ -1435,6 +1446,7 @@ std::string DumpConfig(const Config& c) {
   o += std::string("ipv6 = ") + (c.allow_ipv6 ? "true" : "false") + "\n";
   if (c.busy_poll_ns > 0) o += "busy_poll = " + Quote(FormatDuration(c.busy_poll_ns)) + "\n";
   o += std::string("gso = ") + (c.gso ? "true" : "false") + "\n";
+  if (c.gro) o += "gro = true\n";
 
   o += "\n[inside]\ninterface = " + Quote(c.inside.interface) + "\n";
   if (c.inside_gateway_ip) o += "gateway_ip = " + Quote(PrefixString(*c.inside_gateway_ip)) + "\n";

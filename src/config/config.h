@@ -147,6 +147,7 @@ struct Config {
   bool allow_ipv6 = false;             // ipv6 = true forwards IPv6 (outbound IPv6 counts as its protocol)
   int64_t busy_poll_ns = 0;            // busy_poll: spin this long after a frame before sleeping (0: never)
   bool gso = false;                    // gso = true carries GSO/TSO super-segments whole (virtio-net headers)
+  bool gro = false;                    // gro = true turns GRO on on the data ports (implies gso)
   CaptureConfig capture;
   RulesConfig rules;                   // [rules]
   uint64_t bandwidth_total_bps = 0;    // limits.bandwidth_total: ceiling over all honeypots' outbound bits/s (0: none)

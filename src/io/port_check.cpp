@@ -197,10 +197,10 @@ int EthtoolValue(int fd, const std::string& ifname, uint32_t cmd, uint32_t* data
 
 bool IsOn(const Offload& o, uint32_t value) { return o.flag ? (value & o.flag) != 0 : value != 0; }
 
-Status EthtoolError(const std::string& ifname, const char* what, int err) {
+Status EthtoolError(const std::string& ifname, const char* what, int err, const char* verb = "turning off") {
   if (err == ENODEV) return Status::Error(NoSuchInterface(ifname));
   if (err == EPERM || err == EACCES) {
-    return Status::Error("turning off " + std::string(what) + " on " + ifname +
+    return Status::Error(std::string(verb) + " " + what + " on " + ifname +
                          " needs root or CAP_NET_ADMIN: run as root");
   }
   return Status::Error("ethtool " + std::string(what) + " on " + ifname + " failed: " + std::strerror(err));
@@ -251,7 +251,7 @@ Status CheckDataPort(const std::string& ifname) {
   return Status::Error("data port " + ifname + " is not ready: " + Join(problems, "; "));
 }
 
-Result<std::vector<std::string>> DisableOffloads(const std::string& ifname, bool keep_segmentation) {
+Result<std::vector<std::string>> DisableOffloads(const std::string& ifname, bool keep_segmentation, bool want_gro) {
   if (Status s = NameCheck(ifname); !s.ok()) return s;
   Fd fd(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
   if (fd.fd < 0) return Status::Error(std::string("socket for ethtool: ") + std::strerror(errno));
@@ -262,6 +262,19 @@ Result<std::vector<std::string>> DisableOffloads(const std::string& ifname, bool
     int err = EthtoolValue(fd.fd, ifname, o.get_cmd, &value);
     if (err == EOPNOTSUPP) continue;
     if (err != 0) return EthtoolError(ifname, o.name, err);
+    if (want_gro && o.set_cmd == ETHTOOL_SGRO) {
+      // gro = true: on, not off. On a veth this also gives the port a NAPI
+      // context, which is where the kernel coalesces. A device that cannot
+      // (EOPNOTSUPP, EINVAL) forwards its frames as they come.
+      if (value != 0) continue;
+      uint32_t on = 1;
+      err = EthtoolValue(fd.fd, ifname, o.set_cmd, &on);
+      if (err == EOPNOTSUPP || err == EINVAL) continue;
+      if (err != 0) return EthtoolError(ifname, "gro", err, "turning on");
+      uint32_t now = 0;
+      if (EthtoolValue(fd.fd, ifname, o.get_cmd, &now) == 0 && now != 0) changes.push_back(ifname + ": turned on gro");
+      continue;
+    }
     if (!IsOn(o, value)) continue;
     uint32_t off = o.flag ? (value & ~o.flag) : 0;
     err = EthtoolValue(fd.fd, ifname, o.set_cmd, &off);

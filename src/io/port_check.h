@@ -25,7 +25,9 @@ Status CheckDataPort(const std::string& ifname);
 // change made, e.g. "hw-in: turned off gro", for the user to see.
 // keep_segmentation (gso = true): GSO and TSO are left as they are, so a
 // super-segment the honeywall sends on goes out whole where the link allows.
-Result<std::vector<std::string>> DisableOffloads(const std::string& ifname, bool keep_segmentation = false);
+// want_gro (gro = true): GRO is turned on instead of off ("hw-in: turned on gro").
+Result<std::vector<std::string>> DisableOffloads(const std::string& ifname, bool keep_segmentation = false,
+                                                 bool want_gro = false);
 
 // Sets the interface up and promiscuous is done by the port itself; this brings
 // the link up if it is down (lab convenience). Status error says why not.

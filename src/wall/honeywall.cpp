@@ -266,7 +266,7 @@ bool Honeywall::Impl::ReopenPort(int i) {
     return false;
   };
   if (Status st = CheckDataPort(Name(i)); !st.ok()) return blocked(st.message());
-  auto changes = DisableOffloads(Name(i), cfg.gso);
+  auto changes = DisableOffloads(Name(i), cfg.gso, cfg.gro);
   if (!changes.ok()) return blocked(changes.status().message());
   for (const std::string& line : changes.value()) say(line);
   auto port = OpenDataPort(Name(i), cfg, inline_capture != nullptr);
@@ -382,7 +382,7 @@ Result<std::unique_ptr<Honeywall>> Honeywall::Open(const Config& cfg, Say say, s
     if (!s.ok()) return s;
   }
   for (const std::string* n : names) {
-    auto changes = DisableOffloads(*n, cfg.gso);
+    auto changes = DisableOffloads(*n, cfg.gso, cfg.gro);
     if (!changes.ok()) return changes.status();
     for (const std::string& line : changes.value()) say(line);
   }

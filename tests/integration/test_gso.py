@@ -94,3 +94,50 @@ def test_gso_super_segments_cross_whole(lab, honeynet_bin, capture_dir):
         big, total = _frames_over_mtu(files)
         # 4 MB each way in 64 KB super-segments: dozens of them, in both series.
         assert big >= 20, "%s: %d of %d frames longer than 1514 bytes" % (side, big, total)
+
+
+@pytest.mark.parametrize("mode", ["bridge", "nat"])
+def test_gro_coalesces_frames_of_mtu_senders(lab, honeynet_bin, capture_dir):
+    """gro = true: the end hosts send MTU-sized frames (TSO/GSO off, as the
+    lab sets them up); the wall turns GRO on on its ports, the kernel
+    coalesces what they receive, and the honeywall carries the super-frames
+    whole. The bytes arrive intact both ways; the wall said what it changed;
+    its pcaps hold frames longer than the MTU that no host sent as such."""
+    for ns, ifname in ((lab.hp_ns, nl.HP_IF), (lab.out_ns, nl.OUT_IF)):
+        lab.run(ns, "ethtool", "-K", ifname, "tso", "off", "gso", "off", check=True)
+    wall = lab.start_wall(honeynet_bin, capture_dir=capture_dir, top={"gro": True})
+    for port in (nl.WALL_IN, nl.WALL_OUT):
+        assert "%s: turned on gro" % port in wall.output(), wall.output()
+        k = lab.run(lab.wall_ns, "ethtool", "-k", port, check=True).stdout
+        assert "generic-receive-offload: on" in k, k
+
+    srv = craft.inet_socket(lab.hp_ns)
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind((lab.honeypot_ip, 8080))
+    srv.listen(1)
+    result = {}
+    th = threading.Thread(target=_serve_once, args=(srv, result), daemon=True)
+    th.start()
+    try:
+        cli = craft.inet_socket(lab.out_ns)
+        cli.settimeout(20)
+        cli.connect((lab.public_ip, 8080))
+        data = os.urandom(SIZE)
+        cli.sendall(data)
+        cli.shutdown(socket.SHUT_WR)
+        n, sha = _read_to_end(cli)
+        cli.close()
+        th.join(20)
+    finally:
+        srv.close()
+    assert result.get("got") == SIZE and result["got_sha"] == hashlib.sha256(data).hexdigest(), result
+    assert n == SIZE and sha == result["sent_sha"], "the reply did not arrive intact (%d bytes)" % n
+
+    assert wall.stop() == 0
+    stats = [e for e in read_events(capture_dir) if e.get("event_type") == "stats"][-1]["stats"]
+    for side in ("inside", "outside"):
+        assert stats[side]["truncated"] == 0, stats[side]
+    assert stats["drops"].get("malformed", 0) == 0, stats["drops"]
+    for side in ("inside", "outside"):
+        big, total = _frames_over_mtu(nl.pcaps(capture_dir, side))
+        assert big >= 20, "%s: %d of %d frames longer than 1514 bytes" % (side, big, total)

@@ -74,6 +74,7 @@ void ExpectSameConfig(const Config& a, const Config& b) {
   EXPECT_EQ(a.allow_ipv6, b.allow_ipv6);
   EXPECT_EQ(a.busy_poll_ns, b.busy_poll_ns);
   EXPECT_EQ(a.gso, b.gso);
+  EXPECT_EQ(a.gro, b.gro);
   EXPECT_EQ(a.capture.dir, b.capture.dir);
   EXPECT_EQ(a.capture.pcap, b.capture.pcap);
   EXPECT_EQ(a.capture.rotate_bytes, b.capture.rotate_bytes);
@@ -125,6 +126,7 @@ TEST(ConfigDefaults, EveryKeyHasItsDocumentedDefault) {
   EXPECT_FALSE(c.allow_ipv6);
   EXPECT_EQ(c.busy_poll_ns, 0);
   EXPECT_FALSE(c.gso);
+  EXPECT_FALSE(c.gro);
   EXPECT_EQ(c.inside.interface, "hw-in");
   EXPECT_FALSE(c.inside.mac);
   EXPECT_FALSE(c.inside_gateway_ip);
@@ -297,6 +299,28 @@ TEST(ConfigParse, CaptureRetentionKeys) {
 }
 
 // capture.policy: capture-first (the default with the inline method),
+// gro = true implies gso (its super-frames are carried whole); it cannot be
+// had with gso = false, and the error names both lines.
+TEST(ConfigParse, GroImpliesGso) {
+  auto g = Parse("gro = true\n" + kHp);
+  ASSERT_TRUE(g.ok()) << g.status().message();
+  EXPECT_TRUE(g->gro);
+  EXPECT_TRUE(g->gso);
+  auto back = Parse(DumpConfig(*g));
+  ASSERT_TRUE(back.ok()) << back.status().message();
+  EXPECT_TRUE(back->gro);
+  EXPECT_TRUE(back->gso);
+  auto both = Parse("gso = true\ngro = true\n" + kHp);
+  ASSERT_TRUE(both.ok()) << both.status().message();
+  EXPECT_TRUE(both->gro && both->gso);
+  auto off = Parse("gro = false\n" + kHp);
+  ASSERT_TRUE(off.ok()) << off.status().message();
+  EXPECT_FALSE(off->gro);
+  EXPECT_FALSE(off->gso);
+  EXPECT_TRUE(HasError("gso = false\ngro = true\n" + kHp, 2, "gro", "needs gso = true"));
+  EXPECT_TRUE(HasError("gro = 1\n" + kHp, 1, "gro", "true or false"));
+}
+
 // forward-first, and what cannot be: capture-first with method = "socket".
 TEST(ConfigParse, CapturePolicy) {
   auto ff = Parse(kNat + "[capture]\npolicy = \"forward-first\"\ndirect_io = true\n");
