@@ -417,22 +417,23 @@ TEST_F(PcapWriterTest, DirectIoKeepsOrderAcrossManyBufferFills) {
   o.rotate_ns = 0;
   auto w = PcapWriter::Open(o);
   ASSERT_TRUE(w.ok()) << w.status().message();
+  auto frame = [](int i) { return Frame(60 + size_t(i * 53) % 1455, uint8_t(i * 7)); };
   uint64_t bytes = 0;
   int n = 0;
   while (bytes < (24u << 20)) {  // ~24 buffers of 1 MiB
-    const auto f = Frame(60 + size_t(n * 53) % 1455, uint8_t(n * 7));
+    const auto f = frame(n);
     ASSERT_TRUE((*w)->Write(kT0 + n, f.data(), uint32_t(f.size()), uint32_t(f.size()))) << n;
     bytes += 16 + f.size();
     n++;
   }
   const std::string path = (*w)->files().back();
   EXPECT_EQ((*w)->frames_lost(), 0u);
-  w.value().reset();  // closes: waits for the queue
+  w.value().reset();  // closes: waits for the write in flight
   PcapContents c = ReadPcap(path);
   ASSERT_TRUE(c.clean_end) << c.error;
   ASSERT_EQ(c.recs.size(), size_t(n));
   for (int i = 0; i < n; i++) {
-    ASSERT_EQ(c.recs[size_t(i)].bytes, Frame(60 + size_t(i * 53) % 1455, uint8_t(i * 7))) << "frame " << i;
+    ASSERT_EQ(c.recs[size_t(i)].bytes, frame(i)) << "frame " << i;
     ASSERT_EQ(c.recs[size_t(i)].ts_ns, kT0 + i);
   }
   EXPECT_EQ(fs::file_size(path), 24 + bytes);
