@@ -32,7 +32,8 @@ if(HONEYNET_FUZZ)
   list(APPEND HN_FUZZ_CORE_SRC
     ${CMAKE_SOURCE_DIR}/src/wall/engine.cpp
     ${CMAKE_SOURCE_DIR}/src/analysis/pcap_input.cpp
-    ${CMAKE_SOURCE_DIR}/src/capture/pcap_writer.cpp)  # pcap_writer: for fuzz_seed
+    ${CMAKE_SOURCE_DIR}/src/capture/pcap_writer.cpp   # pcap_writer: for fuzz_seed
+    ${CMAKE_SOURCE_DIR}/src/capture/write_behind.cpp)
   add_library(honeynet_fuzz_core STATIC ${HN_FUZZ_CORE_SRC})
   target_include_directories(honeynet_fuzz_core PUBLIC ${CMAKE_SOURCE_DIR}/src)
   target_compile_options(honeynet_fuzz_core PUBLIC ${HN_FUZZ_SANITIZERS})

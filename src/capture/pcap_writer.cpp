@@ -101,6 +101,8 @@ Result<std::unique_ptr<PcapWriter>> PcapWriter::Open(const Options& opt) {
   if (!st.ok()) return st;
   std::unique_ptr<PcapWriter> w(new PcapWriter());
   w->opt_ = opt;
+  w->behind_ = std::make_unique<WriteBehind>(opt.write_behind == UINT64_MAX ? WriteBehind::DefaultBehind()
+                                                                           : opt.write_behind);
   w->buf_store_.reset(new uint8_t[kBufferBytes + kAlign]);
   w->buf_ = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(w->buf_store_.get()) + kAlign - 1) &
                                        ~uintptr_t(kAlign - 1));
@@ -208,6 +210,7 @@ void PcapWriter::CloseCurrent() {
     std::unique_lock<std::mutex> lock(io_mu_);
     io_cv_.wait(lock, [&] { return !io_busy_; });
   }
+  behind_->Closed();
   close(fd_);
   fd_ = -1;
   if (dfd_ >= 0) close(dfd_);
@@ -382,7 +385,6 @@ Status PcapWriter::Rotate(int64_t ts_ns) {
   buf_len_ = 0;
   buf_keep_ = 0;
   buf_off_ = kFileHeaderBytes;
-  wb_started_ = dropped_ = 0;
   // Direct writes (see the header): a second descriptor with O_DIRECT, and
   // the buffer starts at offset 0 with the header already on disk in it.
   if (opt_.direct_io && direct_ok_) {
@@ -488,26 +490,11 @@ bool PcapWriter::FlushBuffer() {
   return true;
 }
 
-// Buffered writes: pcap bytes are written once and read, if ever, much later,
-// so they need not stay in the page cache. Every kStreamChunk written is
-// handed to writeback at once (sync_file_range), and what went to writeback
-// two chunks earlier is waited for and dropped (POSIX_FADV_DONTNEED). The
-// page cache then keeps reusing a few recently freed pages instead of filling
-// memory with pcap data and taking cold pages for every write.
+// Buffered writes: pcap bytes are written once and read, if ever, much later;
+// WriteBehind decides when they go to writeback and leave the page cache.
 void PcapWriter::DropWritten() {
   if (dfd_ >= 0 || fd_ < 0) return;
-  constexpr uint64_t kStreamChunk = 8 << 20;
-  const uint64_t end = buf_off_ + buf_len_;
-  while (wb_started_ + kStreamChunk <= end) {
-    sync_file_range(fd_, off_t(wb_started_), off_t(kStreamChunk), SYNC_FILE_RANGE_WRITE);
-    wb_started_ += kStreamChunk;
-  }
-  while (dropped_ + 2 * kStreamChunk <= wb_started_) {
-    sync_file_range(fd_, off_t(dropped_), off_t(kStreamChunk),
-                    SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER);
-    posix_fadvise(fd_, off_t(dropped_), off_t(kStreamChunk), POSIX_FADV_DONTNEED);
-    dropped_ += kStreamChunk;
-  }
+  behind_->Written(fd_, files_.back(), buf_off_ + buf_len_);
 }
 
 bool PcapWriter::Write(int64_t ts_ns, const uint8_t* data, uint32_t caplen, uint32_t wire_len) {

@@ -50,6 +50,7 @@
 #include <vector>
 
 #include "capture/frame_ref.h"
+#include "capture/write_behind.h"
 #include "common/status.h"
 
 namespace hn {
@@ -72,6 +73,9 @@ class PcapWriter {
     // (frames_refused() too), and the file stays open and valid.
     CaptureDisk* disk = nullptr;
     bool direct_io = false;             // see above
+    // Buffered writes: bytes left to the page cache before they are streamed
+    // to disk (capture/write_behind.h). UINT64_MAX: WriteBehind::DefaultBehind().
+    uint64_t write_behind = UINT64_MAX;
   };
   // Makes DIR and opens the first file (named after the current wall time).
   static Result<std::unique_ptr<PcapWriter>> Open(const Options& opt);
@@ -124,7 +128,7 @@ class PcapWriter {
   bool FlushBuffer();
   bool SubmitFull();   // direct: hands the buffer's whole blocks to io_thread_, goes on in the spare
   bool WaitIo();       // direct: waits for the write in flight; false (file closed) when it failed
-  void DropWritten();  // buffered: written pages to writeback, and out of the page cache
+  void DropWritten();  // buffered: tells behind_ what was written
   void IoLoop();
   void CloseBroken(const char* what, int err);
   void CloseCurrent();  // close fd_ and tell the disk
@@ -140,8 +144,7 @@ class PcapWriter {
   size_t buf_len_ = 0;
   size_t buf_keep_ = 0;       // ... after buf_[0, buf_keep_), already in the file (direct: its last partial block)
   uint64_t buf_off_ = 0;      // file offset of buf_[0] (direct: a multiple of 4 KiB)
-  uint64_t wb_started_ = 0;   // DropWritten(): the current file's bytes handed to writeback ...
-  uint64_t dropped_ = 0;      // ... and dropped from the page cache
+  std::unique_ptr<WriteBehind> behind_;  // buffered writes: when written pages leave the page cache
   // Direct writes of full buffers run on io_thread_ while Write() fills the
   // other buffer (one write in flight at most).
   std::unique_ptr<uint8_t[]> spare_store_;
