@@ -12,7 +12,7 @@ namespace {
 
 // A descriptor for a file the writer has closed; -1 when it is gone.
 int Reopen(const std::string& path) {
-  return open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOATIME);
+  return open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 }
 
 }  // namespace
