@@ -25,14 +25,8 @@ uint64_t WriteBehind::DefaultBehind() {
   return std::min(cap, uint64_t(pages) * uint64_t(page) / 32);
 }
 
-WriteBehind::File* WriteBehind::Find(uint64_t id) {
-  for (File& f : files_)
-    if (f.id == id) return &f;
-  return nullptr;
-}
-
 void WriteBehind::Written(int fd, const std::string& path, uint64_t end) {
-  if (files_.empty() || files_.back().fd != fd) files_.push_back(File{next_id_++, path, fd, 0, 0});
+  if (files_.empty() || files_.back().fd != fd) files_.push_back(File{path, fd, 0, 0, 0});
   File& cur = files_.back();
   if (end > cur.end) {
     backlog_ += end - cur.end;
@@ -40,39 +34,39 @@ void WriteBehind::Written(int fd, const std::string& path, uint64_t end) {
   }
   // Oldest first: whole chunks, and the tail of a file that is closed.
   while (backlog_ > behind_) {
-    File* f = nullptr;
-    for (File& c : files_)
-      if (c.kicked < c.end) {
-        f = &c;
-        break;
-      }
-    if (f == nullptr) break;
+    auto f = std::find_if(files_.begin(), files_.end(), [](const File& c) { return c.kicked < c.end; });
+    if (f == files_.end()) break;
     const uint64_t len = std::min(chunk_, f->end - f->kicked);
     if (len < chunk_ && f->fd >= 0) break;  // the current file's last partial chunk waits
     const int fd_now = f->fd >= 0 ? f->fd : Reopen(f->path);
-    if (fd_now >= 0) {
-      sync_file_range(fd_now, off_t(f->kicked), off_t(len), SYNC_FILE_RANGE_WRITE);
-      if (fd_now != f->fd) close(fd_now);
-      kicks_.push_back(Kick{f->id, f->kicked, len});
+    if (fd_now < 0) {  // gone (deleted by retention): nothing of it to write back or drop
+      in_flight_ -= (f->kicked - f->dropped + chunk_ - 1) / chunk_;
+      backlog_ -= f->end - f->kicked;
+      f->dropped = f->kicked = f->end;
+      continue;
     }
-    // A file that is gone (deleted by retention): nothing to write back.
+    sync_file_range(fd_now, off_t(f->kicked), off_t(len), SYNC_FILE_RANGE_WRITE);
+    if (fd_now != f->fd) close(fd_now);
+    in_flight_++;
     f->kicked += len;
     backlog_ -= len;
-    while (kicks_.size() > 2) DropOldestKick();
+    while (in_flight_ > 2) DropOldestChunk();
   }
   ForgetDone();
 }
 
-void WriteBehind::DropOldestKick() {
-  const Kick k = kicks_.front();
-  kicks_.pop_front();
-  File* f = Find(k.id);
-  if (f == nullptr) return;
+void WriteBehind::DropOldestChunk() {
+  auto f = std::find_if(files_.begin(), files_.end(), [](const File& c) { return c.dropped < c.kicked; });
+  if (f == files_.end()) return;
+  const uint64_t off = f->dropped;
+  const uint64_t len = std::min(chunk_, f->kicked - off);
+  f->dropped += len;
+  in_flight_--;
   const int fd_now = f->fd >= 0 ? f->fd : Reopen(f->path);
   if (fd_now < 0) return;
-  sync_file_range(fd_now, off_t(k.off), off_t(k.len),
+  sync_file_range(fd_now, off_t(off), off_t(len),
                   SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER);
-  posix_fadvise(fd_now, off_t(k.off), off_t(k.len), POSIX_FADV_DONTNEED);
+  posix_fadvise(fd_now, off_t(off), off_t(len), POSIX_FADV_DONTNEED);
   if (fd_now != f->fd) close(fd_now);
   chunks_dropped_++;
 }
@@ -83,14 +77,8 @@ void WriteBehind::Closed() {
 }
 
 void WriteBehind::ForgetDone() {
-  while (!files_.empty()) {
-    const File& f = files_.front();
-    if (f.fd >= 0 || f.kicked < f.end) return;
-    const bool in_flight =
-        std::any_of(kicks_.begin(), kicks_.end(), [&](const Kick& k) { return k.id == f.id; });
-    if (in_flight) return;
+  while (!files_.empty() && files_.front().fd < 0 && files_.front().dropped == files_.front().end)
     files_.pop_front();
-  }
 }
 
 }  // namespace hn

@@ -43,26 +43,23 @@ class WriteBehind {
   uint64_t chunks_dropped() const { return chunks_dropped_; }
 
  private:
+  // A file's bytes [0, end) are written; [dropped, kicked) were handed to
+  // writeback in chunks from offset 0 (its last one may be short) and are
+  // not dropped yet; [kicked, end) wait in the page cache.
   struct File {
-    uint64_t id;
     std::string path;
     int fd;            // the writer's descriptor while it is the current file, else -1
-    uint64_t kicked;   // bytes [0, kicked) handed to writeback
-    uint64_t end;      // bytes written
+    uint64_t dropped;
+    uint64_t kicked;
+    uint64_t end;
   };
-  struct Kick {
-    uint64_t id;       // File::id
-    uint64_t off, len;
-  };
-  File* Find(uint64_t id);
-  void DropOldestKick();
+  void DropOldestChunk();
   void ForgetDone();   // closed files with nothing left to do
 
   const uint64_t behind_;
   const uint64_t chunk_;
   std::deque<File> files_;   // oldest first; the current file (fd >= 0), if any, last
-  std::deque<Kick> kicks_;   // handed to writeback, not yet dropped, oldest first
-  uint64_t next_id_ = 1;
+  size_t in_flight_ = 0;     // chunks handed to writeback, not yet dropped
   uint64_t backlog_ = 0;
   uint64_t chunks_dropped_ = 0;
 };

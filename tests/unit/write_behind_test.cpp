@@ -133,6 +133,19 @@ TEST_F(WriteBehindTest, ADeletedFileIsSkippedAndNotHeldOpen) {
   EXPECT_EQ(OpenFds(), fds0) << "no descriptor of a closed file is kept";
 }
 
+TEST_F(WriteBehindTest, AFileDeletedWithChunksInFlightFreesTheirPlace) {
+  WriteBehind wb(2 * kMiB, 1 * kMiB);
+  const std::string a = WriteFile(wb, "a", 6);
+  ASSERT_EQ(wb.chunks_dropped(), 2u);  // a's chunks 2 and 3 are in flight
+  ASSERT_EQ(unlink(a.c_str()), 0);
+  const std::string b = WriteFile(wb, "b", 4);
+  // a is forgotten as a whole; b's first two chunks are the ones in flight,
+  // not dropped in a's place.
+  EXPECT_EQ(wb.backlog(), 2 * kMiB);
+  EXPECT_EQ(wb.chunks_dropped(), 2u);
+  EXPECT_EQ(ResidentBytes(b), 4 * kMiB);
+}
+
 // Through PcapWriter: rotation hands each closed file on, and the files are
 // whole and unchanged.
 TEST_F(WriteBehindTest, PcapWriterRotatedFilesLeaveThePageCacheOldestFirst) {
