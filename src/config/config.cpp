@@ -970,7 +970,7 @@ void ParseAlerts(const toml::table& root, Config& cfg, Ctx& c) {
 
 void ParseTop(const toml::table& root, Config& cfg, Ctx& c) {
   CheckKeys(root,
-            "", {"mode", "roach_motel", "dns_servers", "dhcp_servers", "ipv6", "busy_poll", "gso", "gro", "inside", "outside", "honeypot",
+            "", {"mode", "roach_motel", "dns_servers", "dhcp_servers", "ipv6", "busy_poll", "gso", "gro", "coalesce", "inside", "outside", "honeypot",
                  "limits", "capture", "flow", "uplink", "management_ports", "management_from", "rules", "alerts"},
             c.err);
   // Lines of keys that were present (valid or not), for cross-check messages.
@@ -996,6 +996,7 @@ void ParseTop(const toml::table& root, Config& cfg, Ctx& c) {
   ReadBool(root, "roach_motel", "", c, &cfg.roach_motel);
   ReadBool(root, "ipv6", "", c, &cfg.allow_ipv6);
   ReadBool(root, "gso", "", c, &cfg.gso);
+  ReadBool(root, "coalesce", "", c, &cfg.coalesce);
   // gro = true: the kernel coalesces received TCP frames on the data ports
   // (GRO), so super-frames arrive even from senders without TSO; carrying
   // them whole is what gso does, so gro implies it (docs/config.md).

@@ -148,6 +148,7 @@ struct Config {
   int64_t busy_poll_ns = 0;            // busy_poll: spin this long after a frame before sleeping (0: never)
   bool gso = false;                    // gso = true carries GSO/TSO super-segments whole (virtio-net headers)
   bool gro = false;                    // gro = true turns GRO on on the data ports (implies gso)
+  bool coalesce = true;                // coalesce: join TCP segments into super-segments on transmit
   CaptureConfig capture;
   RulesConfig rules;                   // [rules]
   uint64_t bandwidth_total_bps = 0;    // limits.bandwidth_total: ceiling over all honeypots' outbound bits/s (0: none)

@@ -54,6 +54,7 @@ struct virtio_net_hdr {
 static_assert(sizeof(virtio_net_hdr) == 10);
 constexpr uint8_t VIRTIO_NET_HDR_F_NEEDS_CSUM = 1;
 constexpr uint8_t VIRTIO_NET_HDR_GSO_NONE = 0;
+constexpr uint8_t VIRTIO_NET_HDR_GSO_TCPV4 = 1;
 // Where V2 TX frame data starts in a slot (no PACKET_TX_HAS_OFF).
 constexpr uint32_t kTxDataOffset = TPACKET2_HDRLEN - sizeof(sockaddr_ll);
 // tp_status bit the kernel never uses; we set it on an RX slot we own once the
@@ -140,7 +141,7 @@ bool ReinsertVlan(uint8_t* slot, tpacket2_hdr* h, uint32_t status) {
 
 Result<std::unique_ptr<AfPacketPort>> AfPacketPort::Open(const std::string& ifname, uint32_t ring_frames,
                                                          bool qdisc_bypass, bool tx_thread, bool vnet_hdr,
-                                                         bool gso) {
+                                                         bool gso, bool coalesce) {
   if (ifname.empty() || ifname.size() >= IFNAMSIZ) {
     return Status::Error("interface name '" + ifname + "' is not valid (1 to " +
                          std::to_string(IFNAMSIZ - 1) + " characters)");
@@ -254,6 +255,29 @@ Result<std::unique_ptr<AfPacketPort>> AfPacketPort::Open(const std::string& ifna
   if (::setsockopt(p->fd_, SOL_PACKET, PACKET_ADD_MEMBERSHIP, &mr, sizeof(mr)) < 0) {
     return IfError("setsockopt PACKET_ADD_MEMBERSHIP (promiscuous mode)", ifname, errno);
   }
+  if (coalesce && tx_thread && qdisc_bypass && p->vnet_ != 0 && !gso) {
+    // Super-segments go out through a socket of their own, without a ring (a
+    // 64 KiB slot per frame would cost the ring its depth for small frames).
+    // Protocol 0: it receives nothing.
+    int sfd = ::socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);
+    if (sfd < 0) return IfError("socket(AF_PACKET) for super-segments", ifname, errno);
+    p->sfd_ = sfd;
+    int one = 1;
+    if (::setsockopt(sfd, SOL_PACKET, PACKET_VNET_HDR, &one, sizeof one) < 0)
+      return IfError("setsockopt PACKET_VNET_HDR (super-segments)", ifname, errno);
+    if (::setsockopt(sfd, SOL_PACKET, PACKET_QDISC_BYPASS, &one, sizeof one) < 0)
+      return IfError("setsockopt PACKET_QDISC_BYPASS (super-segments)", ifname, errno);
+    int sb = int(2 * kSupers * kSuperBuf);
+    if (::setsockopt(sfd, SOL_SOCKET, SO_SNDBUFFORCE, &sb, sizeof sb) < 0)
+      (void)::setsockopt(sfd, SOL_SOCKET, SO_SNDBUF, &sb, sizeof sb);
+    sockaddr_ll sl{};
+    sl.sll_family = AF_PACKET;
+    sl.sll_protocol = 0;
+    sl.sll_ifindex = p->ifindex_;
+    if (::bind(sfd, reinterpret_cast<sockaddr*>(&sl), sizeof sl) < 0)
+      return IfError("bind (super-segments)", ifname, errno);
+    p->supers_ = std::make_unique<uint8_t[]>(size_t(kSupers) * kSuperBuf);
+  }
   if (tx_thread) {
     AfPacketPort* raw = p.get();
     p->tx_thread_ = std::thread([raw] {
@@ -273,6 +297,7 @@ AfPacketPort::~AfPacketPort() {
   }
   if (rx_ring_ != nullptr) ::munmap(rx_ring_, 2 * ring_bytes_);
   if (fd_ >= 0) ::close(fd_);
+  if (sfd_ >= 0) ::close(sfd_);
 }
 
 bool AfPacketPort::Next(RxFrame* f) {
@@ -360,7 +385,65 @@ bool AfPacketPort::Send(const uint8_t* frame, uint32_t len) {
   return true;
 }
 
+bool AfPacketPort::Coalesce(const uint8_t* frame, uint32_t len, bool partial) {
+  if (sfd_ < 0 || tx_reserved_) return false;
+  TcpSegInfo s;
+  if (!TcpCoalescer::Parse(frame, len, &s, partial) || len > mtu_ + kEthHeader) {
+    CloseSuper();
+    return false;
+  }
+  if (coal_.open()) {
+    if (coal_.Append(frame, len, s)) {
+      ++stats_.tx_frames;
+      if (coal_.ended()) CloseSuper();
+      return true;
+    }
+    CloseSuper();
+  }
+  const uint64_t n = super_pushed_.load(std::memory_order_relaxed);
+  if (n - super_done_.load(std::memory_order_acquire) >= kSupers) return false;  // all in flight
+  uint8_t* buf = supers_.get() + size_t(n % kSupers) * kSuperBuf + vnet_;
+  if (!coal_.Start(buf, kSuperBuf - vnet_, frame, len, s)) return false;
+  coal_first_partial_ = partial;
+  ++stats_.tx_frames;
+  return true;
+}
+
+void AfPacketPort::CloseSuper() {
+  if (!coal_.open()) return;
+  const uint64_t n = super_pushed_.load(std::memory_order_relaxed);
+  uint8_t* base = supers_.get() + size_t(n % kSupers) * kSuperBuf;
+  if (coal_.segments() < 2) {
+    // Nothing joined it: the frame goes through the ring like any other
+    // (counted again there).
+    const uint32_t len = coal_.Abandon();
+    --stats_.tx_frames;
+    uint32_t room = 0;
+    uint8_t* dst = Reserve(&room);
+    if (dst == nullptr) return;  // counted in tx_ring_full
+    std::memcpy(dst, base + vnet_, std::min(len, room));
+    if (coal_first_partial_) SetTxOffload(34, 16);  // as it came: still left to offload
+    Commit(len);
+    return;
+  }
+  GsoInstr g;
+  const uint32_t len = coal_.Finish(&g);
+  virtio_net_hdr vh{};
+  vh.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+  vh.gso_type = VIRTIO_NET_HDR_GSO_TCPV4;
+  vh.hdr_len = htole16(g.hdr_len);
+  vh.gso_size = htole16(g.gso_size);
+  vh.csum_start = htole16(g.csum_start);
+  vh.csum_offset = htole16(g.csum_offset);
+  std::memcpy(base, &vh, sizeof vh);
+  super_desc_[n % kSupers] = SuperDesc{len, tx_idx_, g.segments};
+  super_pushed_.store(n + 1, std::memory_order_release);
+  tx_gen_.fetch_add(1, std::memory_order_seq_cst);
+  if (tx_kick_.exchange(1, std::memory_order_seq_cst) == 0) tx_kick_.notify_one();
+}
+
 uint8_t* AfPacketPort::Reserve(uint32_t* max_len) {
+  if (coal_.open()) CloseSuper();  // it was queued first: it goes first
   uint8_t* slot = tx_ring_ + size_t(tx_idx_) * frame_size_;
   if (!tx_reserved_) {
     tpacket2_hdr* h = Hdr(slot);
@@ -432,6 +515,10 @@ bool AfPacketPort::Commit(uint32_t len) {
   }
   tpacket2_hdr* h = Hdr(slot);
   h->tp_len = len + vnet_;
+  // Super-segments queued before this frame leave before it: the transmit
+  // thread sends them after the ring frames before them, so wait for it.
+  while (super_pushed_.load(std::memory_order_relaxed) != super_done_.load(std::memory_order_acquire))
+    ::sched_yield();
   StoreStatus(h, TP_STATUS_SEND_REQUEST);
   tx_idx_ = Next(tx_idx_);
   ++tx_pending_;
@@ -440,6 +527,7 @@ bool AfPacketPort::Commit(uint32_t len) {
 }
 
 void AfPacketPort::Flush() {
+  if (coal_.open()) CloseSuper();  // a batch's end: nothing more will join it
   if (tx_thread_.joinable()) {
     if (int err = tx_thread_error_.exchange(0, std::memory_order_acq_rel); err != 0) {
       // The transmit thread met a hard error (link down, interface gone): the
@@ -492,8 +580,8 @@ void AfPacketPort::TxThreadLoop() {
     if (tx_stop_.load(std::memory_order_seq_cst)) return;
     for (;;) {
       const uint64_t gen = tx_gen_.load(std::memory_order_seq_cst);
-      int err = 0;
-      if (::send(fd_, nullptr, 0, MSG_DONTWAIT) < 0) err = errno;
+      int err = sfd_ >= 0 ? SendSupers() : 0;
+      if (err == 0 && ::send(fd_, nullptr, 0, MSG_DONTWAIT) < 0) err = errno;
       if (tx_stop_.load(std::memory_order_relaxed)) return;
       if (TryAgain(err)) {
         ::sched_yield();
@@ -513,6 +601,44 @@ void AfPacketPort::TxThreadLoop() {
   }
 }
 
+// Sends the super-segments queued, each once the ring frames queued before it
+// are taken by the kernel (it takes slots in ring order; the owner queues no
+// ring frame while a super-segment waits, see Commit()). On a hard error the
+// rest are dropped (counted) so the owner never waits for them.
+int AfPacketPort::SendSupers() {
+  for (;;) {
+    const uint64_t n = super_done_.load(std::memory_order_relaxed);
+    if (n == super_pushed_.load(std::memory_order_acquire)) return 0;
+    const SuperDesc d = super_desc_[n % kSupers];
+    int err = 0;
+    const uint32_t before = d.ring_end == 0 ? frames_ - 1 : d.ring_end - 1;
+    while (err == 0 && LoadStatus(Hdr(tx_ring_ + size_t(before) * frame_size_)) == TP_STATUS_SEND_REQUEST) {
+      if (::send(fd_, nullptr, 0, MSG_DONTWAIT) < 0 && !TryAgain(errno)) err = errno;
+      else if (LoadStatus(Hdr(tx_ring_ + size_t(before) * frame_size_)) == TP_STATUS_SEND_REQUEST) ::sched_yield();
+      if (tx_stop_.load(std::memory_order_relaxed)) return 0;
+    }
+    const uint8_t* buf = supers_.get() + size_t(n % kSupers) * kSuperBuf;
+    while (err == 0 && ::send(sfd_, buf, d.len + vnet_, MSG_DONTWAIT) < 0) {
+      if (!TryAgain(errno)) {
+        err = errno;
+        break;
+      }
+      if (tx_stop_.load(std::memory_order_relaxed)) return 0;
+      ::sched_yield();
+    }
+    if (err != 0) {
+      // Drop this one and every other queued now: the ring frames behind them are thrown away too.
+      uint64_t end = super_pushed_.load(std::memory_order_acquire);
+      uint64_t segs = 0;
+      for (uint64_t k = n; k < end; k++) segs += super_desc_[k % kSupers].segments;
+      super_dropped_.fetch_add(segs, std::memory_order_relaxed);
+      super_done_.store(end, std::memory_order_release);
+      return err;
+    }
+    super_done_.store(n + 1, std::memory_order_release);
+  }
+}
+
 // Waits until the transmit thread has nothing in hand (it then touches no slot).
 void AfPacketPort::WaitTxThreadIdle() {
   if (!tx_thread_.joinable()) return;
@@ -527,6 +653,10 @@ void AfPacketPort::WaitTxThreadIdle() {
 // only between send() calls (the kernel touches these slots only inside one),
 // which holds: the port has one thread.
 size_t AfPacketPort::DiscardQueuedTx() {
+  if (coal_.open()) {
+    stats_.tx_discarded += coal_.segments();
+    coal_.Abandon();
+  }
   WaitTxThreadIdle();
   tx_reserved_ = false;  // a reservation not committed is simply given up
   uint32_t idx = tx_idx_;
@@ -580,6 +710,9 @@ const PortStats& AfPacketPort::stats() {
   if (::getsockopt(fd_, SOL_PACKET, PACKET_STATISTICS, &ks, &len) == 0) {
     stats_.kernel_drops += ks.tp_drops;
   }
+  const uint64_t dropped = super_dropped_.load(std::memory_order_relaxed);
+  stats_.tx_discarded += dropped - super_dropped_seen_;
+  super_dropped_seen_ = dropped;
   return stats_;
 }
 

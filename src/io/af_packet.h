@@ -31,6 +31,16 @@
 // handshake) is still sent inline, which adds no wakeup to its latency.
 // Measured in docs/performance.md.
 //
+// Coalescing (coalesce, with tx_thread, vnet_hdr and qdisc_bypass, not gso):
+// Coalesce() joins consecutive full-size segments of one TCP flow into a
+// super-segment with a segmentation instruction (tcp_coalesce.h), built in
+// one of kSupers buffers of the port's own and sent by the transmit thread
+// with send() on a second socket, after the ring frames queued before it.
+// A ring frame committed while super-segments are on their way waits for
+// them (Commit), so the port's frames leave in the order they were queued.
+// The receiver's stack then takes one skb for up to 45 segments and
+// acknowledges once (docs/performance.md, "Stop 30").
+//
 // Who may call: the forwarding thread that owns the port (the transmit thread
 // is private to the port).
 #pragma once
@@ -43,6 +53,7 @@
 
 #include "common/addr.h"
 #include "common/status.h"
+#include "io/tcp_coalesce.h"
 
 namespace hn {
 
@@ -101,9 +112,12 @@ class AfPacketPort {
   // super-segment of up to 64 KiB is received whole and sent on whole with its
   // segmentation instruction (SetTxOffload); ring_frames is then rounded to
   // whole blocks of 7 slots.
+  // coalesce: join TCP segments on transmit (see above); ignored unless
+  // tx_thread, qdisc_bypass and vnet_hdr are on and gso is off.
   static Result<std::unique_ptr<AfPacketPort>> Open(const std::string& ifname, uint32_t ring_frames = 1024,
                                                     bool qdisc_bypass = false, bool tx_thread = false,
-                                                    bool vnet_hdr = false, bool gso = false);
+                                                    bool vnet_hdr = false, bool gso = false,
+                                                    bool coalesce = false);
   ~AfPacketPort();
   AfPacketPort(const AfPacketPort&) = delete;
   AfPacketPort& operator=(const AfPacketPort&) = delete;
@@ -123,6 +137,15 @@ class AfPacketPort {
   // Queues a copy of frame[0,len) for transmit. False (and counted) when the TX ring is full
   // or the frame does not fit a slot.
   bool Send(const uint8_t* frame, uint32_t len);
+  // Takes frame[0,len) for transmit by joining it to a TCP super-segment
+  // (copied into the port's buffer): true when taken (sent with the
+  // super-segment), false when the caller must Send() or Reserve() it as
+  // usual. Always false without coalescing. A frame that cannot join ends
+  // the open super-segment first, so order is kept.
+  // partial: the frame's TCP checksum is left to offload (csum_start = its
+  // TCP header, csum_offset 16); it is then not verified here.
+  bool Coalesce(const uint8_t* frame, uint32_t len, bool partial);
+  bool coalescing() const { return sfd_ >= 0; }
   // Reserves a TX slot and returns where to write up to max_len bytes, for building
   // a frame in place (ARP replies, ICMP errors); Commit(len) queues it.
   uint8_t* Reserve(uint32_t* max_len);
@@ -161,6 +184,8 @@ class AfPacketPort {
   void SendNow();        // one non-blocking send() of everything queued, on this thread
   void TxThreadLoop();   // the transmit thread
   void WaitTxThreadIdle();
+  void CloseSuper();          // queues the open super-segment (or rings a lone segment)
+  int SendSupers();           // transmit thread: queued super-segments, in order; 0 or a hard errno
   int fd_ = -1;
   std::string name_;
   int ifindex_ = 0;
@@ -191,6 +216,27 @@ class AfPacketPort {
   std::atomic<int> tx_thread_error_{0};  // a hard send() error the thread met; the owner discards
   std::atomic<bool> tx_stop_{false};
   int64_t last_flush_ns_ = 0;  // monotonic time of the last Flush() that had frames (owner thread only)
+
+  // Coalescing. Super-segment n is built in buffer n % kSupers (after room
+  // for the virtio-net header); the owner writes its length and the ring
+  // index it must follow, then bumps super_pushed_; the transmit thread
+  // sends it and bumps super_done_. The buffer is free again after that.
+  static constexpr uint32_t kSupers = 8;
+  static constexpr uint32_t kSuperBuf = 68 * 1024;
+  struct SuperDesc {
+    uint32_t len = 0;       // frame bytes (after the virtio-net header)
+    uint32_t ring_end = 0;  // the ring slot after the last frame queued before it
+    uint32_t segments = 0;
+  };
+  int sfd_ = -1;  // second socket (no ring, virtio-net header) for super-segments; -1: not coalescing
+  std::unique_ptr<uint8_t[]> supers_;
+  SuperDesc super_desc_[kSupers];
+  std::atomic<uint64_t> super_pushed_{0};
+  std::atomic<uint64_t> super_done_{0};
+  std::atomic<uint64_t> super_dropped_{0};  // segments in super-segments the kernel refused for good
+  uint64_t super_dropped_seen_ = 0;         // owner: already added to stats_.tx_discarded
+  TcpCoalescer coal_;
+  bool coal_first_partial_ = false;  // the open super-segment's first frame had its checksum left to offload
 };
 
 }  // namespace hn

@@ -251,18 +251,20 @@ Status CheckDataPort(const std::string& ifname) {
   return Status::Error("data port " + ifname + " is not ready: " + Join(problems, "; "));
 }
 
-Result<std::vector<std::string>> DisableOffloads(const std::string& ifname, bool keep_segmentation, bool want_gro) {
+Result<std::vector<std::string>> DisableOffloads(const std::string& ifname, bool keep_segmentation, bool want_gro,
+                                                 bool want_segmentation) {
   if (Status s = NameCheck(ifname); !s.ok()) return s;
   Fd fd(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
   if (fd.fd < 0) return Status::Error(std::string("socket for ethtool: ") + std::strerror(errno));
   std::vector<std::string> changes;
   for (const Offload& o : kOffloads) {
-    if (keep_segmentation && (o.set_cmd == ETHTOOL_SGSO || o.set_cmd == ETHTOOL_STSO)) continue;
+    if (keep_segmentation && !want_segmentation && (o.set_cmd == ETHTOOL_SGSO || o.set_cmd == ETHTOOL_STSO)) continue;
     uint32_t value = 0;
     int err = EthtoolValue(fd.fd, ifname, o.get_cmd, &value);
     if (err == EOPNOTSUPP) continue;
     if (err != 0) return EthtoolError(ifname, o.name, err);
-    if (want_gro && o.set_cmd == ETHTOOL_SGRO) {
+    const bool segmentation = o.set_cmd == ETHTOOL_SGSO || o.set_cmd == ETHTOOL_STSO;
+    if ((want_gro && o.set_cmd == ETHTOOL_SGRO) || (want_segmentation && segmentation)) {
       // gro = true: on, not off. On a veth this also gives the port a NAPI
       // context, which is where the kernel coalesces. A device that cannot
       // (EOPNOTSUPP, EINVAL) forwards its frames as they come.
@@ -270,9 +272,10 @@ Result<std::vector<std::string>> DisableOffloads(const std::string& ifname, bool
       uint32_t on = 1;
       err = EthtoolValue(fd.fd, ifname, o.set_cmd, &on);
       if (err == EOPNOTSUPP || err == EINVAL) continue;
-      if (err != 0) return EthtoolError(ifname, "gro", err, "turning on");
+      if (err != 0) return EthtoolError(ifname, o.name, err, "turning on");
       uint32_t now = 0;
-      if (EthtoolValue(fd.fd, ifname, o.get_cmd, &now) == 0 && now != 0) changes.push_back(ifname + ": turned on gro");
+      if (EthtoolValue(fd.fd, ifname, o.get_cmd, &now) == 0 && now != 0)
+        changes.push_back(ifname + ": turned on " + o.name);
       continue;
     }
     if (!IsOn(o, value)) continue;

@@ -26,8 +26,11 @@ Status CheckDataPort(const std::string& ifname);
 // keep_segmentation (gso = true): GSO and TSO are left as they are, so a
 // super-segment the honeywall sends on goes out whole where the link allows.
 // want_gro (gro = true): GRO is turned on instead of off ("hw-in: turned on gro").
+// want_segmentation (coalesce, docs/config.md): GSO and TSO are turned on
+// where they are off and the device can ("hw-in: turned on tso"), so the
+// super-segments the honeywall joins reach the receiver whole.
 Result<std::vector<std::string>> DisableOffloads(const std::string& ifname, bool keep_segmentation = false,
-                                                 bool want_gro = false);
+                                                 bool want_gro = false, bool want_segmentation = false);
 
 // Sets the interface up and promiscuous is done by the port itself; this brings
 // the link up if it is down (lab convenience). Status error says why not.

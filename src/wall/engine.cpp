@@ -180,6 +180,12 @@ int Engine::FindHoneypotByMac(const uint8_t* mac) const {
 }
 
 bool Engine::SendCopy(int port, const uint8_t* data, uint32_t len) {
+  const bool partial = partial_ && data == cur_data_;
+  if ((!partial || cur_off_.gso_type == 0) && tx_->Coalesce(port, data, len, partial)) {
+    Inc(c_.tx_frames[port]);
+    Inc(c_.tx_bytes[port], len);
+    return true;
+  }
   uint32_t max = len;
   uint8_t* slot = tx_->Reserve(port, &max);
   if (slot == nullptr || max < len) {

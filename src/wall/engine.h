@@ -58,6 +58,11 @@ class TxSink {
   virtual void Commit(int port, uint32_t len) = 0;
   virtual bool CanLeaveChecksum() const { return false; }
   virtual void CommitOffload(int port, uint32_t len, const Offload& /*off*/) { Commit(port, len); }
+  // Takes a whole frame for transmit without a slot of its own (the port
+  // joins it to a TCP super-segment: AfPacketPort::Coalesce); false: use
+  // Reserve/Commit as usual. partial: its TCP checksum is left to offload
+  // (the Offload the engine would pass says csum_start = the TCP header).
+  virtual bool Coalesce(int /*port*/, const uint8_t* /*data*/, uint32_t /*len*/, bool /*partial*/) { return false; }
 };
 
 class EventSink {

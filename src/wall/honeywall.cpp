@@ -104,6 +104,14 @@ class PortSink : public TxSink {
       ports_[port]->SetTxOffload(o.csum_start, o.csum_offset, o.gso_type, o.gso_size, o.hdr_len);
     Commit(port, len);
   }
+  bool Coalesce(int port, const uint8_t* data, uint32_t len, bool partial) override {
+    AfPacketPort* p = ports_[port];
+    if (p == nullptr || !p->coalescing() || health_[port].state != Link::kUp) return false;
+    if (capture_first && !capture_->HasRoom(size_t(port), len)) return false;  // Reserve() says why
+    if (!p->Coalesce(data, len, partial)) return false;
+    if (capture_ != nullptr) capture_->Offer(size_t(port), now_ns, data, len, len);
+    return true;
+  }
   void Commit(int port, uint32_t len) override {
     if (ports_[port] == nullptr) return;
     if (ports_[port]->Commit(len) && capture_ != nullptr && slot_[port] != nullptr)
@@ -126,8 +134,14 @@ class PortSink : public TxSink {
 // passed on), gso's big slots when asked, qdisc bypass with inline capture.
 Result<std::unique_ptr<AfPacketPort>> OpenDataPort(const std::string& name, const Config& cfg, bool inline_cap) {
   return AfPacketPort::Open(name, cfg.gso ? kPortRingFramesGso : kPortRingFrames, inline_cap, /*tx_thread=*/true,
-                            /*vnet_hdr=*/true, cfg.gso);
+                            /*vnet_hdr=*/true, cfg.gso, cfg.coalesce);
 }
+
+// Whether the ports join TCP segments on transmit (coalesce): only with inline
+// capture, which records each segment as it was before it is joined (a
+// capture beside the port would see the super-segments), and not with gso,
+// whose ports carry super-segments of their own.
+bool Coalescing(const Config& cfg, bool inline_cap) { return cfg.coalesce && inline_cap && !cfg.gso; }
 
 void AddStats(PortStats* to, const PortStats& s) {
   to->rx_frames += s.rx_frames;
@@ -266,7 +280,7 @@ bool Honeywall::Impl::ReopenPort(int i) {
     return false;
   };
   if (Status st = CheckDataPort(Name(i)); !st.ok()) return blocked(st.message());
-  auto changes = DisableOffloads(Name(i), cfg.gso, cfg.gro);
+  auto changes = DisableOffloads(Name(i), cfg.gso, cfg.gro, Coalescing(cfg, inline_capture != nullptr));
   if (!changes.ok()) return blocked(changes.status().message());
   for (const std::string& line : changes.value()) say(line);
   auto port = OpenDataPort(Name(i), cfg, inline_capture != nullptr);
@@ -381,14 +395,14 @@ Result<std::unique_ptr<Honeywall>> Honeywall::Open(const Config& cfg, Say say, s
     Status s = CheckDataPort(*n);
     if (!s.ok()) return s;
   }
-  for (const std::string* n : names) {
-    auto changes = DisableOffloads(*n, cfg.gso, cfg.gro);
-    if (!changes.ok()) return changes.status();
-    for (const std::string& line : changes.value()) say(line);
-  }
   // Inline capture records every frame the forwarder sends, so its sends may
   // skip the qdisc layer and the kernel's copies to other packet sockets.
   const bool inline_cap = cfg.capture.pcap && cfg.capture.inline_capture;
+  for (const std::string* n : names) {
+    auto changes = DisableOffloads(*n, cfg.gso, cfg.gro, Coalescing(cfg, inline_cap));
+    if (!changes.ok()) return changes.status();
+    for (const std::string& line : changes.value()) say(line);
+  }
   for (int i = 0; i < 2; i++) {
     auto port = OpenDataPort(*names[i], cfg, inline_cap);
     if (!port.ok()) return port.status();
