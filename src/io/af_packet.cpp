@@ -70,6 +70,8 @@ constexpr uint32_t kTagReinserted = 1u << 27;
 // 0.92x with RTT avg 0.10 ms.
 constexpr uint32_t kInlineSendMax = 2;
 constexpr int64_t kQuietNs = 500'000;
+// How long Commit() waits for the super-segments queued before its frame (see there).
+constexpr int64_t kSuperWaitNs = 20'000'000;
 
 int64_t MonoNs() {
   timespec ts;
@@ -516,9 +518,20 @@ bool AfPacketPort::Commit(uint32_t len) {
   tpacket2_hdr* h = Hdr(slot);
   h->tp_len = len + vnet_;
   // Super-segments queued before this frame leave before it: the transmit
-  // thread sends them after the ring frames before them, so wait for it.
-  while (super_pushed_.load(std::memory_order_relaxed) != super_done_.load(std::memory_order_acquire))
-    ::sched_yield();
+  // thread sends them after the ring frames before them, so wait for it
+  // (one send() of up to 64 KiB, usually). A link that takes nothing for
+  // kSuperWaitNs (its queue full for good) costs this frame, not the
+  // forwarding thread: it is counted as if the ring were full.
+  if (super_pushed_.load(std::memory_order_relaxed) != super_done_.load(std::memory_order_acquire)) {
+    const int64_t deadline = MonoNs() + kSuperWaitNs;
+    while (super_pushed_.load(std::memory_order_relaxed) != super_done_.load(std::memory_order_acquire)) {
+      if (MonoNs() > deadline) {
+        ++stats_.tx_ring_full;
+        return false;
+      }
+      ::sched_yield();
+    }
+  }
   StoreStatus(h, TP_STATUS_SEND_REQUEST);
   tx_idx_ = Next(tx_idx_);
   ++tx_pending_;

@@ -41,6 +41,19 @@ def _payload_bytes(pcap_files, port):
     return to, frm
 
 
+def _tcp_segments(pcap_files):
+    """Every TCP frame in the pcaps as (ports, raw sequence number, flags,
+    payload length), counted (tshark). NAT translates addresses, not ports."""
+    seen = {}
+    for f in pcap_files:
+        r = nl.run(["tshark", "-n", "-r", str(f), "-Y", "tcp", "-T", "fields", "-e", "tcp.srcport",
+                    "-e", "tcp.dstport", "-e", "tcp.seq_raw", "-e", "tcp.flags", "-e", "tcp.len"],
+                   check=True, timeout=120)
+        for line in r.stdout.splitlines():
+            seen[line] = seen.get(line, 0) + 1
+    return seen
+
+
 def _transfer(lab, wall, capture_dir):
     """SIZE bytes each way through the wall (checked by sha256; the wall is
     stopped after); returns the packets the two end hosts received meanwhile."""
@@ -82,6 +95,12 @@ def test_segments_join_on_transmit_and_pcaps_keep_the_wire_frames(lab, honeynet_
         to, frm = _payload_bytes(files, 8080)
         assert to >= SIZE and frm >= SIZE, (side, to, frm)
         assert stats[side]["tx_discarded"] == 0 and stats[side]["tx_errors"] == 0, stats[side]
+    # Every segment that entered one port left the other: the two series hold
+    # the same TCP frames, one by one, so none that was joined is missing.
+    inside, outside = (_tcp_segments(nl.pcaps(capture_dir, side)) for side in ("inside", "outside"))
+    assert sum(inside.values()) >= 2 * segments
+    assert inside == outside, "frames in one series only: %s / %s" % (
+        sorted(set(inside.items()) - set(outside.items()))[:5], sorted(set(outside.items()) - set(inside.items()))[:5])
 
 
 @pytest.mark.parametrize("mode", ["bridge"])
