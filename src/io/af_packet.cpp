@@ -389,6 +389,10 @@ bool AfPacketPort::Send(const uint8_t* frame, uint32_t len) {
 
 bool AfPacketPort::Coalesce(const uint8_t* frame, uint32_t len, bool partial) {
   if (sfd_ < 0 || tx_reserved_) return false;
+  if (super_stalled_) {  // see Commit()
+    if (super_pushed_.load(std::memory_order_relaxed) != super_done_.load(std::memory_order_acquire)) return false;
+    super_stalled_ = false;
+  }
   TcpSegInfo s;
   if (!TcpCoalescer::Parse(frame, len, &s, partial) || len > mtu_ + kEthHeader) {
     CloseSuper();
@@ -520,14 +524,16 @@ bool AfPacketPort::Commit(uint32_t len) {
   // Super-segments queued before this frame leave before it: the transmit
   // thread sends them after the ring frames before them, so wait for it
   // (one send() of up to 64 KiB, usually). A link that takes nothing for
-  // kSuperWaitNs (its queue full for good) costs this frame, not the
-  // forwarding thread: it is counted as if the ring were full.
-  if (super_pushed_.load(std::memory_order_relaxed) != super_done_.load(std::memory_order_acquire)) {
+  // kSuperWaitNs ("try again" for good) costs one such wait, not one per
+  // frame: the port then stops joining and waiting until the super-segments
+  // are gone, and frames queued meanwhile may pass them.
+  if (!super_stalled_ &&
+      super_pushed_.load(std::memory_order_relaxed) != super_done_.load(std::memory_order_acquire)) {
     const int64_t deadline = MonoNs() + kSuperWaitNs;
     while (super_pushed_.load(std::memory_order_relaxed) != super_done_.load(std::memory_order_acquire)) {
       if (MonoNs() > deadline) {
-        ++stats_.tx_ring_full;
-        return false;
+        super_stalled_ = true;
+        break;
       }
       ::sched_yield();
     }

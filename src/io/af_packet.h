@@ -236,6 +236,7 @@ class AfPacketPort {
   std::atomic<uint64_t> super_dropped_{0};  // segments in super-segments the kernel refused for good
   uint64_t super_dropped_seen_ = 0;         // owner: already added to stats_.tx_discarded
   TcpCoalescer coal_;
+  bool super_stalled_ = false;       // a Commit() waited kSuperWaitNs in vain: no joining, no waiting until they are gone
   bool coal_first_partial_ = false;  // the open super-segment's first frame had its checksum left to offload
 };
 
