@@ -631,9 +631,10 @@ int AfPacketPort::SendSupers() {
     const SuperDesc d = super_desc_[n % kSupers];
     int err = 0;
     const uint32_t before = d.ring_end == 0 ? frames_ - 1 : d.ring_end - 1;
-    while (err == 0 && LoadStatus(Hdr(tx_ring_ + size_t(before) * frame_size_)) == TP_STATUS_SEND_REQUEST) {
+    tpacket2_hdr* last = Hdr(tx_ring_ + size_t(before) * frame_size_);  // the ring frame it must follow
+    while (err == 0 && LoadStatus(last) == TP_STATUS_SEND_REQUEST) {
       if (::send(fd_, nullptr, 0, MSG_DONTWAIT) < 0 && !TryAgain(errno)) err = errno;
-      else if (LoadStatus(Hdr(tx_ring_ + size_t(before) * frame_size_)) == TP_STATUS_SEND_REQUEST) ::sched_yield();
+      else if (LoadStatus(last) == TP_STATUS_SEND_REQUEST) ::sched_yield();
       if (tx_stop_.load(std::memory_order_relaxed)) return 0;
     }
     const uint8_t* buf = supers_.get() + size_t(n % kSupers) * kSuperBuf;

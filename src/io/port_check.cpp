@@ -258,12 +258,12 @@ Result<std::vector<std::string>> DisableOffloads(const std::string& ifname, bool
   if (fd.fd < 0) return Status::Error(std::string("socket for ethtool: ") + std::strerror(errno));
   std::vector<std::string> changes;
   for (const Offload& o : kOffloads) {
-    if (keep_segmentation && !want_segmentation && (o.set_cmd == ETHTOOL_SGSO || o.set_cmd == ETHTOOL_STSO)) continue;
+    const bool segmentation = o.set_cmd == ETHTOOL_SGSO || o.set_cmd == ETHTOOL_STSO;
+    if (keep_segmentation && !want_segmentation && segmentation) continue;
     uint32_t value = 0;
     int err = EthtoolValue(fd.fd, ifname, o.get_cmd, &value);
     if (err == EOPNOTSUPP) continue;
     if (err != 0) return EthtoolError(ifname, o.name, err);
-    const bool segmentation = o.set_cmd == ETHTOOL_SGSO || o.set_cmd == ETHTOOL_STSO;
     if ((want_gro && o.set_cmd == ETHTOOL_SGRO) || (want_segmentation && segmentation)) {
       // gro = true: on, not off. On a veth this also gives the port a NAPI
       // context, which is where the kernel coalesces. A device that cannot

@@ -33,6 +33,7 @@ bool TcpCoalescer::Parse(const uint8_t* f, uint32_t len, TcpSegInfo* s, bool par
   const uint8_t flags = f[kTcpOff + 13];
   if (!(flags & kAck) || (flags & (kFin | kSyn | kRst | kUrg | kCwr))) return false;
   if (Be16(f + kTcpOff + 18) != 0) return false;  // urgent pointer
+  if (kIp + tcp_len == ip_len) return false;        // no payload (an ACK): nothing to join
   // Both checksums as the receiver would check them: a bad one stays alone.
   if (Ipv4HeaderChecksum(f + kEth, kIp) != Be16(f + kEth + 10)) return false;
   if (!partial && L4ChecksumIpv4(f + 26, f + 30, 6, f + kTcpOff, ip_len - kIp) != Be16(f + kTcpOff + 16)) return false;
@@ -66,7 +67,7 @@ bool TcpCoalescer::Append(const uint8_t* f, uint32_t /*len*/, const TcpSegInfo& 
   if (!open_ || ended_) return false;
   const uint8_t* h = buf_;
   const uint32_t t = tcp_off_;
-  if (s.tcp_len != tcp_len_ || s.payload == 0 || s.payload > gso_size_) return false;
+  if (s.tcp_len != tcp_len_ || s.payload > gso_size_) return false;
   if (len_ + s.payload > cap_ || len_ - kEth + s.payload > kMaxIpLen) return false;
   if (std::memcmp(f, h, 12) != 0) return false;                                 // MACs
   if (f[15] != h[15] || Be16(f + 18) != next_id_) return false;                 // TOS; ID + 1

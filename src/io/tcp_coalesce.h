@@ -11,7 +11,8 @@
 //  - Ethernet II + IPv4 without options, not a fragment, TCP with a valid
 //    checksum (a segment its receiver would drop is never joined: it goes on
 //    alone, as before, and is dropped there);
-//  - TCP flags ACK (ECE allowed if the first has it), PSH only on the last;
+//  - a payload, TCP flags ACK (ECE allowed if the first has it), PSH only
+//    on the last;
 //  - same MACs, addresses, ports, TOS, TTL, DF, ACK number, window and TCP
 //    header with options as the first; IP ID one more than the last; sequence
 //    number right after the last;

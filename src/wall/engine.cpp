@@ -180,8 +180,7 @@ int Engine::FindHoneypotByMac(const uint8_t* mac) const {
 }
 
 bool Engine::SendCopy(int port, const uint8_t* data, uint32_t len) {
-  const bool partial = partial_ && data == cur_data_;
-  if ((!partial || cur_off_.gso_type == 0) && tx_->Coalesce(port, data, len, partial)) {
+  if (tx_->Coalesce(port, data, len, partial_ && data == cur_data_)) {
     Inc(c_.tx_frames[port]);
     Inc(c_.tx_bytes[port], len);
     return true;

@@ -132,16 +132,16 @@ class PortSink : public TxSink {
 // A data port's socket as the honeywall runs it, at start and when a deleted
 // interface comes back: transmit thread, virtio-net headers (checksum offload
 // passed on), gso's big slots when asked, qdisc bypass with inline capture.
-Result<std::unique_ptr<AfPacketPort>> OpenDataPort(const std::string& name, const Config& cfg, bool inline_cap) {
-  return AfPacketPort::Open(name, cfg.gso ? kPortRingFramesGso : kPortRingFrames, inline_cap, /*tx_thread=*/true,
-                            /*vnet_hdr=*/true, cfg.gso, cfg.coalesce);
-}
-
 // Whether the ports join TCP segments on transmit (coalesce): only with inline
 // capture, which records each segment as it was before it is joined (a
 // capture beside the port would see the super-segments), and not with gso,
 // whose ports carry super-segments of their own.
 bool Coalescing(const Config& cfg, bool inline_cap) { return cfg.coalesce && inline_cap && !cfg.gso; }
+
+Result<std::unique_ptr<AfPacketPort>> OpenDataPort(const std::string& name, const Config& cfg, bool inline_cap) {
+  return AfPacketPort::Open(name, cfg.gso ? kPortRingFramesGso : kPortRingFrames, inline_cap, /*tx_thread=*/true,
+                            /*vnet_hdr=*/true, cfg.gso, Coalescing(cfg, inline_cap));
+}
 
 void AddStats(PortStats* to, const PortStats& s) {
   to->rx_frames += s.rx_frames;

@@ -224,6 +224,10 @@ TEST(TcpCoalesce, NotACandidate) {
   syn.flags = kSyn | kAck;
   Bytes sa = Frame(syn);
   EXPECT_FALSE(TcpCoalescer::Parse(sa.data(), uint32_t(sa.size()), &info));
+  Seg ack;
+  ack.payload = 0;  // a pure ACK: nothing to join
+  Bytes pure = Frame(ack);
+  EXPECT_FALSE(TcpCoalescer::Parse(pure.data(), uint32_t(pure.size()), &info));
   Bytes padded = good;
   padded.push_back(0);  // Ethernet padding / trailing bytes: not ours to carry
   EXPECT_FALSE(TcpCoalescer::Parse(padded.data(), uint32_t(padded.size()), &info));
