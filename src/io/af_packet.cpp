@@ -419,30 +419,43 @@ void AfPacketPort::CloseSuper() {
   if (!coal_.open()) return;
   const uint64_t n = super_pushed_.load(std::memory_order_relaxed);
   uint8_t* base = supers_.get() + size_t(n % kSupers) * kSuperBuf;
+  virtio_net_hdr vh{};
+  uint32_t len = 0;
+  uint32_t segments = 1;
   if (coal_.segments() < 2) {
     // Nothing joined it: the frame goes through the ring like any other
     // (counted again there).
-    const uint32_t len = coal_.Abandon();
-    --stats_.tx_frames;
+    len = coal_.Abandon();
     uint32_t room = 0;
     uint8_t* dst = Reserve(&room);
-    if (dst == nullptr) return;  // counted in tx_ring_full
-    std::memcpy(dst, base + vnet_, std::min(len, room));
-    if (coal_first_partial_) SetTxOffload(34, 16);  // as it came: still left to offload
-    Commit(len);
-    return;
+    if (dst != nullptr) {
+      --stats_.tx_frames;
+      std::memcpy(dst, base + vnet_, std::min(len, room));
+      if (coal_first_partial_) SetTxOffload(34, 16);  // as it came: still left to offload
+      Commit(len);
+      return;
+    }
+    // The ring is full (counted in tx_ring_full). The frame was taken (the
+    // capture has it), so it must leave: from its buffer, as a
+    // "super-segment" of one, with no segmentation instruction.
+    if (coal_first_partial_) {
+      vh.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+      vh.csum_start = htole16(34);
+      vh.csum_offset = htole16(16);
+    }
+  } else {
+    GsoInstr g;
+    len = coal_.Finish(&g);
+    segments = g.segments;
+    vh.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+    vh.gso_type = VIRTIO_NET_HDR_GSO_TCPV4;
+    vh.hdr_len = htole16(g.hdr_len);
+    vh.gso_size = htole16(g.gso_size);
+    vh.csum_start = htole16(g.csum_start);
+    vh.csum_offset = htole16(g.csum_offset);
   }
-  GsoInstr g;
-  const uint32_t len = coal_.Finish(&g);
-  virtio_net_hdr vh{};
-  vh.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
-  vh.gso_type = VIRTIO_NET_HDR_GSO_TCPV4;
-  vh.hdr_len = htole16(g.hdr_len);
-  vh.gso_size = htole16(g.gso_size);
-  vh.csum_start = htole16(g.csum_start);
-  vh.csum_offset = htole16(g.csum_offset);
   std::memcpy(base, &vh, sizeof vh);
-  super_desc_[n % kSupers] = SuperDesc{len, tx_idx_, g.segments};
+  super_desc_[n % kSupers] = SuperDesc{len, tx_idx_, segments};
   super_pushed_.store(n + 1, std::memory_order_release);
   tx_gen_.fetch_add(1, std::memory_order_seq_cst);
   if (tx_kick_.exchange(1, std::memory_order_seq_cst) == 0) tx_kick_.notify_one();

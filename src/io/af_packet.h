@@ -80,7 +80,8 @@ struct RxFrame {
 struct PortStats {
   uint64_t rx_frames = 0;
   uint64_t tx_frames = 0;
-  uint64_t tx_ring_full = 0;   // frames we could not queue because the TX ring was full
+  uint64_t tx_ring_full = 0;   // times a frame found the TX ring full (not sent; but a TCP segment
+                               // already taken for joining leaves from its coalescing buffer instead)
   uint64_t rx_truncated = 0;   // frames larger than a ring slot
   uint64_t kernel_drops = 0;   // PACKET_STATISTICS tp_drops (RX ring full)
   uint64_t tx_errors = 0;      // frames refused (too short/long for the link) and send() failures

@@ -1,6 +1,7 @@
 // AfPacketPort on a veth pair inside a network namespace made by each test.
 // Frames go from a port on hw-a to a port on hw-b (and back) and must arrive
 // byte for byte, in order, with VLAN tags as they were sent.
+#include "frames.h"
 #include "netns_guard.h"
 #include "io/af_packet.h"
 
@@ -339,6 +340,49 @@ TEST_F(AfPacketTest, StatsCountRingFullAndKernelDrops) {
   EXPECT_EQ(b->stats().rx_frames, 8u);
   EXPECT_EQ(a->stats().tx_frames, 20u);
   EXPECT_GE(a->stats().tx_ring_full, 1u);  // plus any retries while the slots came back
+}
+
+// A TCP segment taken for joining (the capture has recorded it by then) that
+// nothing joined goes back to the ring; when the ring is full it must still
+// leave, after the frames queued before it.
+TEST_F(AfPacketTest, LoneSegmentLeavesWhenTheRingIsFull) {
+  auto r = AfPacketPort::Open("hw-a", 8, /*qdisc_bypass=*/true, /*tx_thread=*/true, /*vnet_hdr=*/true,
+                              /*gso=*/false, /*coalesce=*/true);
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  auto a = std::move(r.value());
+  ASSERT_TRUE(a->coalescing());
+  auto b = OpenPort("hw-b", 64);
+  ASSERT_TRUE(b);
+  auto frame = MakeFrame(1, 100);
+  for (int i = 0; i < 8; ++i) ASSERT_TRUE(a->Send(frame.data(), uint32_t(frame.size()))) << i;
+  test::Ip4Spec ip{test::I("10.0.0.1"), test::I("10.0.0.2")};
+  const auto seg = test::Ipv4Frame(test::M("02:00:00:00:00:0b"), test::M("02:00:00:00:00:0a"), ip,
+                                   test::TcpSeg(ip.src, ip.dst, 40000, 80, kAck, std::string(1000, 'q')));
+  ASSERT_TRUE(a->Coalesce(seg.data(), uint32_t(seg.size()), false)) << "a full-size ACK segment was not taken";
+  a->Flush();  // the batch ends: the lone segment goes to the full ring, and must not be lost
+  int test_frames = 0;
+  std::optional<std::vector<uint8_t>> tcp;
+  const auto deadline = Clock::now() + kWait;
+  while (!tcp && Clock::now() < deadline) {
+    RxFrame f;
+    while (b->Next(&f)) {
+      if (f.len >= 14 && Load16(f.data + 12) == kTestType) {
+        EXPECT_FALSE(tcp) << "a frame queued before the segment came after it";
+        ++test_frames;
+      } else if (f.len >= 24 && Load16(f.data + 12) == kEthIpv4 && f.data[23] == kProtoTcp) {
+        tcp.emplace(f.data, f.data + f.len);
+      }
+      b->Release();
+    }
+    pollfd pfd{b->fd(), POLLIN, 0};
+    ::poll(&pfd, 1, 10);
+  }
+  EXPECT_EQ(test_frames, 8);
+  ASSERT_TRUE(tcp) << "the segment taken for joining never left";
+  EXPECT_EQ(*tcp, seg);
+  EXPECT_EQ(a->stats().tx_frames, 9u);
+  EXPECT_GE(a->stats().tx_ring_full, 1u);
+  EXPECT_EQ(a->stats().tx_discarded, 0u);
 }
 
 }  // namespace
