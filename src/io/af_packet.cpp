@@ -16,7 +16,9 @@
 
 #include <arpa/inet.h>
 #include <linux/if_ether.h>
+#include <linux/ethtool.h>
 #include <linux/if_packet.h>
+#include <linux/sockios.h>
 #include <endian.h>
 #include <net/if.h>
 #include <net/if_arp.h>
@@ -278,7 +280,8 @@ Result<std::unique_ptr<AfPacketPort>> AfPacketPort::Open(const std::string& ifna
     sl.sll_ifindex = p->ifindex_;
     if (::bind(sfd, reinterpret_cast<sockaddr*>(&sl), sizeof sl) < 0)
       return IfError("bind (super-segments)", ifname, errno);
-    p->supers_ = std::make_unique<uint8_t[]>(size_t(kSupers) * kSuperBuf);
+    p->supers_ = std::make_unique<uint8_t[]>(size_t(kSupers) * kSuperBuf + kCutBuf);
+    p->CheckSegmentation();
   }
   if (tx_thread) {
     AfPacketPort* raw = p.get();
@@ -387,8 +390,25 @@ bool AfPacketPort::Send(const uint8_t* frame, uint32_t len) {
   return true;
 }
 
+bool AfPacketPort::CheckSegmentation() {
+  if (sfd_ < 0) return false;
+  ethtool_value ev{};
+  ev.cmd = ETHTOOL_GTSO;
+  ifreq ifr{};
+  std::memcpy(ifr.ifr_name, name_.c_str(), std::min(name_.size(), size_t(IFNAMSIZ - 1)));
+  ifr.ifr_data = reinterpret_cast<char*>(&ev);
+  // No answer (interface gone, no ethtool): keep what was known; the link
+  // checks deal with a port that went away.
+  if (::ioctl(sfd_, SIOCETHTOOL, &ifr) == 0) seg_ok_.store(ev.data != 0, std::memory_order_relaxed);
+  return seg_ok_.load(std::memory_order_relaxed);
+}
+
 bool AfPacketPort::Coalesce(const uint8_t* frame, uint32_t len, bool partial) {
   if (sfd_ < 0 || tx_reserved_) return false;
+  if (!seg_ok_.load(std::memory_order_relaxed)) {
+    CloseSuper();  // joined before TSO went off: queued first, so it goes first
+    return false;
+  }
   if (super_stalled_) {  // see Commit()
     if (super_pushed_.load(std::memory_order_relaxed) != super_done_.load(std::memory_order_acquire)) return false;
     super_stalled_ = false;
@@ -651,14 +671,20 @@ int AfPacketPort::SendSupers() {
       if (tx_stop_.load(std::memory_order_relaxed)) return 0;
     }
     const uint8_t* buf = supers_.get() + size_t(n % kSupers) * kSuperBuf;
-    while (err == 0 && ::send(sfd_, buf, d.len + vnet_, MSG_DONTWAIT) < 0) {
+    bool whole = d.segments < 2 || seg_ok_.load(std::memory_order_relaxed);
+    while (err == 0 && whole && ::send(sfd_, buf, d.len + vnet_, MSG_DONTWAIT) < 0) {
       if (!TryAgain(errno)) {
         err = errno;
         break;
       }
       if (tx_stop_.load(std::memory_order_relaxed)) return 0;
-      ::sched_yield();
+      // With PACKET_QDISC_BYPASS the kernel drops (ENOBUFS) a super-segment
+      // the device would have to cut itself: TSO was turned off (ethtool)
+      // since it was joined. Then it is cut here; otherwise try again.
+      if (d.segments >= 2 && errno == ENOBUFS && !CheckSegmentation()) whole = false;
+      else ::sched_yield();
     }
+    if (err == 0 && !whole) err = SendCut(buf, d.len);
     if (err != 0) {
       // Drop this one and every other queued now: the ring frames behind them are thrown away too.
       uint64_t end = super_pushed_.load(std::memory_order_acquire);
@@ -669,6 +695,33 @@ int AfPacketPort::SendSupers() {
       return err;
     }
     super_done_.store(n + 1, std::memory_order_release);
+  }
+}
+
+// Sends the super-segment in buf (virtio-net header first, then len bytes) as the segments it
+// was joined from, each with its own send() and checksums filled in (the
+// link may not offload them either). Transmit thread. 0 or a hard errno.
+int AfPacketPort::SendCut(const uint8_t* buf, uint32_t len) {
+  virtio_net_hdr vh;
+  std::memcpy(&vh, buf, sizeof vh);
+  GsoInstr g;
+  g.hdr_len = le16toh(vh.hdr_len);
+  g.gso_size = le16toh(vh.gso_size);
+  g.csum_start = le16toh(vh.csum_start);
+  g.csum_offset = le16toh(vh.csum_offset);
+  uint8_t* out = supers_.get() + size_t(kSupers) * kSuperBuf;
+  super_cut_.fetch_add(1, std::memory_order_relaxed);
+  for (uint32_t i = 0;; i++) {
+    std::memset(out, 0, vnet_);
+    const uint32_t n = TcpCoalescer::CutSegment(buf + vnet_, len, g, i, out + vnet_);
+    if (n == 0) return 0;
+    const uint16_t whole = htole16(uint16_t(n));  // linear, as on the ring (see Commit)
+    std::memcpy(out + offsetof(virtio_net_hdr, hdr_len), &whole, sizeof whole);
+    while (::send(sfd_, out, n + vnet_, MSG_DONTWAIT) < 0) {
+      if (!TryAgain(errno)) return errno;
+      if (tx_stop_.load(std::memory_order_relaxed)) return 0;
+      ::sched_yield();
+    }
   }
 }
 
@@ -746,6 +799,7 @@ const PortStats& AfPacketPort::stats() {
   const uint64_t dropped = super_dropped_.load(std::memory_order_relaxed);
   stats_.tx_discarded += dropped - super_dropped_seen_;
   super_dropped_seen_ = dropped;
+  stats_.tx_cut = super_cut_.load(std::memory_order_relaxed);
   return stats_;
 }
 

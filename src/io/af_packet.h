@@ -82,6 +82,7 @@ struct PortStats {
   uint64_t tx_frames = 0;
   uint64_t tx_ring_full = 0;   // times a frame found the TX ring full (not sent; but a TCP segment
                                // already taken for joining leaves from its coalescing buffer instead)
+  uint64_t tx_cut = 0;         // joined TCP segments cut apart again because the link's TSO went off
   uint64_t rx_truncated = 0;   // frames larger than a ring slot
   uint64_t kernel_drops = 0;   // PACKET_STATISTICS tp_drops (RX ring full)
   uint64_t tx_errors = 0;      // frames refused (too short/long for the link) and send() failures
@@ -147,6 +148,13 @@ class AfPacketPort {
   // TCP header, csum_offset 16); it is then not verified here.
   bool Coalesce(const uint8_t* frame, uint32_t len, bool partial);
   bool coalescing() const { return sfd_ >= 0; }
+  // Asks the device whether it segments TCP itself (TSO, which ethtool may
+  // turn off at any time) and returns that. Without it the port joins
+  // nothing: a super-segment sent with PACKET_QDISC_BYPASS to a device that
+  // would have to cut it is dropped by the kernel. One ethtool ioctl (takes
+  // the RTNL lock): the owner calls it with its link checks; the transmit
+  // thread when the kernel refused a super-segment.
+  bool CheckSegmentation();
   // Reserves a TX slot and returns where to write up to max_len bytes, for building
   // a frame in place (ARP replies, ICMP errors); Commit(len) queues it.
   uint8_t* Reserve(uint32_t* max_len);
@@ -186,7 +194,8 @@ class AfPacketPort {
   void TxThreadLoop();   // the transmit thread
   void WaitTxThreadIdle();
   void CloseSuper();          // queues the open super-segment (or rings a lone segment)
-  int SendSupers();           // transmit thread: queued super-segments, in order; 0 or a hard errno
+  int SendSupers();
+  int SendCut(const uint8_t* buf, uint32_t len);  // transmit thread: a super-segment as its segments           // transmit thread: queued super-segments, in order; 0 or a hard errno
   int fd_ = -1;
   std::string name_;
   int ifindex_ = 0;
@@ -237,6 +246,9 @@ class AfPacketPort {
   std::atomic<uint64_t> super_dropped_{0};  // segments in super-segments the kernel refused for good
   uint64_t super_dropped_seen_ = 0;         // owner: already added to stats_.tx_discarded
   TcpCoalescer coal_;
+  std::atomic<bool> seg_ok_{false};         // the device has TSO on (CheckSegmentation)
+  std::atomic<uint64_t> super_cut_{0};      // super-segments cut here (SendCut)
+  static constexpr uint32_t kCutBuf = kSuperBuf;   // after the super buffers: one cut segment (any MTU)
   bool super_stalled_ = false;       // a Commit() waited kSuperWaitNs in vain: no joining, no waiting until they are gone
   bool coal_first_partial_ = false;  // the open super-segment's first frame had its checksum left to offload
 };

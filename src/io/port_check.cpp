@@ -173,10 +173,15 @@ struct Offload {
   uint32_t get_cmd;
   uint32_t set_cmd;
   uint32_t flag;  // 0: the value is a bool; else a bit in ETHTOOL_GFLAGS
+  bool prerequisite = false;  // what TSO needs: turned on for want_segmentation, else left as it is
 };
 
+// In this order: the kernel turns TSO on only where TX checksums and
+// scatter-gather are on.
 constexpr Offload kOffloads[] = {
     {"gro", ETHTOOL_GGRO, ETHTOOL_SGRO, 0},
+    {"tx-checksumming", ETHTOOL_GTXCSUM, ETHTOOL_STXCSUM, 0, true},
+    {"sg", ETHTOOL_GSG, ETHTOOL_SSG, 0, true},
     {"gso", ETHTOOL_GGSO, ETHTOOL_SGSO, 0},
     {"tso", ETHTOOL_GTSO, ETHTOOL_STSO, 0},
     {"lro", ETHTOOL_GFLAGS, ETHTOOL_SFLAGS, ETH_FLAG_LRO},
@@ -258,7 +263,8 @@ Result<std::vector<std::string>> DisableOffloads(const std::string& ifname, bool
   if (fd.fd < 0) return Status::Error(std::string("socket for ethtool: ") + std::strerror(errno));
   std::vector<std::string> changes;
   for (const Offload& o : kOffloads) {
-    const bool segmentation = o.set_cmd == ETHTOOL_SGSO || o.set_cmd == ETHTOOL_STSO;
+    const bool segmentation = o.set_cmd == ETHTOOL_SGSO || o.set_cmd == ETHTOOL_STSO || o.prerequisite;
+    if (o.prerequisite && !want_segmentation) continue;
     if (keep_segmentation && !want_segmentation && segmentation) continue;
     uint32_t value = 0;
     int err = EthtoolValue(fd.fd, ifname, o.get_cmd, &value);

@@ -26,9 +26,10 @@ Status CheckDataPort(const std::string& ifname);
 // keep_segmentation (gso = true): GSO and TSO are left as they are, so a
 // super-segment the honeywall sends on goes out whole where the link allows.
 // want_gro (gro = true): GRO is turned on instead of off ("hw-in: turned on gro").
-// want_segmentation (coalesce, docs/config.md): GSO and TSO are turned on
-// where they are off and the device can ("hw-in: turned on tso"), so the
-// super-segments the honeywall joins reach the receiver whole.
+// want_segmentation (coalesce, docs/config.md): GSO and TSO (and what TSO
+// needs: TX checksums, scatter-gather) are turned on where they are off and
+// the device can ("hw-in: turned on tso"), so the super-segments the
+// honeywall joins reach the receiver whole.
 Result<std::vector<std::string>> DisableOffloads(const std::string& ifname, bool keep_segmentation = false,
                                                  bool want_gro = false, bool want_segmentation = false);
 

@@ -1,6 +1,7 @@
 // TcpCoalescer: see tcp_coalesce.h for the rules and why they are GRO's.
 #include "io/tcp_coalesce.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "decode/checksum.h"
@@ -18,6 +19,10 @@ uint32_t Be32(const uint8_t* p) { return uint32_t(p[0]) << 24 | uint32_t(p[1]) <
 void Put16(uint8_t* p, uint16_t v) {
   p[0] = uint8_t(v >> 8);
   p[1] = uint8_t(v);
+}
+void Put32(uint8_t* p, uint32_t v) {
+  Put16(p, uint16_t(v >> 16));
+  Put16(p + 2, uint16_t(v));
 }
 
 }  // namespace
@@ -110,6 +115,27 @@ uint32_t TcpCoalescer::Finish(GsoInstr* g) {
   g->segments = uint16_t(segs_);
   open_ = false;
   return len_;
+}
+
+uint32_t TcpCoalescer::CutSegment(const uint8_t* sup, uint32_t len, const GsoInstr& g, uint32_t i, uint8_t* out) {
+  const uint32_t hdr = g.hdr_len;
+  if (g.gso_size == 0 || hdr < g.csum_start + 20u || len <= hdr) return 0;
+  const uint64_t off = uint64_t(i) * g.gso_size;
+  if (off >= len - hdr) return 0;
+  const uint32_t n = uint32_t(std::min<uint64_t>(g.gso_size, len - hdr - off));
+  std::memcpy(out, sup, hdr);
+  std::memcpy(out + hdr, sup + hdr + off, n);
+  uint8_t* ip = out + kEth;
+  Put16(ip + 2, uint16_t(hdr - kEth + n));
+  Put16(ip + 4, uint16_t(Be16(sup + kEth + 4) + i));
+  Put16(ip + 10, 0);
+  Put16(ip + 10, Ipv4HeaderChecksum(ip, kIp));
+  uint8_t* t = out + g.csum_start;
+  Put32(t + 4, uint32_t(Be32(sup + g.csum_start + 4) + off));
+  if (off + n != len - hdr) t[13] &= uint8_t(~kPsh);
+  Put16(t + 16, 0);
+  Put16(t + 16, L4ChecksumIpv4(ip + 12, ip + 16, 6, t, hdr - g.csum_start + n));
+  return hdr + n;
 }
 
 uint32_t TcpCoalescer::Abandon() {

@@ -70,6 +70,14 @@ class TcpCoalescer {
   // Closes it as it is (one segment: buf holds that frame unchanged); returns its length.
   uint32_t Abandon();
 
+  // Segment i of a finished super-segment sup[0,len) (as Finish() left it,
+  // with its g), written to out the way the kernel's segmentation makes it:
+  // IP ID + i, sequence + i * gso_size, PSH on the last only, both checksums
+  // filled in. For a link that cannot take the super-segment whole (TSO
+  // turned off after it was joined). out needs room for g.hdr_len +
+  // g.gso_size bytes. Returns the segment's length; 0 when i is past the last.
+  static uint32_t CutSegment(const uint8_t* sup, uint32_t len, const GsoInstr& g, uint32_t i, uint8_t* out);
+
   // The smallest payload that starts a super-segment: below it (interactive
   // traffic, pure ACKs) frames go on as they are.
   static constexpr uint32_t kMinPayload = 256;

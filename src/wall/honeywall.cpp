@@ -69,6 +69,7 @@ struct PortHealth {
   uint64_t tx_refused = 0;  // frames the engine had for this port while it was not up
   uint64_t rx_ignored = 0;  // frames received while not up (blocked): not forwarded
   std::string problem;      // why it is blocked / cannot be reopened (logged when it changes)
+  int segmentation = -1;    // coalescing ports: TSO on (1) or off (0) at the last check; -1 not known
 };
 
 // Hands the engine a port's TX ring, or nothing while the port is not up (the
@@ -193,6 +194,7 @@ struct Honeywall::Impl {
   void Notice(const std::string& what, int port, const std::string& message);
   void OnPortError(int i);
   void CheckPort(int i);
+  void CheckSegmentation(int i);
   void ClosePort(int i);
   bool ReopenPort(int i);
   void StartIfCaptured(int i);
@@ -375,6 +377,25 @@ void Honeywall::Impl::CheckPort(int i) {
     h.carrier = ls.running;
     h.carrier_known = true;
   }
+  CheckSegmentation(i);
+}
+
+// A coalescing port joins TCP segments only while its device has TSO on
+// (AfPacketPort::CheckSegmentation): ethtool may turn it off, and on, at any
+// time. Said when it changes, and at start when it is off.
+void Honeywall::Impl::CheckSegmentation(int i) {
+  if (!ports[i]->coalescing()) return;
+  const int now = ports[i]->CheckSegmentation() ? 1 : 0;
+  PortHealth& h = health[i];
+  if (now == h.segmentation) return;
+  if (now == 0)
+    Notice("segmentation_off", i,
+           fmt::format("{} port {}: no TSO on it (ethtool -k {}), so TCP segments go on one by one instead of "
+                       "being joined on transmit (coalesce)", Side(i), Name(i), Name(i)));
+  else if (h.segmentation == 0)
+    Notice("segmentation_on", i,
+           fmt::format("{} port {}: TSO is on again: TCP segments are joined on transmit", Side(i), Name(i)));
+  h.segmentation = now;
 }
 
 Result<std::unique_ptr<Honeywall>> Honeywall::Open(const Config& cfg, Say say, std::unique_ptr<Detector> detector) {

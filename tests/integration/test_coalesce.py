@@ -112,3 +112,57 @@ def test_coalesce_false_sends_each_segment_as_it_came(lab, honeynet_bin, capture
 
     for ns, n in got.items():
         assert n >= SIZE // MSS, "%s received %d packets: fewer than the segments" % (ns, n)
+
+
+def _notices(capture_dir, what):
+    return sorted(e.get("in_iface") for e in read_events(capture_dir)
+                  if e.get("event_type") == "notice" and e["notice"]["what"] == what)
+
+
+@pytest.mark.parametrize("mode", ["bridge"])
+def test_offloads_turned_off_under_the_running_wall_lose_nothing(lab, honeynet_bin, capture_dir):
+    """Someone turns the offloads of the wall's ports off while it runs. The
+    kernel drops a super-segment that a port without TSO would have to cut
+    (the wall sends without a qdisc), so the wall must see it and join no
+    more (what it had joined by then it cuts itself: unit test
+    AfPacketTest.SuperSegmentIsCutWhenTsoGoesOff). It says so (notice
+    segmentation_off); the bytes arrive intact both ways, nothing is
+    discarded, and the two pcap series hold the same frames."""
+    _end_hosts(lab, True)
+    wall = lab.start_wall(honeynet_bin, capture_dir=capture_dir)
+    for port in (nl.WALL_IN, nl.WALL_OUT):
+        lab.run(lab.wall_ns, "ethtool", "-K", port, "tx", "off", "sg", "off", "tso", "off", "gso", "off", check=True)
+    nl.wait_until(lambda: all("port %s: no TSO on it" % p in wall.output() for p in (nl.WALL_IN, nl.WALL_OUT)),
+                  timeout=5, what="the wall to say that its ports have no TSO: " + wall.output()[-600:])
+
+    _cross_both_ways(lab, wall, capture_dir)
+
+    assert _notices(capture_dir, "segmentation_off") == sorted([nl.WALL_IN, nl.WALL_OUT])
+    stats = [e for e in read_events(capture_dir) if e.get("event_type") == "stats"][-1]["stats"]
+    for side in ("inside", "outside"):
+        assert stats[side]["tx_discarded"] == 0 and stats[side]["tx_errors"] == 0, stats[side]
+        big, total = _frames_over_mtu(nl.pcaps(capture_dir, side))
+        assert big == 0 and total >= 2 * (SIZE // MSS), (side, big, total)
+    inside, outside = (_tcp_segments(nl.pcaps(capture_dir, side)) for side in ("inside", "outside"))
+    assert inside == outside
+
+
+@pytest.mark.parametrize("mode", ["bridge"])
+def test_wall_turns_on_what_tso_needs(lab, honeynet_bin, capture_dir):
+    """The wall's ports start with TX checksums and scatter-gather off (TSO
+    cannot be on then): the wall turns them on with TSO, says so, and joins."""
+    _end_hosts(lab, True)
+    for port in (nl.WALL_IN, nl.WALL_OUT):
+        lab.run(lab.wall_ns, "ethtool", "-K", port, "tx", "off", "sg", "off", "tso", "off", "gso", "off", check=True)
+    wall = lab.start_wall(honeynet_bin, capture_dir=capture_dir)
+    for port in (nl.WALL_IN, nl.WALL_OUT):
+        for what in ("tx-checksumming", "sg", "tso"):
+            assert "%s: turned on %s" % (port, what) in wall.output(), wall.output()
+        k = lab.run(lab.wall_ns, "ethtool", "-k", port, check=True).stdout
+        assert "tcp-segmentation-offload: on" in k, k
+
+    got = _transfer(lab, wall, capture_dir)
+
+    for ns, n in got.items():
+        assert n < (SIZE // MSS) // 2, "%s received %d packets: not joined" % (ns, n)
+    assert _notices(capture_dir, "segmentation_off") == []

@@ -385,5 +385,48 @@ TEST_F(AfPacketTest, LoneSegmentLeavesWhenTheRingIsFull) {
   EXPECT_EQ(a->stats().tx_discarded, 0u);
 }
 
+// TSO goes off (ethtool) after segments were joined: the kernel drops a
+// super-segment sent without a qdisc to a device that would have to cut it,
+// so the port cuts it itself, and joins nothing more.
+TEST_F(AfPacketTest, SuperSegmentIsCutWhenTsoGoesOff) {
+  ASSERT_TRUE(Sh("ip netns exec " + ns_->name() + " ethtool -K hw-a tx on sg on tso on"));
+  auto r = AfPacketPort::Open("hw-a", 64, /*qdisc_bypass=*/true, /*tx_thread=*/true, /*vnet_hdr=*/true,
+                              /*gso=*/false, /*coalesce=*/true);
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  auto a = std::move(r.value());
+  ASSERT_TRUE(a->CheckSegmentation());
+  auto b = OpenPort("hw-b", 64);
+  ASSERT_TRUE(b);
+  std::vector<std::vector<uint8_t>> segs;
+  for (uint16_t i = 0; i < 4; i++) {
+    test::Ip4Spec ip{test::I("10.0.0.1"), test::I("10.0.0.2")};
+    ip.id = uint16_t(7 + i);
+    segs.push_back(test::Ipv4Frame(test::M("02:00:00:00:00:0b"), test::M("02:00:00:00:00:0a"), ip,
+                                   test::TcpSeg(ip.src, ip.dst, 40000, 80, kAck, std::string(1000, char('a' + i)),
+                                                5000 + 1000u * i)));
+  }
+  for (size_t i = 0; i < 3; i++)
+    ASSERT_TRUE(a->Coalesce(segs[i].data(), uint32_t(segs[i].size()), false)) << "segment " << i << " not joined";
+  ASSERT_TRUE(Sh("ip netns exec " + ns_->name() + " ethtool -K hw-a tso off"));
+  a->Flush();  // the super-segment of 3 goes to a device that no longer segments
+  std::vector<std::vector<uint8_t>> got;
+  const auto deadline = Clock::now() + kWait;
+  while (got.size() < 3 && Clock::now() < deadline) {
+    RxFrame f;
+    while (b->Next(&f)) {
+      if (f.len >= 24 && Load16(f.data + 12) == kEthIpv4 && f.data[23] == kProtoTcp) got.emplace_back(f.data, f.data + f.len);
+      b->Release();
+    }
+    pollfd pfd{b->fd(), POLLIN, 0};
+    ::poll(&pfd, 1, 10);
+  }
+  ASSERT_EQ(got.size(), 3u) << "the joined segments did not all arrive";
+  for (size_t i = 0; i < 3; i++) EXPECT_EQ(got[i], segs[i]) << "segment " << i;
+  EXPECT_EQ(a->stats().tx_cut, 1u);
+  EXPECT_EQ(a->stats().tx_discarded, 0u);
+  // The port now knows: the next segment is not taken (it goes by the ring).
+  EXPECT_FALSE(a->Coalesce(segs[3].data(), uint32_t(segs[3].size()), false));
+}
+
 }  // namespace
 }  // namespace hn

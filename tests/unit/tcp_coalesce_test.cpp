@@ -154,6 +154,28 @@ TEST(TcpCoalesce, CutsBackIntoTheFramesThatWentIn) {
   for (size_t i = 0; i < cut.size(); i++) EXPECT_EQ(cut[i], r.in[i]) << "segment " << i;
 }
 
+// The port's own cutting (for a link whose TSO went off after segments were
+// joined) gives back the same frames as the kernel's, byte for byte.
+TEST(TcpCoalesce, CutSegmentGivesBackEachFrame) {
+  for (uint32_t last : {1448u, 700u}) {
+    Offered r;
+    r.in = Stream(12, last, last == 1448 ? kAck : kAck | kPsh);
+    ASSERT_EQ(r.Offer(), 12);
+    GsoInstr g;
+    const uint32_t len = r.c.Finish(&g);
+    Bytes out(g.hdr_len + g.gso_size);
+    for (uint32_t i = 0; i < 12; i++) {
+      const uint32_t n = TcpCoalescer::CutSegment(r.buf.data(), len, g, i, out.data());
+      ASSERT_EQ(n, r.in[i].size()) << "segment " << i;
+      EXPECT_EQ(Bytes(out.begin(), out.begin() + n), r.in[i]) << "segment " << i << ", last payload " << last;
+    }
+    EXPECT_EQ(TcpCoalescer::CutSegment(r.buf.data(), len, g, 12, out.data()), 0u);
+    GsoInstr bad = g;
+    bad.gso_size = 0;
+    EXPECT_EQ(TcpCoalescer::CutSegment(r.buf.data(), len, bad, 0, out.data()), 0u);
+  }
+}
+
 TEST(TcpCoalesce, StopsAt64KiB) {
   Offered r;
   r.in = Stream(60);
