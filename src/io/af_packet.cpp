@@ -57,6 +57,7 @@ static_assert(sizeof(virtio_net_hdr) == 10);
 constexpr uint8_t VIRTIO_NET_HDR_F_NEEDS_CSUM = 1;
 constexpr uint8_t VIRTIO_NET_HDR_GSO_NONE = 0;
 constexpr uint8_t VIRTIO_NET_HDR_GSO_TCPV4 = 1;
+constexpr uint8_t VIRTIO_NET_HDR_GSO_ECN = 0x80;
 // Where V2 TX frame data starts in a slot (no PACKET_TX_HAS_OFF).
 constexpr uint32_t kTxDataOffset = TPACKET2_HDRLEN - sizeof(sockaddr_ll);
 // tp_status bit the kernel never uses; we set it on an RX slot we own once the
@@ -193,6 +194,7 @@ Result<std::unique_ptr<AfPacketPort>> AfPacketPort::Open(const std::string& ifna
   }
   if (qdisc_bypass) {
     if (Status s = setopt(SOL_PACKET, PACKET_QDISC_BYPASS, 1, "PACKET_QDISC_BYPASS"); !s.ok()) return s;
+    p->bypass_ = true;
   }
 
   if (vnet_hdr) {
@@ -281,8 +283,9 @@ Result<std::unique_ptr<AfPacketPort>> AfPacketPort::Open(const std::string& ifna
     if (::bind(sfd, reinterpret_cast<sockaddr*>(&sl), sizeof sl) < 0)
       return IfError("bind (super-segments)", ifname, errno);
     p->supers_ = std::make_unique<uint8_t[]>(size_t(kSupers) * kSuperBuf + kCutBuf);
-    p->CheckSegmentation();
   }
+  if (gso && qdisc_bypass) p->cut_ = std::make_unique<uint8_t[]>(p->frame_size_);  // CommitCut()
+  p->CheckSegmentation();
   if (tx_thread) {
     AfPacketPort* raw = p.get();
     p->tx_thread_ = std::thread([raw] {
@@ -391,7 +394,7 @@ bool AfPacketPort::Send(const uint8_t* frame, uint32_t len) {
 }
 
 bool AfPacketPort::CheckSegmentation() {
-  if (sfd_ < 0) return false;
+  if (!sends_supers()) return false;
   ethtool_value ev{};
   ev.cmd = ETHTOOL_GTSO;
   ifreq ifr{};
@@ -399,7 +402,7 @@ bool AfPacketPort::CheckSegmentation() {
   ifr.ifr_data = reinterpret_cast<char*>(&ev);
   // No answer (interface gone, no ethtool): keep what was known; the link
   // checks deal with a port that went away.
-  if (::ioctl(sfd_, SIOCETHTOOL, &ifr) == 0) seg_ok_.store(ev.data != 0, std::memory_order_relaxed);
+  if (::ioctl(fd_, SIOCETHTOOL, &ifr) == 0) seg_ok_.store(ev.data != 0, std::memory_order_relaxed);
   return seg_ok_.load(std::memory_order_relaxed);
 }
 
@@ -546,6 +549,7 @@ bool AfPacketPort::Commit(uint32_t len) {
     ++stats_.tx_errors;  // slot stays AVAILABLE, nothing queued
     return false;
   }
+  if (super && bypass_ && !seg_ok_.load(std::memory_order_relaxed)) return CommitCut(slot, len);
   if (vnet_ != 0 && !super) {
     // Linear transmit: hdr_len = the whole frame makes tpacket_snd() copy it
     // into the skb's head instead of pointing page fragments at the ring.
@@ -575,6 +579,55 @@ bool AfPacketPort::Commit(uint32_t len) {
   tx_idx_ = Next(tx_idx_);
   ++tx_pending_;
   ++stats_.tx_frames;
+  return true;
+}
+
+// gso ports: the super-segment built in slot cannot leave whole (the device
+// has no TSO, and the kernel drops what it would have to cut when sent
+// without a qdisc), so it is cut here into the slots from tx_idx_ on, each
+// segment a frame of its own with its checksums filled in. IPv4 TCP without
+// IP options only (what TcpCoalescer::CutSegment knows); anything else is
+// refused (tx_errors). All or nothing: without room for every segment, none
+// is queued (tx_ring_full).
+bool AfPacketPort::CommitCut(uint8_t* slot, uint32_t len) {
+  virtio_net_hdr vh;
+  std::memcpy(&vh, slot + kTxDataOffset, sizeof vh);
+  const uint8_t* frame = slot + kTxDataOffset + vnet_;
+  GsoInstr g;
+  g.hdr_len = le16toh(vh.hdr_len);
+  g.gso_size = le16toh(vh.gso_size);
+  g.csum_start = le16toh(vh.csum_start);
+  g.csum_offset = le16toh(vh.csum_offset);
+  if ((vh.gso_type & ~VIRTIO_NET_HDR_GSO_ECN) != VIRTIO_NET_HDR_GSO_TCPV4 || g.csum_start != kEthHeader + 20 ||
+      len < kEthHeader + 20 || Load16(frame + 12) != ETH_P_IP || frame[kEthHeader] != 0x45 || g.gso_size == 0 ||
+      g.hdr_len <= g.csum_start || len <= g.hdr_len) {
+    ++stats_.tx_errors;
+    return false;
+  }
+  const uint32_t n = (len - g.hdr_len + g.gso_size - 1) / g.gso_size;
+  uint32_t idx = tx_idx_;
+  for (uint32_t i = 0; i < n; i++, idx = Next(idx)) {
+    if (i > 0 && LoadStatus(Hdr(tx_ring_ + size_t(idx) * frame_size_)) != TP_STATUS_AVAILABLE) {
+      ++stats_.tx_ring_full;
+      return false;
+    }
+  }
+  std::memcpy(cut_.get(), frame, len);
+  idx = tx_idx_;
+  for (uint32_t i = 0; i < n; i++, idx = Next(idx)) {
+    uint8_t* s = tx_ring_ + size_t(idx) * frame_size_;
+    uint8_t* out = s + kTxDataOffset + vnet_;
+    const uint32_t seg = TcpCoalescer::CutSegment(cut_.get(), len, g, i, out);
+    std::memset(s + kTxDataOffset, 0, vnet_);
+    const uint16_t whole = htole16(uint16_t(seg));  // linear (see Commit)
+    std::memcpy(s + kTxDataOffset + offsetof(virtio_net_hdr, hdr_len), &whole, sizeof whole);
+    Hdr(s)->tp_len = seg + vnet_;
+    StoreStatus(Hdr(s), TP_STATUS_SEND_REQUEST);
+    ++tx_pending_;
+  }
+  tx_idx_ = idx;
+  ++stats_.tx_frames;
+  super_cut_.fetch_add(1, std::memory_order_relaxed);
   return true;
 }
 

@@ -82,7 +82,7 @@ struct PortStats {
   uint64_t tx_frames = 0;
   uint64_t tx_ring_full = 0;   // times a frame found the TX ring full (not sent; but a TCP segment
                                // already taken for joining leaves from its coalescing buffer instead)
-  uint64_t tx_cut = 0;         // joined TCP segments cut apart again because the link's TSO went off
+  uint64_t tx_cut = 0;         // super-segments cut into segments here because the link has no TSO
   uint64_t rx_truncated = 0;   // frames larger than a ring slot
   uint64_t kernel_drops = 0;   // PACKET_STATISTICS tp_drops (RX ring full)
   uint64_t tx_errors = 0;      // frames refused (too short/long for the link) and send() failures
@@ -148,10 +148,15 @@ class AfPacketPort {
   // TCP header, csum_offset 16); it is then not verified here.
   bool Coalesce(const uint8_t* frame, uint32_t len, bool partial);
   bool coalescing() const { return sfd_ >= 0; }
+  // Sends TCP super-segments (coalescing, or gso): whether the device has
+  // TSO matters (CheckSegmentation).
+  bool sends_supers() const { return sfd_ >= 0 || gso_; }
   // Asks the device whether it segments TCP itself (TSO, which ethtool may
-  // turn off at any time) and returns that. Without it the port joins
-  // nothing: a super-segment sent with PACKET_QDISC_BYPASS to a device that
-  // would have to cut it is dropped by the kernel. One ethtool ioctl (takes
+  // turn off at any time) and returns that. A super-segment sent with
+  // PACKET_QDISC_BYPASS to a device that would have to cut it is dropped by
+  // the kernel, so without TSO a coalescing port joins nothing (and cuts
+  // what it had joined), and a gso port cuts the super-segments it is
+  // given (IPv4 TCP; others are refused, tx_errors). One ethtool ioctl (takes
   // the RTNL lock): the owner calls it with its link checks; the transmit
   // thread when the kernel refused a super-segment.
   bool CheckSegmentation();
@@ -195,7 +200,8 @@ class AfPacketPort {
   void WaitTxThreadIdle();
   void CloseSuper();          // queues the open super-segment (or rings a lone segment)
   int SendSupers();
-  int SendCut(const uint8_t* buf, uint32_t len);  // transmit thread: a super-segment as its segments           // transmit thread: queued super-segments, in order; 0 or a hard errno
+  int SendCut(const uint8_t* buf, uint32_t len);
+  bool CommitCut(uint8_t* slot, uint32_t len);    // gso ports without TSO: a super-segment cut into ring slots  // transmit thread: a super-segment as its segments           // transmit thread: queued super-segments, in order; 0 or a hard errno
   int fd_ = -1;
   std::string name_;
   int ifindex_ = 0;
@@ -208,6 +214,8 @@ class AfPacketPort {
   uint32_t frames_ = 0;
   uint32_t vnet_ = 0;  // bytes of virtio-net header before each frame in both rings (0 or 10)
   bool gso_ = false;   // slots hold 64 KiB super-segments
+  bool bypass_ = false;  // PACKET_QDISC_BYPASS: the kernel cuts no super-segment for us
+  std::unique_ptr<uint8_t[]> cut_;  // gso ports with bypass_: a super-segment being cut (CommitCut)
   uint32_t Next(uint32_t idx) const { return idx + 1 == frames_ ? 0 : idx + 1; }
   uint32_t rx_idx_ = 0;
   uint32_t tx_idx_ = 0;

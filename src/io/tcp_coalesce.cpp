@@ -132,7 +132,8 @@ uint32_t TcpCoalescer::CutSegment(const uint8_t* sup, uint32_t len, const GsoIns
   Put16(ip + 10, Ipv4HeaderChecksum(ip, kIp));
   uint8_t* t = out + g.csum_start;
   Put32(t + 4, uint32_t(Be32(sup + g.csum_start + 4) + off));
-  if (off + n != len - hdr) t[13] &= uint8_t(~kPsh);
+  if (off + n != len - hdr) t[13] &= uint8_t(~(kPsh | kFin));  // as tcp_gso_segment: on the last only
+  if (i > 0) t[13] &= uint8_t(~kCwr);                            // on the first only
   Put16(t + 16, 0);
   Put16(t + 16, L4ChecksumIpv4(ip + 12, ip + 16, 6, t, hdr - g.csum_start + n));
   return hdr + n;

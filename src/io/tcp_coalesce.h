@@ -72,7 +72,8 @@ class TcpCoalescer {
 
   // Segment i of a finished super-segment sup[0,len) (as Finish() left it,
   // with its g), written to out the way the kernel's segmentation makes it:
-  // IP ID + i, sequence + i * gso_size, PSH on the last only, both checksums
+  // IP ID + i, sequence + i * gso_size, PSH and FIN on the last only, CWR on
+  // the first only, both checksums
   // filled in. For a link that cannot take the super-segment whole (TSO
   // turned off after it was joined). out needs room for g.hdr_len +
   // g.gso_size bytes. Returns the segment's length; 0 when i is past the last.

@@ -380,21 +380,25 @@ void Honeywall::Impl::CheckPort(int i) {
   CheckSegmentation(i);
 }
 
-// A coalescing port joins TCP segments only while its device has TSO on
-// (AfPacketPort::CheckSegmentation): ethtool may turn it off, and on, at any
-// time. Said when it changes, and at start when it is off.
+// A port that sends TCP super-segments (coalesce, gso) sends them whole only
+// while its device has TSO on (AfPacketPort::CheckSegmentation): ethtool may
+// turn it off, and on, at any time. Said when it changes, and at start when
+// it is off.
 void Honeywall::Impl::CheckSegmentation(int i) {
-  if (!ports[i]->coalescing()) return;
+  if (!ports[i]->sends_supers()) return;
   const int now = ports[i]->CheckSegmentation() ? 1 : 0;
   PortHealth& h = health[i];
   if (now == h.segmentation) return;
+  const char* what = ports[i]->coalescing()
+                         ? "TCP segments go on one by one instead of being joined on transmit (coalesce)"
+                         : "the honeywall cuts the TCP/IPv4 super-segments it sends there (gso; others are "
+                           "dropped, counted in tx_errors)";
   if (now == 0)
     Notice("segmentation_off", i,
-           fmt::format("{} port {}: no TSO on it (ethtool -k {}), so TCP segments go on one by one instead of "
-                       "being joined on transmit (coalesce)", Side(i), Name(i), Name(i)));
+           fmt::format("{} port {}: no TSO on it (ethtool -k {}), so {}", Side(i), Name(i), Name(i), what));
   else if (h.segmentation == 0)
     Notice("segmentation_on", i,
-           fmt::format("{} port {}: TSO is on again: TCP segments are joined on transmit", Side(i), Name(i)));
+           fmt::format("{} port {}: TSO is on again: super-segments leave whole", Side(i), Name(i)));
   h.segmentation = now;
 }
 

@@ -108,6 +108,27 @@ def test_gso_super_segments_cross_whole(lab, honeynet_bin, capture_dir):
     _cross_both_ways_whole(lab, wall, capture_dir)
 
 
+@pytest.mark.parametrize("mode", ["bridge"])
+def test_gso_port_without_tso_cuts_super_segments(lab, honeynet_bin, capture_dir):
+    """gso = true, and the wall's ports lose TSO while it runs (ethtool). The
+    kernel drops a super-segment sent without a qdisc to a device that would
+    have to cut it, so the honeywall cuts them itself: it says so (notice
+    segmentation_off) and the bytes arrive intact both ways."""
+    for ns, ifname in ((lab.hp_ns, nl.HP_IF), (lab.out_ns, nl.OUT_IF)):
+        lab.run(ns, "ethtool", "-K", ifname, "tso", "on", "gso", "on", check=True)
+    wall = lab.start_wall(honeynet_bin, capture_dir=capture_dir, top={"gso": True})
+    for port in (nl.WALL_IN, nl.WALL_OUT):
+        lab.run(lab.wall_ns, "ethtool", "-K", port, "tso", "off", check=True)
+    nl.wait_until(lambda: all("port %s: no TSO on it" % p in wall.output() for p in (nl.WALL_IN, nl.WALL_OUT)),
+                  timeout=5, what="the wall to say that its ports have no TSO: " + wall.output()[-600:])
+
+    _cross_both_ways(lab, wall, capture_dir)
+
+    notices = [e for e in read_events(capture_dir) if e.get("event_type") == "notice"]
+    assert sorted(e["in_iface"] for e in notices if e["notice"]["what"] == "segmentation_off") == \
+        sorted([nl.WALL_IN, nl.WALL_OUT])
+
+
 @pytest.mark.parametrize("mode", ["bridge", "nat"])
 def test_gro_coalesces_frames_of_mtu_senders(lab, honeynet_bin, capture_dir):
     """gro = true: the end hosts send MTU-sized frames (TSO/GSO off, as the

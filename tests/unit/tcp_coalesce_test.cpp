@@ -173,6 +173,15 @@ TEST(TcpCoalesce, CutSegmentGivesBackEachFrame) {
     GsoInstr bad = g;
     bad.gso_size = 0;
     EXPECT_EQ(TcpCoalescer::CutSegment(r.buf.data(), len, bad, 0, out.data()), 0u);
+    // A sender's own super-segment may carry CWR and FIN: CWR stays on the
+    // first segment only, FIN (like PSH) on the last only.
+    r.buf[g.csum_start + 13] |= kCwr | kFin;
+    for (uint32_t i : {0u, 5u, 11u}) {
+      ASSERT_GT(TcpCoalescer::CutSegment(r.buf.data(), len, g, i, out.data()), 0u);
+      const uint8_t flags = out[g.csum_start + 13];
+      EXPECT_EQ((flags & kCwr) != 0, i == 0) << i;
+      EXPECT_EQ((flags & kFin) != 0, i == 11) << i;
+    }
   }
 }
 
