@@ -35,6 +35,7 @@
 #include <cstring>
 
 #include "common/thread_name.h"
+#include "io/port_check.h"
 
 namespace hn {
 namespace {
@@ -283,6 +284,10 @@ Result<std::unique_ptr<AfPacketPort>> AfPacketPort::Open(const std::string& ifna
     if (::bind(sfd, reinterpret_cast<sockaddr*>(&sl), sizeof sl) < 0)
       return IfError("bind (super-segments)", ifname, errno);
     p->supers_ = std::make_unique<uint8_t[]>(size_t(kSupers) * kSuperBuf + kCutBuf);
+    // A device that takes less than 64 KiB at once (gso_max_size) gets
+    // super-segments shorter than it (else each would be cut: SendSupers).
+    p->super_cap_ = kSuperBuf - p->vnet_;
+    if (const uint32_t most = GsoMaxSize(ifname); most > 0) p->super_cap_ = std::min(p->super_cap_, most - 1);
   }
   if (gso && qdisc_bypass) p->cut_ = std::make_unique<uint8_t[]>(p->frame_size_);  // CommitCut()
   p->CheckSegmentation();
@@ -432,7 +437,7 @@ bool AfPacketPort::Coalesce(const uint8_t* frame, uint32_t len, bool partial) {
   const uint64_t n = super_pushed_.load(std::memory_order_relaxed);
   if (n - super_done_.load(std::memory_order_acquire) >= kSupers) return false;  // all in flight
   uint8_t* buf = supers_.get() + size_t(n % kSupers) * kSuperBuf + vnet_;
-  if (!coal_.Start(buf, kSuperBuf - vnet_, frame, len, s)) return false;
+  if (!coal_.Start(buf, super_cap_, frame, len, s)) return false;
   coal_first_partial_ = partial;
   ++stats_.tx_frames;
   return true;
@@ -733,9 +738,16 @@ int AfPacketPort::SendSupers() {
       if (tx_stop_.load(std::memory_order_relaxed)) return 0;
       // With PACKET_QDISC_BYPASS the kernel drops (ENOBUFS) a super-segment
       // the device would have to cut itself: TSO was turned off (ethtool)
-      // since it was joined. Then it is cut here; otherwise try again.
-      if (d.segments >= 2 && errno == ENOBUFS && !CheckSegmentation()) whole = false;
-      else ::sched_yield();
+      // since it was joined, or the device takes less than 64 KiB at once.
+      // A full device queue says ENOBUFS too; there is no telling them apart
+      // here, and cutting is right for both: it is cut here (tx_cut). If TSO
+      // is off, the port also stops joining.
+      if (d.segments >= 2 && errno == ENOBUFS) {
+        CheckSegmentation();
+        whole = false;
+      } else {
+        ::sched_yield();
+      }
     }
     if (err == 0 && !whole) err = SendCut(buf, d.len);
     if (err != 0) {

@@ -254,6 +254,7 @@ class AfPacketPort {
   std::atomic<uint64_t> super_dropped_{0};  // segments in super-segments the kernel refused for good
   uint64_t super_dropped_seen_ = 0;         // owner: already added to stats_.tx_discarded
   TcpCoalescer coal_;
+  uint32_t super_cap_ = 0;                  // the longest super-segment the device takes whole (bytes)
   std::atomic<bool> seg_ok_{false};         // the device has TSO on (CheckSegmentation)
   std::atomic<uint64_t> super_cut_{0};      // super-segments cut here (SendCut)
   static constexpr uint32_t kCutBuf = kSuperBuf;   // after the super buffers: one cut segment (any MTU)

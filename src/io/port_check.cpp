@@ -70,7 +70,8 @@ std::optional<long> ReadProcInt(const std::string& path) {
 
 struct LinkInfo {
   unsigned flags = 0;
-  int master = 0;  // ifindex, 0 = none
+  int master = 0;             // ifindex, 0 = none
+  uint32_t gso_max_size = 0;  // 0 = not told
 };
 
 // Asks rtnetlink for the link named ifname. Error: ENODEV (errno style) or a message.
@@ -117,6 +118,8 @@ Result<LinkInfo> GetLink(const std::string& ifname, int* err_out) {
         std::memcpy(&m, RTA_DATA(a), sizeof(m));
         info.master = int(m);
       }
+      if (a->rta_type == IFLA_GSO_MAX_SIZE && RTA_PAYLOAD(a) >= sizeof(uint32_t))
+        std::memcpy(&info.gso_max_size, RTA_DATA(a), sizeof(uint32_t));
     }
     return info;
   }
@@ -166,6 +169,16 @@ std::string Join(const std::vector<std::string>& v, const char* sep) {
   }
   return s;
 }
+
+}  // namespace
+
+uint32_t GsoMaxSize(const std::string& ifname) {
+  int err = 0;
+  Result<LinkInfo> link = GetLink(ifname, &err);
+  return link.ok() ? link.value().gso_max_size : 0;
+}
+
+namespace {
 
 // One legacy ethtool get/set pair and the flag it controls.
 struct Offload {

@@ -5,6 +5,7 @@
 // Who may call: the honeywall at start (needs CAP_NET_ADMIN); tests.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -32,6 +33,10 @@ Status CheckDataPort(const std::string& ifname);
 // honeywall joins reach the receiver whole.
 Result<std::vector<std::string>> DisableOffloads(const std::string& ifname, bool keep_segmentation = false,
                                                  bool want_gro = false, bool want_segmentation = false);
+
+// The most bytes the device takes in one super-segment (IFLA_GSO_MAX_SIZE;
+// the kernel cuts an skb of that length or longer); 0 when it cannot be read.
+uint32_t GsoMaxSize(const std::string& ifname);
 
 // Sets the interface up and promiscuous is done by the port itself; this brings
 // the link up if it is down (lab convenience). Status error says why not.

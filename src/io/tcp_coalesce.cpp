@@ -12,7 +12,10 @@ namespace {
 constexpr uint32_t kEth = 14;
 constexpr uint32_t kIp = 20;                 // IPv4 without options: the only kind joined
 constexpr uint32_t kTcpOff = kEth + kIp;     // 34
-constexpr uint32_t kMaxIpLen = 65535;
+// The whole frame under 64 KiB: the kernel cuts (and, sent without a qdisc,
+// drops) a super-segment whose skb is gso_max_size (65536 by default) or
+// longer, and the Ethernet header counts there.
+constexpr uint32_t kMaxFrameLen = 65535;
 
 uint16_t Be16(const uint8_t* p) { return uint16_t(p[0] << 8 | p[1]); }
 uint32_t Be32(const uint8_t* p) { return uint32_t(p[0]) << 24 | uint32_t(p[1]) << 16 | uint32_t(p[2]) << 8 | p[3]; }
@@ -73,7 +76,7 @@ bool TcpCoalescer::Append(const uint8_t* f, uint32_t /*len*/, const TcpSegInfo& 
   const uint8_t* h = buf_;
   const uint32_t t = tcp_off_;
   if (s.tcp_len != tcp_len_ || s.payload > gso_size_) return false;
-  if (len_ + s.payload > cap_ || len_ - kEth + s.payload > kMaxIpLen) return false;
+  if (len_ + s.payload > cap_ || len_ + s.payload > kMaxFrameLen) return false;
   if (std::memcmp(f, h, 12) != 0) return false;                                 // MACs
   if (f[15] != h[15] || Be16(f + 18) != next_id_) return false;                 // TOS; ID + 1
   if (std::memcmp(f + 20, h + 20, 4) != 0) return false;                        // DF/frag, TTL, protocol

@@ -17,8 +17,8 @@
 //    header with options as the first; IP ID one more than the last; sequence
 //    number right after the last;
 //  - every segment but the last carries the first's payload length
-//    (gso_size); a shorter one or PSH ends the super-segment; IP length
-//    64 KiB at most.
+//    (gso_size); a shorter one or PSH ends the super-segment; the frame
+//    65535 bytes at most (Ethernet header included: see the .cpp).
 // Pure byte work, no syscalls, no allocation: unit-tested on its own.
 // Who may call: AfPacketPort (its forwarding thread).
 #pragma once
