@@ -152,6 +152,7 @@ void AddStats(PortStats* to, const PortStats& s) {
   to->kernel_drops += s.kernel_drops;
   to->tx_errors += s.tx_errors;
   to->tx_discarded += s.tx_discarded;
+  to->tx_cut += s.tx_cut;
 }
 
 class WriterSink : public EventSink {
@@ -671,7 +672,7 @@ std::string Honeywall::Impl::StatsJson() const {
                    {"kernel_drops", ps.kernel_drops}, {"truncated", ps.rx_truncated},
                    {"link", LinkName(h.state)}, {"link_downs", h.downs}, {"reopens", h.reopens},
                    {"tx_refused", h.tx_refused}, {"tx_discarded", ps.tx_discarded},
-                   {"tx_errors", ps.tx_errors}, {"rx_ignored", h.rx_ignored}};
+                   {"tx_errors", ps.tx_errors}, {"rx_ignored", h.rx_ignored}, {"tx_cut", ps.tx_cut}};
   }
   json drops = json::object();
   uint64_t total = 0;

@@ -141,6 +141,7 @@ def test_offloads_turned_off_under_the_running_wall_lose_nothing(lab, honeynet_b
     stats = [e for e in read_events(capture_dir) if e.get("event_type") == "stats"][-1]["stats"]
     for side in ("inside", "outside"):
         assert stats[side]["tx_discarded"] == 0 and stats[side]["tx_errors"] == 0, stats[side]
+        assert stats[side]["tx_cut"] == 0, stats[side]  # it knew before anything was joined
         big, total = _frames_over_mtu(nl.pcaps(capture_dir, side))
         assert big == 0 and total >= 2 * (SIZE // MSS), (side, big, total)
     inside, outside = (_tcp_segments(nl.pcaps(capture_dir, side)) for side in ("inside", "outside"))

@@ -124,6 +124,8 @@ def test_gso_port_without_tso_cuts_super_segments(lab, honeynet_bin, capture_dir
 
     _cross_both_ways(lab, wall, capture_dir)
 
+    stats = [e for e in read_events(capture_dir) if e.get("event_type") == "stats"][-1]["stats"]
+    assert stats["inside"]["tx_cut"] > 0 and stats["outside"]["tx_cut"] > 0, stats  # both ways, cut here
     notices = [e for e in read_events(capture_dir) if e.get("event_type") == "notice"]
     assert sorted(e["in_iface"] for e in notices if e["notice"]["what"] == "segmentation_off") == \
         sorted([nl.WALL_IN, nl.WALL_OUT])
