@@ -196,6 +196,7 @@ struct Honeywall::Impl {
   void OnPortError(int i);
   void CheckPort(int i);
   void CheckSegmentation(int i);
+  void KeepReceiveOffloadsOff(int i);
   void ClosePort(int i);
   bool ReopenPort(int i);
   void StartIfCaptured(int i);
@@ -379,6 +380,23 @@ void Honeywall::Impl::CheckPort(int i) {
     h.carrier_known = true;
   }
   CheckSegmentation(i);
+  KeepReceiveOffloadsOff(i);
+}
+
+// GRO or LRO turned on (ethtool) under a running wall without gso would hand
+// it frames bigger than its ring slots: each would be dropped as oversized
+// and a TCP stream through it would stall. They are turned off again, as at
+// start, and said (notice offload_reverted). With gso (or gro) the slots take
+// 64 KiB, so GRO is no harm there and left as it is.
+void Honeywall::Impl::KeepReceiveOffloadsOff(int i) {
+  if (cfg.gso) return;
+  auto changes = DisableOffloads(Name(i), /*keep_segmentation=*/true, /*want_gro=*/false,
+                                 /*want_segmentation=*/false);
+  if (!changes.ok()) return;  // gone meanwhile: the next link check sees it
+  for (const std::string& line : changes.value())
+    Notice("offload_reverted", i,
+           fmt::format("{} again ({} port: GRO/LRO would hand the honeywall frames bigger than the wire; "
+                       "gro = true carries such frames whole)", line, Side(i)));
 }
 
 // A port that sends TCP super-segments (coalesce, gso) sends them whole only

@@ -131,6 +131,31 @@ def test_gso_port_without_tso_cuts_super_segments(lab, honeynet_bin, capture_dir
         sorted([nl.WALL_IN, nl.WALL_OUT])
 
 
+@pytest.mark.parametrize("mode", ["bridge"])
+def test_gro_turned_on_under_the_running_wall_is_turned_off_again(lab, honeynet_bin, capture_dir):
+    """Without gso, a frame bigger than the wire does not fit the wall's ring
+    slots (it is dropped as oversized). Someone turns GRO on on the wall's
+    ports while it runs: the wall turns it off again within a link check and
+    says so (notice offload_reverted); then the bytes cross intact both ways
+    and nothing was truncated."""
+    for ns, ifname in ((lab.hp_ns, nl.HP_IF), (lab.out_ns, nl.OUT_IF)):
+        lab.run(ns, "ethtool", "-K", ifname, "tso", "off", "gso", "off", check=True)  # MTU frames on the wire
+    wall = lab.start_wall(honeynet_bin, capture_dir=capture_dir)
+    for port in (nl.WALL_IN, nl.WALL_OUT):
+        lab.run(lab.wall_ns, "ethtool", "-K", port, "gro", "on", check=True)
+    nl.wait_until(lambda: all("%s: turned off gro again" % p in wall.output() for p in (nl.WALL_IN, nl.WALL_OUT)),
+                  timeout=5, what="the wall to turn GRO off again: " + wall.output()[-600:])
+    for port in (nl.WALL_IN, nl.WALL_OUT):
+        k = lab.run(lab.wall_ns, "ethtool", "-k", port, check=True).stdout
+        assert "generic-receive-offload: off" in k, k
+
+    _cross_both_ways(lab, wall, capture_dir)
+
+    notices = [e for e in read_events(capture_dir) if e.get("event_type") == "notice"]
+    assert sorted(e["in_iface"] for e in notices if e["notice"]["what"] == "offload_reverted") == \
+        sorted([nl.WALL_IN, nl.WALL_OUT])
+
+
 @pytest.mark.parametrize("mode", ["bridge", "nat"])
 def test_gro_coalesces_frames_of_mtu_senders(lab, honeynet_bin, capture_dir):
     """gro = true: the end hosts send MTU-sized frames (TSO/GSO off, as the
