@@ -196,7 +196,7 @@ struct Honeywall::Impl {
   void OnPortError(int i);
   void CheckPort(int i);
   void CheckSegmentation(int i);
-  void KeepReceiveOffloadsOff(int i);
+  void KeepOffloads(int i);
   void ClosePort(int i);
   bool ReopenPort(int i);
   void StartIfCaptured(int i);
@@ -379,24 +379,24 @@ void Honeywall::Impl::CheckPort(int i) {
     h.carrier = ls.running;
     h.carrier_known = true;
   }
+  KeepOffloads(i);
   CheckSegmentation(i);
-  KeepReceiveOffloadsOff(i);
 }
 
-// GRO or LRO turned on (ethtool) under a running wall without gso would hand
-// it frames bigger than its ring slots: each would be dropped as oversized
-// and a TCP stream through it would stall. They are turned off again, as at
-// start, and said (notice offload_reverted). With gso (or gro) the slots take
-// 64 KiB, so GRO is no harm there and left as it is.
-void Honeywall::Impl::KeepReceiveOffloadsOff(int i) {
-  if (cfg.gso) return;
-  auto changes = DisableOffloads(Name(i), /*keep_segmentation=*/true, /*want_gro=*/false,
-                                 /*want_segmentation=*/false);
+// A data port's offloads are the honeywall's: what it set at start (see
+// DisableOffloads), changed under the running wall (ethtool), is set again
+// at the next link check and said (notice offload_reverted). GRO or LRO on
+// without gso hands it frames bigger than its ring slots (each dropped as
+// oversized: a TCP stream stalls); TSO off on a port that joins segments
+// makes it join nothing (CheckSegmentation). With gso, TSO and GSO are left
+// as they are found.
+void Honeywall::Impl::KeepOffloads(int i) {
+  auto changes = DisableOffloads(Name(i), cfg.gso, cfg.gro, Coalescing(cfg, inline_capture != nullptr));
   if (!changes.ok()) return;  // gone meanwhile: the next link check sees it
   for (const std::string& line : changes.value())
     Notice("offload_reverted", i,
-           fmt::format("{} again ({} port: GRO/LRO would hand the honeywall frames bigger than the wire; "
-                       "gro = true carries such frames whole)", line, Side(i)));
+           fmt::format("{} again (the {} port's offloads are set by the honeywall, as at start: docs/config.md)",
+                       line, Side(i)));
 }
 
 // A port that sends TCP super-segments (coalesce, gso) sends them whole only
