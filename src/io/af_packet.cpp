@@ -59,6 +59,24 @@ constexpr uint8_t VIRTIO_NET_HDR_F_NEEDS_CSUM = 1;
 constexpr uint8_t VIRTIO_NET_HDR_GSO_NONE = 0;
 constexpr uint8_t VIRTIO_NET_HDR_GSO_TCPV4 = 1;
 constexpr uint8_t VIRTIO_NET_HDR_GSO_ECN = 0x80;
+// The segmentation instruction in the virtio-net header at vnet.
+GsoInstr InstrOf(const uint8_t* vnet) {
+  virtio_net_hdr vh;
+  std::memcpy(&vh, vnet, sizeof vh);
+  GsoInstr g;
+  g.hdr_len = le16toh(vh.hdr_len);
+  g.gso_size = le16toh(vh.gso_size);
+  g.csum_start = le16toh(vh.csum_start);
+  g.csum_offset = le16toh(vh.csum_offset);
+  return g;
+}
+// Linear transmit of a len-byte frame (no segmentation instruction):
+// hdr_len = the whole frame makes the kernel copy it into the skb's head
+// instead of pointing page fragments at our buffer (see Commit()).
+void SetLinear(uint8_t* vnet, uint32_t len) {
+  const uint16_t whole = htole16(uint16_t(len));
+  std::memcpy(vnet + offsetof(virtio_net_hdr, hdr_len), &whole, sizeof whole);
+}
 // Where V2 TX frame data starts in a slot (no PACKET_TX_HAS_OFF).
 constexpr uint32_t kTxDataOffset = TPACKET2_HDRLEN - sizeof(sockaddr_ll);
 // tp_status bit the kernel never uses; we set it on an RX slot we own once the
@@ -558,8 +576,7 @@ bool AfPacketPort::Commit(uint32_t len) {
   if (vnet_ != 0 && !super) {
     // Linear transmit: hdr_len = the whole frame makes tpacket_snd() copy it
     // into the skb's head instead of pointing page fragments at the ring.
-    const uint16_t whole = htole16(uint16_t(len));
-    std::memcpy(slot + kTxDataOffset + offsetof(virtio_net_hdr, hdr_len), &whole, sizeof whole);
+    SetLinear(slot + kTxDataOffset, len);
   }
   tpacket2_hdr* h = Hdr(slot);
   h->tp_len = len + vnet_;
@@ -595,15 +612,10 @@ bool AfPacketPort::Commit(uint32_t len) {
 // refused (tx_errors). All or nothing: without room for every segment, none
 // is queued (tx_ring_full).
 bool AfPacketPort::CommitCut(uint8_t* slot, uint32_t len) {
-  virtio_net_hdr vh;
-  std::memcpy(&vh, slot + kTxDataOffset, sizeof vh);
+  const uint8_t gso_type = slot[kTxDataOffset + offsetof(virtio_net_hdr, gso_type)];
   const uint8_t* frame = slot + kTxDataOffset + vnet_;
-  GsoInstr g;
-  g.hdr_len = le16toh(vh.hdr_len);
-  g.gso_size = le16toh(vh.gso_size);
-  g.csum_start = le16toh(vh.csum_start);
-  g.csum_offset = le16toh(vh.csum_offset);
-  if ((vh.gso_type & ~VIRTIO_NET_HDR_GSO_ECN) != VIRTIO_NET_HDR_GSO_TCPV4 || g.csum_start != kEthHeader + 20 ||
+  const GsoInstr g = InstrOf(slot + kTxDataOffset);
+  if ((gso_type & ~VIRTIO_NET_HDR_GSO_ECN) != VIRTIO_NET_HDR_GSO_TCPV4 || g.csum_start != kEthHeader + 20 ||
       len < kEthHeader + 20 || Load16(frame + 12) != ETH_P_IP || frame[kEthHeader] != 0x45 || g.gso_size == 0 ||
       g.hdr_len <= g.csum_start || len <= g.hdr_len) {
     ++stats_.tx_errors;
@@ -624,8 +636,7 @@ bool AfPacketPort::CommitCut(uint8_t* slot, uint32_t len) {
     uint8_t* out = s + kTxDataOffset + vnet_;
     const uint32_t seg = TcpCoalescer::CutSegment(cut_.get(), len, g, i, out);
     std::memset(s + kTxDataOffset, 0, vnet_);
-    const uint16_t whole = htole16(uint16_t(seg));  // linear (see Commit)
-    std::memcpy(s + kTxDataOffset + offsetof(virtio_net_hdr, hdr_len), &whole, sizeof whole);
+    SetLinear(s + kTxDataOffset, seg);
     Hdr(s)->tp_len = seg + vnet_;
     StoreStatus(Hdr(s), TP_STATUS_SEND_REQUEST);
     ++tx_pending_;
@@ -767,21 +778,14 @@ int AfPacketPort::SendSupers() {
 // was joined from, each with its own send() and checksums filled in (the
 // link may not offload them either). Transmit thread. 0 or a hard errno.
 int AfPacketPort::SendCut(const uint8_t* buf, uint32_t len) {
-  virtio_net_hdr vh;
-  std::memcpy(&vh, buf, sizeof vh);
-  GsoInstr g;
-  g.hdr_len = le16toh(vh.hdr_len);
-  g.gso_size = le16toh(vh.gso_size);
-  g.csum_start = le16toh(vh.csum_start);
-  g.csum_offset = le16toh(vh.csum_offset);
+  const GsoInstr g = InstrOf(buf);
   uint8_t* out = supers_.get() + size_t(kSupers) * kSuperBuf;
   super_cut_.fetch_add(1, std::memory_order_relaxed);
   for (uint32_t i = 0;; i++) {
     std::memset(out, 0, vnet_);
     const uint32_t n = TcpCoalescer::CutSegment(buf + vnet_, len, g, i, out + vnet_);
     if (n == 0) return 0;
-    const uint16_t whole = htole16(uint16_t(n));  // linear, as on the ring (see Commit)
-    std::memcpy(out + offsetof(virtio_net_hdr, hdr_len), &whole, sizeof whole);
+    SetLinear(out, n);
     while (::send(sfd_, out, n + vnet_, MSG_DONTWAIT) < 0) {
       if (!TryAgain(errno)) return errno;
       if (tx_stop_.load(std::memory_order_relaxed)) return 0;

@@ -199,9 +199,9 @@ class AfPacketPort {
   void TxThreadLoop();   // the transmit thread
   void WaitTxThreadIdle();
   void CloseSuper();          // queues the open super-segment (or rings a lone segment)
-  int SendSupers();
-  int SendCut(const uint8_t* buf, uint32_t len);
-  bool CommitCut(uint8_t* slot, uint32_t len);    // gso ports without TSO: a super-segment cut into ring slots  // transmit thread: a super-segment as its segments           // transmit thread: queued super-segments, in order; 0 or a hard errno
+  int SendSupers();                               // transmit thread: queued super-segments, in order; 0 or a hard errno
+  int SendCut(const uint8_t* buf, uint32_t len);  // transmit thread: a super-segment as its segments
+  bool CommitCut(uint8_t* slot, uint32_t len);    // gso ports without TSO: a super-segment cut into ring slots
   int fd_ = -1;
   std::string name_;
   int ifindex_ = 0;

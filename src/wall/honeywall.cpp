@@ -69,7 +69,7 @@ struct PortHealth {
   uint64_t tx_refused = 0;  // frames the engine had for this port while it was not up
   uint64_t rx_ignored = 0;  // frames received while not up (blocked): not forwarded
   std::string problem;      // why it is blocked / cannot be reopened (logged when it changes)
-  int segmentation = -1;    // coalescing ports: TSO on (1) or off (0) at the last check; -1 not known
+  int segmentation = -1;    // ports that send super-segments: TSO on (1) or off (0) at the last check; -1 not known
 };
 
 // Hands the engine a port's TX ring, or nothing while the port is not up (the
@@ -138,6 +138,12 @@ class PortSink : public TxSink {
 // capture beside the port would see the super-segments), and not with gso,
 // whose ports carry super-segments of their own.
 bool Coalescing(const Config& cfg, bool inline_cap) { return cfg.coalesce && inline_cap && !cfg.gso; }
+
+// The offloads the honeywall sets on a data port: at start, on reopen, and
+// again at each link check (KeepOffloads). Returns one line per change.
+Result<std::vector<std::string>> SetPortOffloads(const std::string& name, const Config& cfg, bool inline_cap) {
+  return DisableOffloads(name, cfg.gso, cfg.gro, Coalescing(cfg, inline_cap));
+}
 
 Result<std::unique_ptr<AfPacketPort>> OpenDataPort(const std::string& name, const Config& cfg, bool inline_cap) {
   return AfPacketPort::Open(name, cfg.gso ? kPortRingFramesGso : kPortRingFrames, inline_cap, /*tx_thread=*/true,
@@ -284,7 +290,7 @@ bool Honeywall::Impl::ReopenPort(int i) {
     return false;
   };
   if (Status st = CheckDataPort(Name(i)); !st.ok()) return blocked(st.message());
-  auto changes = DisableOffloads(Name(i), cfg.gso, cfg.gro, Coalescing(cfg, inline_capture != nullptr));
+  auto changes = SetPortOffloads(Name(i), cfg, inline_capture != nullptr);
   if (!changes.ok()) return blocked(changes.status().message());
   for (const std::string& line : changes.value()) say(line);
   auto port = OpenDataPort(Name(i), cfg, inline_capture != nullptr);
@@ -383,15 +389,15 @@ void Honeywall::Impl::CheckPort(int i) {
   CheckSegmentation(i);
 }
 
-// A data port's offloads are the honeywall's: what it set at start (see
-// DisableOffloads), changed under the running wall (ethtool), is set again
+// A data port's offloads are the honeywall's: what it set at start
+// (SetPortOffloads), changed under the running wall (ethtool), is set again
 // at the next link check and said (notice offload_reverted). GRO or LRO on
 // without gso hands it frames bigger than its ring slots (each dropped as
 // oversized: a TCP stream stalls); TSO off on a port that joins segments
 // makes it join nothing (CheckSegmentation). With gso, TSO and GSO are left
 // as they are found.
 void Honeywall::Impl::KeepOffloads(int i) {
-  auto changes = DisableOffloads(Name(i), cfg.gso, cfg.gro, Coalescing(cfg, inline_capture != nullptr));
+  auto changes = SetPortOffloads(Name(i), cfg, inline_capture != nullptr);
   if (!changes.ok()) return;  // gone meanwhile: the next link check sees it
   for (const std::string& line : changes.value())
     Notice("offload_reverted", i,
@@ -443,7 +449,7 @@ Result<std::unique_ptr<Honeywall>> Honeywall::Open(const Config& cfg, Say say, s
   // skip the qdisc layer and the kernel's copies to other packet sockets.
   const bool inline_cap = cfg.capture.pcap && cfg.capture.inline_capture;
   for (const std::string* n : names) {
-    auto changes = DisableOffloads(*n, cfg.gso, cfg.gro, Coalescing(cfg, inline_cap));
+    auto changes = SetPortOffloads(*n, cfg, inline_cap);
     if (!changes.ok()) return changes.status();
     for (const std::string& line : changes.value()) say(line);
   }
