@@ -424,9 +424,10 @@ TEST_F(EventWriterTest, WritesWhileRunningAndAppendsAcrossRestarts) {
     ASSERT_TRUE(w.ok());
     (*w)->Start();
     for (int i = 0; i < 3; i++) ASSERT_TRUE((*w)->Post(e));
-    // The thread writes and flushes without a Stop (poll with a deadline).
+    // The thread writes and flushes without a Stop (poll with a deadline; it
+    // counts a line just after writing it, so wait for both).
     const int64_t deadline = MonoNowNs() + 5 * kNsPerSec;
-    while (Lines(cfg_.capture.dir + "/events.json").size() < 3 && MonoNowNs() < deadline)
+    while ((Lines(cfg_.capture.dir + "/events.json").size() < 3 || (*w)->written() < 3) && MonoNowNs() < deadline)
       std::this_thread::sleep_for(std::chrono::milliseconds(2));
     EXPECT_EQ(Lines(cfg_.capture.dir + "/events.json").size(), 3u);
     EXPECT_EQ((*w)->written(), 3u);
